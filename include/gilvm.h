@@ -1,0 +1,161 @@
+/* gilvm.h: the public C API of gilvm, a small bytecode VM whose threads share
+ * one interpreter under a global interpreter lock.
+ *
+ * This header is the manual. Its shape follows CPython's C API: if you know
+ * PyThreadState_GetDict or PyErr_SetString, GvThreadState_GetDict and
+ * GvErr_SetString do what you expect. Nothing outside this header is promised
+ * to embedders.
+ *
+ * Conventions
+ * - Reference counts: a function that returns GvObject* returns a new
+ *   reference unless it says "borrowed"; arguments are borrowed unless the
+ *   function says it steals them.
+ * - Errors: functions return -1 or NULL and set the current thread's
+ *   exception (GvErr_Occurred) unless they say otherwise.
+ * - Threads: unless a function says otherwise, call it from a thread that has
+ *   a current thread state (Gv_Initialize gives the calling thread one). */
+#ifndef GILVM_H
+#define GILVM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GILVM_VERSION_MAJOR 0
+#define GILVM_VERSION_MINOR 1
+#define GILVM_VERSION_PATCH 0
+#define GILVM_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GV_API __attribute__((visibility("default")))
+#else
+#define GV_API
+#endif
+
+/* ---- opaque handles ---- */
+typedef struct GvObject GvObject;                     /* any heap value */
+typedef struct GvInterpreterState GvInterpreterState; /* one per process */
+typedef struct GvThreadState GvThreadState;           /* one per thread running VM code */
+typedef struct GvProgram GvProgram;                   /* a loaded .gva/.gvc file */
+
+/* ---- version ---- */
+/* The library's version string, e.g. "0.1.0" (may differ from the header's
+ * GILVM_VERSION_STRING if the library was rebuilt). */
+GV_API const char *Gv_GetVersion(void);
+
+/* ---- lifecycle ---- */
+/* Creates the interpreter and a thread state for the calling thread, which
+ * becomes the main thread. Returns that thread state, or NULL if out of memory
+ * or already initialized. */
+GV_API GvThreadState *Gv_Initialize(void);
+/* Frees the interpreter, every object it still holds (reference cycles
+ * included) and the main thread state. Call from the main thread. Safe to call
+ * when not initialized (does nothing). */
+GV_API void Gv_Finalize(void);
+
+/* ---- thread state ---- */
+/* The calling thread's current thread state (borrowed), or NULL. */
+GV_API GvThreadState *GvThreadState_Get(void);
+
+/* ---- load diagnostics ---- */
+/* The first error met while assembling, loading or verifying a program. */
+typedef struct GvDiag {
+    unsigned line, col; /* 1-based source position; 0 when there is none */
+    char message[512];  /* the bare message */
+    char text[1024];    /* "FILE:LINE:COL: error: message" (or "FILE: error: message") */
+} GvDiag;
+
+/* ---- programs ---- */
+/* Assembles .gva source text (len bytes; need not be NUL-terminated) and
+ * verifies it. filename is used in diagnostics and tracebacks. Returns NULL
+ * and fills *diag on any error; never raises. */
+GV_API GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename,
+                                     GvDiag *diag);
+/* Loads a binary .gvc image and verifies it. Returns NULL and fills *diag on a
+ * bad magic number, an unsupported version, a truncated or corrupted file, or
+ * code the verifier rejects. */
+GV_API GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename,
+                                      GvDiag *diag);
+/* Reads a file and loads it as .gvc if it starts with the .gvc magic number,
+ * else assembles it as .gva. NULL and *diag filled on error (including a file
+ * that cannot be read). */
+GV_API GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag);
+/* Serializes a program to a .gvc image in a malloc'ed buffer the caller frees.
+ * 0 on success, -1 if out of memory (no exception set). */
+GV_API int GvProgram_Save(const GvProgram *program, void **data, size_t *len);
+/* Writes the program as .gva text (the disassembly) to a FILE*. */
+GV_API void GvProgram_Disassemble(const GvProgram *program, void *file);
+/* Frees a program (its functions stay alive while globals refer to them). */
+GV_API void GvProgram_Free(GvProgram *program);
+/* Defines every function of the program as a global of the interpreter, then
+ * calls `main()` on the current thread. Returns 0 and sets *exit_status to
+ * main's result if it is an int (else 0). If an exception escapes, returns -1
+ * with it set (see GvErr_PrintEx). */
+GV_API int GvProgram_Run(GvProgram *program, int *exit_status);
+
+/* ---- exceptions ---- */
+/* The builtin exception types (immortal objects). */
+GV_API extern GvObject *const GvExc_BaseException;
+GV_API extern GvObject *const GvExc_Exception;
+GV_API extern GvObject *const GvExc_TypeError;
+GV_API extern GvObject *const GvExc_ValueError;
+GV_API extern GvObject *const GvExc_NameError;
+GV_API extern GvObject *const GvExc_IndexError;
+GV_API extern GvObject *const GvExc_KeyError;
+GV_API extern GvObject *const GvExc_ZeroDivisionError;
+GV_API extern GvObject *const GvExc_OverflowError;
+GV_API extern GvObject *const GvExc_RuntimeError;
+GV_API extern GvObject *const GvExc_RecursionError;
+GV_API extern GvObject *const GvExc_KeyboardInterrupt;
+GV_API extern GvObject *const GvExc_SystemExit;
+GV_API extern GvObject *const GvExc_MemoryError;
+
+/* Sets the current exception to a new instance of `type` (an exception type)
+ * with the message. A `type` that is not an exception type sets TypeError. */
+GV_API void GvErr_SetString(GvObject *type, const char *message);
+/* Sets the current exception: `value` may be an instance of `type` (raised as
+ * it is) or any value (its str() becomes the message of a new instance). */
+GV_API void GvErr_SetObject(GvObject *type, GvObject *value);
+/* The type of the exception in flight (borrowed), or NULL. Never fails. */
+GV_API GvObject *GvErr_Occurred(void);
+/* Drops the exception in flight, if any. */
+GV_API void GvErr_Clear(void);
+/* Takes the exception in flight (a new reference; none remains set), or NULL.
+ * CPython 3.12's PyErr_GetRaisedException. */
+GV_API GvObject *GvErr_GetRaisedException(void);
+/* Sets the exception in flight, stealing `exc` (an exception instance, or NULL
+ * to clear). */
+GV_API void GvErr_SetRaisedException(GvObject *exc);
+/* The exception being handled by the innermost running handler (a new
+ * reference), or NULL. What exc_info() returns to programs. */
+GV_API GvObject *GvErr_GetHandledException(void);
+/* Replaces the exception being handled by the innermost handler (borrowed;
+ * NULL to clear). Does nothing if no handler is running. */
+GV_API void GvErr_SetHandledException(GvObject *exc);
+/* Prints the exception in flight as a Python-style traceback to stderr and
+ * clears it. Returns the exit status a program would end with: SystemExit's
+ * code (printing nothing, or its message), else 1. Returns 0 if none is set. */
+GV_API int GvErr_PrintEx(void);
+/* True if `exc` is an exception instance whose type is `type` or a subtype. */
+GV_API int GvErr_GivenExceptionMatches(GvObject *exc, GvObject *type);
+
+/* ---- recursion ---- */
+/* The limit on bytecode frames per thread (default 1000). A call past it
+ * raises RecursionError. Applies to the current thread and to threads created
+ * after. Values < 1 are ignored (returns -1 with ValueError set). */
+GV_API int Gv_SetRecursionLimit(int limit);
+GV_API int Gv_GetRecursionLimit(void);
+
+/* ---- objects ---- */
+GV_API void Gv_IncRef(GvObject *o);
+GV_API void Gv_DecRef(GvObject *o); /* NULL is allowed */
+/* str(o) as a NUL-terminated UTF-8 string in a malloc'ed buffer the caller
+ * frees; NULL on error. */
+GV_API char *GvObject_StrDup(GvObject *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

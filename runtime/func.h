@@ -1,0 +1,29 @@
+/* Callables: bytecode functions and builtins (C functions). */
+#ifndef GV_FUNC_H
+#define GV_FUNC_H
+
+#include "code.h"
+#include "object.h"
+
+typedef struct GvFunction {
+    GvObject ob;
+    GvCode *code;     /* strong */
+    GvObject *globals;/* dict, strong: where LOAD_GLOBAL looks first */
+} GvFunction;
+
+/* A builtin: called with the GIL held, argc values it borrows, a result it
+ * returns through *result (a new reference). Returns 0, or -1 with the
+ * thread's exception set. argc is already checked against min/max. */
+typedef int (*GvBuiltinFn)(GvThreadState *ts, int argc, GvValue *argv, GvValue *result);
+
+typedef struct GvBuiltin {
+    GvObject ob;
+    const char *name; /* static string */
+    GvBuiltinFn fn;
+    int16_t min_args, max_args; /* max_args -1: any number */
+} GvBuiltin;
+
+GvObject *gv_function_new(GvCode *code, GvObject *globals);
+GvObject *gv_builtin_new(const char *name, GvBuiltinFn fn, int min_args, int max_args);
+
+#endif

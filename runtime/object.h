@@ -1,0 +1,169 @@
+/* The object model: tagged values and refcounted heap objects.
+ *
+ * A GvValue is 16 bytes: a tag and a payload. Ints (int64), floats, bools and
+ * none live in the value itself and cost nothing to copy; everything else is a
+ * pointer to a heap object that starts with GvObject and is reference counted.
+ * This is Lua's TValue with CPython's refcounting: arithmetic never allocates,
+ * and objects die as soon as the last reference goes.
+ *
+ * Refcounts are plain (not atomic): every thread that touches an object holds
+ * the GIL. Static objects (the builtin exception types) are immortal: their
+ * count starts huge and dealloc is never reached.
+ *
+ * Reference conventions, as in CPython: a function that returns a GvValue or
+ * an object pointer returns a NEW (strong) reference unless its comment says
+ * "borrowed"; functions taking values borrow them unless they say "steals".
+ * Fallible functions return 0 / non-NULL on success and -1 / NULL with the
+ * thread's current exception set on failure. */
+#ifndef GV_OBJECT_H
+#define GV_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gilvm.h"
+
+typedef enum GvTag {
+    GV_TNONE = 0,
+    GV_TBOOL,
+    GV_TINT,
+    GV_TFLOAT,
+    GV_TOBJ,
+} GvTag;
+
+/* Kinds of heap object; the first field of every object says which. */
+typedef enum GvKind {
+    GV_KSTR = 1,
+    GV_KLIST,
+    GV_KDICT,
+    GV_KFUNC,     /* a bytecode function: code + its globals */
+    GV_KBUILTIN,  /* a C function callable from bytecode */
+    GV_KCODE,
+    GV_KEXC,      /* an exception instance */
+    GV_KTYPE,     /* an exception type (the only classes programs see) */
+    GV_KTRACEBACK,
+    GV_KNATIVE,   /* runtime-defined objects with a destructor: locks, queues, threads */
+} GvKind;
+
+/* The header of every heap object. */
+struct GvObject {
+    int64_t refcnt;
+    uint32_t kind;   /* GvKind */
+    uint32_t flags;  /* GV_OBJ_* */
+};
+
+#define GV_OBJ_STATIC 0x1u  /* immortal: never freed */
+#define GV_OBJ_TRACKED 0x2u /* a container on the interpreter's list (see gv_track) */
+
+typedef struct GvValue {
+    uint32_t tag; /* GvTag */
+    uint32_t pad_;
+    union {
+        int64_t i; /* int, and bool (0 or 1) */
+        double f;
+        GvObject *o;
+    } as;
+} GvValue;
+
+_Static_assert(sizeof(GvValue) == 16, "GvValue is two words");
+
+/* ---- constructors and tests (no allocation, no failure) ---- */
+static inline GvValue gv_none(void) { GvValue v = {GV_TNONE, 0, {.i = 0}}; return v; }
+static inline GvValue gv_bool(bool b) { GvValue v = {GV_TBOOL, 0, {.i = b ? 1 : 0}}; return v; }
+static inline GvValue gv_int(int64_t i) { GvValue v = {GV_TINT, 0, {.i = i}}; return v; }
+static inline GvValue gv_float(double f) { GvValue v = {GV_TFLOAT, 0, {.f = f}}; return v; }
+/* Wraps an object pointer: borrows it (no incref). */
+static inline GvValue gv_obj(GvObject *o) { GvValue v = {GV_TOBJ, 0, {.o = o}}; return v; }
+
+static inline bool gv_is_none(GvValue v) { return v.tag == GV_TNONE; }
+static inline bool gv_is_bool(GvValue v) { return v.tag == GV_TBOOL; }
+static inline bool gv_is_int(GvValue v) { return v.tag == GV_TINT; }
+/* int or bool: bool is a subtype of int */
+static inline bool gv_is_intlike(GvValue v) { return v.tag == GV_TINT || v.tag == GV_TBOOL; }
+static inline bool gv_is_float(GvValue v) { return v.tag == GV_TFLOAT; }
+static inline bool gv_is_obj(GvValue v) { return v.tag == GV_TOBJ; }
+static inline bool gv_is_kind(GvValue v, GvKind k) { return v.tag == GV_TOBJ && v.as.o->kind == (uint32_t)k; }
+
+/* ---- reference counting ---- */
+void gv_dealloc(GvObject *o); /* called when a count reaches zero */
+
+static inline void gv_incref(GvObject *o) { o->refcnt++; }
+static inline void gv_decref(GvObject *o) {
+    if (--o->refcnt == 0) gv_dealloc(o);
+}
+static inline void gv_xdecref(GvObject *o) {
+    if (o) gv_decref(o);
+}
+static inline GvValue gv_vincref(GvValue v) {
+    if (v.tag == GV_TOBJ) v.as.o->refcnt++;
+    return v;
+}
+static inline void gv_vdecref(GvValue v) {
+    if (v.tag == GV_TOBJ) gv_decref(v.as.o);
+}
+
+/* Destructors, one per kind, called by gv_dealloc (each in its type's file). */
+void gv_str_dealloc(GvObject *o);
+void gv_list_dealloc(GvObject *o);
+void gv_dict_dealloc(GvObject *o);
+void gv_function_dealloc(GvObject *o);
+void gv_builtin_dealloc(GvObject *o);
+void gv_code_dealloc(GvObject *o);
+void gv_exc_dealloc(GvObject *o);
+void gv_traceback_dealloc(GvObject *o);
+void gv_native_dealloc(GvObject *o);
+
+/* Objects the runtime defines outside the core kinds (locks, queues, thread
+ * handles): a GvNative header and a type with a name and a destructor. */
+typedef struct GvNativeType {
+    const char *name;              /* type_name() */
+    void (*dealloc)(GvObject *o);  /* frees what the object owns, not the object */
+} GvNativeType;
+typedef struct GvNative {
+    GvObject ob;
+    const GvNativeType *type;
+} GvNative;
+
+/* ---- allocation ---- */
+/* Allocates a zeroed object of `size` bytes with refcount 1. On failure sets
+ * MemoryError and returns NULL. */
+GvObject *gv_object_new(GvKind kind, size_t size);
+/* malloc/realloc that raise MemoryError on failure (and on size overflow). */
+void *gv_malloc(size_t size);
+void *gv_realloc(void *p, size_t size);
+void *gv_calloc(size_t n, size_t size);
+
+/* ---- generic operations on values (runtime/object.c) ---- */
+const char *gv_type_name(GvValue v);      /* Python's name: "int", "str", "ValueError", ... */
+bool gv_truthy(GvValue v);                /* Python truthiness; never fails */
+/* ==: 1 == 1.0, lists/dicts by value, the rest by identity. -1 on error
+ * (recursion too deep), else 0/1. */
+int gv_equal(GvValue a, GvValue b);
+/* Ordering: op is one of '<' 'l'(<=) '>' 'g'(>=). Returns 0/1, or -1 with
+ * TypeError set for unrelated types. */
+int gv_compare(GvValue a, GvValue b, int op);
+/* str(v) / repr(v) as new str objects; NULL on failure. */
+GvObject *gv_str(GvValue v);
+GvObject *gv_repr(GvValue v);
+/* Hash for dict keys: int, float, bool, str, none (equal keys hash equal,
+ * 1 == 1.0 == true). -1 with TypeError set for other kinds. */
+int gv_hash(GvValue v, uint64_t *out);
+
+/* ---- arithmetic (runtime/number.c): exact, raise instead of UB ---- */
+/* op is a GvBinop; result is a new reference on success. */
+typedef enum GvBinop {
+    GV_OP_ADD, GV_OP_SUB, GV_OP_MUL, GV_OP_DIV, GV_OP_FLOORDIV, GV_OP_MOD,
+} GvBinop;
+int gv_binary_op(GvBinop op, GvValue a, GvValue b, GvValue *out);
+int gv_negate(GvValue a, GvValue *out);
+
+/* ---- tracking containers so that reference cycles are freed at exit ----
+ * Refcounting alone never frees a list that contains itself. Every list and
+ * dict is linked into the interpreter's list of containers; finalization
+ * empties all of them, which breaks any cycle (see gv_containers_clear). */
+typedef struct GvTracked {
+    struct GvTracked *prev, *next;
+} GvTracked;
+
+#endif

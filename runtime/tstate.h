@@ -1,0 +1,136 @@
+/* Interpreter and thread states.
+ *
+ * One GvInterpreterState owns the globals, the builtins, and the list of
+ * thread states. One GvThreadState per OS thread that runs VM code holds
+ * what is private to that thread: its frame stack, its recursion depth, the
+ * exception in flight and the stack of exceptions being handled, and its
+ * eval breaker. The current thread's state is a C11 _Thread_local pointer:
+ * finding it is one load.
+ *
+ * Frames live on a per-thread data stack made of chunks. A frame occupies
+ *     [locals: nlocals values][GvFrame header][operand stack: max_stack values]
+ * and a call from bytecode places the callee's locals exactly where the
+ * caller pushed the arguments, so a call copies nothing and allocates nothing
+ * (unless the chunk is full: then the next chunk is used, and the arguments
+ * are copied there). Pointers into a chunk never move. */
+#ifndef GV_TSTATE_H
+#define GV_TSTATE_H
+
+#include <stdatomic.h>
+
+#include "code.h"
+#include "object.h"
+
+/* ---- the eval breaker: bits asking the eval loop to leave its fast path ----
+ * Checked with one relaxed load at backward jumps and function entry. */
+#define GV_EB_GIL_DROP_REQUEST 0x1u
+#define GV_EB_PENDING_CALLS 0x2u
+#define GV_EB_ASYNC_EXC 0x4u
+#define GV_EB_SIGNAL 0x8u
+#define GV_EB_TRACING 0x10u
+#define GV_EB_TEST 0x80000000u /* set by unit tests to watch the slow path run */
+
+typedef struct GvFrame GvFrame;
+struct GvFrame {
+    GvCode *code;          /* borrowed: the function below the locals keeps it alive */
+    const GvInstr *pc;     /* next instruction; saved whenever the loop leaves the frame */
+    GvValue *sp;           /* top of the operand stack; saved likewise */
+    GvValue *locals;       /* code->nlocals values, then this header */
+    GvFrame *prev;         /* the caller's frame, or NULL */
+    uint32_t exc_base;     /* ts->exc_depth when the frame was entered */
+    uint8_t is_entry;      /* entered from C: returning from it leaves the eval loop */
+    uint8_t owns_chunk;    /* this frame started a new data-stack chunk */
+    uint16_t pad_;
+};
+#define GV_FRAME_SLOTS (sizeof(GvFrame) / sizeof(GvValue))
+_Static_assert(sizeof(GvFrame) % sizeof(GvValue) == 0, "a frame header is a whole number of slots");
+
+static inline GvValue *gv_frame_stack_base(GvFrame *f) { return (GvValue *)(f + 1); }
+
+typedef struct GvStackChunk {
+    struct GvStackChunk *prev; /* the older chunk */
+    struct GvStackChunk *next; /* a cached younger chunk, kept for reuse, or NULL */
+    GvValue *end;              /* one past the last slot */
+    GvValue *top;              /* first free slot while the chunk is not the current one */
+    GvValue data[];
+} GvStackChunk;
+
+/* One entry of the stack of exceptions being handled (CPython's
+ * _PyErr_StackItem). Pushed when a handler is entered, popped by
+ * POP_EXCEPT and by unwinding. */
+typedef struct GvErr_StackItem {
+    GvObject *exc_value;              /* strong */
+    struct GvErr_StackItem *previous; /* the outer one */
+} GvErr_StackItem;
+
+struct GvInterpreterState {
+    GvObject *globals;   /* dict, strong: every .func and STORE_GLOBAL */
+    GvObject *builtins;  /* dict, strong: installed by vm/ */
+    GvThreadState *threads; /* linked through ts->next */
+    GvTracked containers;   /* every live list and dict (circular, head only) */
+    int recursion_limit;    /* for new thread states */
+    /* Installed by vm/ so that runtime/ can run bytecode without including it:
+     * calls callable(args) in the current thread; 0 or -1 with an exception. */
+    int (*eval_call)(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
+};
+
+struct GvThreadState {
+    GvInterpreterState *interp;
+    GvThreadState *next;          /* in interp->threads */
+    GvFrame *current_frame;       /* top of the frame stack, NULL when idle */
+    GvStackChunk *chunk;          /* the data-stack chunk in use */
+    GvValue *stack_top;           /* first free slot of the current chunk */
+    _Atomic uint32_t eval_breaker;/* GV_EB_* bits */
+    uint64_t eval_breaker_hits;   /* times the loop took the slow path (telemetry, tests) */
+
+    int recursion_depth;          /* bytecode frames on this thread */
+    int recursion_limit;          /* calls past this raise RecursionError */
+    int recursion_headroom;       /* extra depth for delivering the error */
+    int c_recursion_depth;        /* nested C entries into the eval loop */
+
+    GvObject *current_exception;  /* strong: the exception in flight, or NULL */
+    GvErr_StackItem *exc_info;    /* the exceptions being handled, innermost first */
+    uint32_t exc_depth;           /* entries on exc_info */
+    GvErr_StackItem *exc_free;    /* recycled entries */
+
+    unsigned long id;             /* thread id: distinct among live threads */
+};
+
+#define GV_DEFAULT_RECURSION_LIMIT 1000
+#define GV_RECURSION_HEADROOM 50
+#define GV_C_RECURSION_LIMIT 200 /* nested eval-loop entries from C on one thread */
+
+/* The current thread state; NULL if this thread has none. The caller holds
+ * the GIL (once there is one) for anything beyond comparing it with NULL. */
+GvThreadState *gv_tstate_get(void);
+void gv_tstate_set(GvThreadState *ts);
+
+GvInterpreterState *gv_interp_new(void);
+void gv_interp_delete(GvInterpreterState *interp);
+GvThreadState *gv_tstate_new(GvInterpreterState *interp);
+void gv_tstate_delete(GvThreadState *ts);
+
+/* Reserves `n` slots on ts's data stack starting at `from` (which must be the
+ * current top region) for a new frame; returns where the frame's locals begin:
+ * `from` itself if it fits in the current chunk, else the start of a fresh
+ * chunk (with *new_chunk set). NULL with MemoryError set on failure. */
+GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk);
+/* Undoes a chunk switch made by gv_stack_reserve. */
+void gv_stack_pop_chunk(GvThreadState *ts);
+
+/* Exception-info stack. */
+int gv_excinfo_push(GvThreadState *ts, GvObject *exc); /* borrows exc */
+void gv_excinfo_pop(GvThreadState *ts);
+void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth);
+/* The exception being handled (borrowed), or NULL. */
+static inline GvObject *gv_excinfo_top(GvThreadState *ts) {
+    return ts->exc_info ? ts->exc_info->exc_value : NULL;
+}
+
+/* Container tracking (see object.h). */
+void gv_track(GvTracked *link);
+void gv_untrack(GvTracked *link);
+/* Empties every tracked container: called at finalization. */
+void gv_containers_clear(GvInterpreterState *interp);
+
+#endif

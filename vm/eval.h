@@ -1,0 +1,14 @@
+/* The eval loop. */
+#ifndef GV_EVAL_H
+#define GV_EVAL_H
+
+#include "../runtime/object.h"
+#include "../runtime/tstate.h"
+
+/* Calls callable(argv[0..argc)) on ts: pushes a frame and runs bytecode until
+ * it returns. Borrows callable and argv. 0 with a new reference in *result,
+ * or -1 with ts->current_exception set. This is what the runtime's
+ * interp->eval_call points to. */
+int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
+
+#endif

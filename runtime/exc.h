@@ -32,22 +32,22 @@ typedef struct GvException {
     GvTraceback *traceback;/* strong or NULL */
 } GvException;
 
-/* The builtin types, as static objects. */
-#define GV_EXC_TYPES(X)                        \
-    X(BaseException, NULL)                     \
-    X(Exception, BaseException)                \
-    X(KeyboardInterrupt, BaseException)        \
-    X(SystemExit, BaseException)               \
-    X(TypeError, Exception)                    \
-    X(ValueError, Exception)                   \
-    X(NameError, Exception)                    \
-    X(IndexError, Exception)                   \
-    X(KeyError, Exception)                     \
-    X(ZeroDivisionError, Exception)            \
-    X(OverflowError, Exception)                \
-    X(RuntimeError, Exception)                 \
-    X(RecursionError, RuntimeError)            \
-    X(MemoryError, Exception)
+/* The builtin types, as static objects: X(name, base type or NULL). */
+#define GV_EXC_TYPES(X)                           \
+    X(BaseException, NULL)                        \
+    X(Exception, &gv_type_BaseException)          \
+    X(KeyboardInterrupt, &gv_type_BaseException)  \
+    X(SystemExit, &gv_type_BaseException)         \
+    X(TypeError, &gv_type_Exception)              \
+    X(ValueError, &gv_type_Exception)             \
+    X(NameError, &gv_type_Exception)              \
+    X(IndexError, &gv_type_Exception)             \
+    X(KeyError, &gv_type_Exception)               \
+    X(ZeroDivisionError, &gv_type_Exception)      \
+    X(OverflowError, &gv_type_Exception)          \
+    X(RuntimeError, &gv_type_Exception)           \
+    X(RecursionError, &gv_type_RuntimeError)      \
+    X(MemoryError, &gv_type_Exception)
 
 #define GV_DECLARE_TYPE(name, base) extern GvType gv_type_##name;
 GV_EXC_TYPES(GV_DECLARE_TYPE)

@@ -7,8 +7,9 @@
 
 typedef struct GvFunction {
     GvObject ob;
-    GvCode *code;     /* strong */
-    GvObject *globals;/* dict, strong: where LOAD_GLOBAL looks first */
+    GvCode *code; /* strong */
+    /* No globals pointer: one interpreter has one globals dict (interp->globals),
+     * and a function stored in it that pointed back would be a cycle. */
 } GvFunction;
 
 /* A builtin: called with the GIL held, argc values it borrows, a result it
@@ -23,7 +24,7 @@ typedef struct GvBuiltin {
     int16_t min_args, max_args; /* max_args -1: any number */
 } GvBuiltin;
 
-GvObject *gv_function_new(GvCode *code, GvObject *globals);
+GvObject *gv_function_new(GvCode *code);
 GvObject *gv_builtin_new(const char *name, GvBuiltinFn fn, int min_args, int max_args);
 
 #endif

@@ -46,12 +46,14 @@ struct GvFrame {
 _Static_assert(sizeof(GvFrame) % sizeof(GvValue) == 0, "a frame header is a whole number of slots");
 
 static inline GvValue *gv_frame_stack_base(GvFrame *f) { return (GvValue *)(f + 1); }
+/* One past the last slot the frame reserved: where a call from C made while
+ * this frame is on top may place its callable and arguments. */
+static inline GvValue *gv_frame_end(GvFrame *f) { return gv_frame_stack_base(f) + f->code->max_stack; }
 
 typedef struct GvStackChunk {
     struct GvStackChunk *prev; /* the older chunk */
     struct GvStackChunk *next; /* a cached younger chunk, kept for reuse, or NULL */
     GvValue *end;              /* one past the last slot */
-    GvValue *top;              /* first free slot while the chunk is not the current one */
     GvValue data[];
 } GvStackChunk;
 
@@ -69,6 +71,7 @@ struct GvInterpreterState {
     GvThreadState *threads; /* linked through ts->next */
     GvTracked containers;   /* every live list and dict (circular, head only) */
     int recursion_limit;    /* for new thread states */
+    unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
      * calls callable(args) in the current thread; 0 or -1 with an exception. */
     int (*eval_call)(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
@@ -79,7 +82,6 @@ struct GvThreadState {
     GvThreadState *next;          /* in interp->threads */
     GvFrame *current_frame;       /* top of the frame stack, NULL when idle */
     GvStackChunk *chunk;          /* the data-stack chunk in use */
-    GvValue *stack_top;           /* first free slot of the current chunk */
     _Atomic uint32_t eval_breaker;/* GV_EB_* bits */
     uint64_t eval_breaker_hits;   /* times the loop took the slow path (telemetry, tests) */
 
@@ -108,12 +110,15 @@ void gv_tstate_set(GvThreadState *ts);
 GvInterpreterState *gv_interp_new(void);
 void gv_interp_delete(GvInterpreterState *interp);
 GvThreadState *gv_tstate_new(GvInterpreterState *interp);
+/* The first free slot of ts's data stack: above the current frame. */
+GvValue *gv_stack_top(GvThreadState *ts);
 void gv_tstate_delete(GvThreadState *ts);
 
-/* Reserves `n` slots on ts's data stack starting at `from` (which must be the
- * current top region) for a new frame; returns where the frame's locals begin:
- * `from` itself if it fits in the current chunk, else the start of a fresh
- * chunk (with *new_chunk set). NULL with MemoryError set on failure. */
+/* Reserves `n` slots on ts's data stack starting at `from` (a slot in the
+ * current chunk at or above everything in use) for a new frame; returns where
+ * the frame's locals begin: `from` itself if n slots fit in the current chunk,
+ * else the start of a fresh chunk (with *new_chunk set; the caller copies its
+ * arguments there). NULL with MemoryError set on failure. */
 GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk);
 /* Undoes a chunk switch made by gv_stack_reserve. */
 void gv_stack_pop_chunk(GvThreadState *ts);

@@ -10,6 +10,7 @@
 #define GV_OPCODES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum GvOperandKind {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# gilvm's one entry point for a fresh machine: installs what is missing
+# (Debian packages, via apt-get), configures, builds, and then
+#   ./bootstrap.sh run [FILE]   runs a program (default: examples/hello.gva)
+#   ./bootstrap.sh test         builds and runs the whole test suite: a plain
+#                               build with -Werror, the same suite under
+#                               ASan+UBSan, and under a switch-dispatch build
+#   ./bootstrap.sh build        just builds (build/gilvm)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_pkgs=()
+need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
+install_deps() {
+    need meson; need ninja-build; need gcc; need libc6-dev; need pkg-config
+    need python3
+    [ "${1:-}" = test ] && need libcmocka-dev
+    if [ ${#need_pkgs[@]} -gt 0 ]; then
+        echo "bootstrap: installing ${need_pkgs[*]}" >&2
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    fi
+}
+
+# setup DIR [meson options...]: configure DIR once, reconfigure if options changed.
+setup() {
+    local dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+cmd=${1:-run}
+case "$cmd" in
+build)
+    install_deps
+    setup build -Dtests=false
+    ninja -C build
+    ;;
+run)
+    install_deps
+    setup build -Dtests=false
+    ninja -C build >/dev/null
+    shift || true
+    exec ./build/gilvm run "${1:-examples/hello.gva}"
+    ;;
+test)
+    install_deps test
+    echo "== plain build (-Werror)"
+    setup build-test -Dwerror=true -Dtests=true
+    ninja -C build-test
+    meson test -C build-test --print-errorlogs --num-processes 2
+
+    echo "== ASan + UBSan"
+    setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+    ninja -C build-asan
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+
+    echo "== switch dispatch (no computed goto)"
+    setup build-switch -Dwerror=true -Dcomputed_goto=false
+    ninja -C build-switch
+    meson test -C build-switch --print-errorlogs --num-processes 2
+    echo "bootstrap: all test configurations passed"
+    ;;
+*)
+    echo "usage: ./bootstrap.sh [run [FILE] | test | build]" >&2
+    exit 2
+    ;;
+esac

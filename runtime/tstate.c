@@ -1,0 +1,221 @@
+/* Interpreter and thread states: creation, the per-thread data stack, the
+ * stack of exceptions being handled, and the list of containers that lets
+ * finalization free reference cycles.
+ *
+ * Locking: until the GIL lands, everything here is touched by the thread that
+ * owns the state, or (interp->threads) under the GIL by whoever holds it. */
+#include "tstate.h"
+
+#include <stdlib.h>
+
+#include "dict.h"
+#include "errors.h"
+#include "list.h"
+
+/* The one global: the thread's current state. One load to find it. */
+static _Thread_local GvThreadState *current_tstate;
+
+GvThreadState *gv_tstate_get(void) { return current_tstate; }
+void gv_tstate_set(GvThreadState *ts) { current_tstate = ts; }
+
+/* 8192 slots = 128 KiB: a few hundred typical frames per chunk, so deep
+ * recursion takes a new chunk rarely and shallow programs never do. */
+#define CHUNK_SLOTS 8192u
+
+static GvStackChunk *chunk_new(size_t slots) {
+    if (slots > (SIZE_MAX - sizeof(GvStackChunk)) / sizeof(GvValue)) return NULL;
+    GvStackChunk *c = malloc(sizeof(GvStackChunk) + slots * sizeof(GvValue));
+    if (!c) return NULL;
+    c->prev = c->next = NULL;
+    c->end = c->data + slots;
+    return c;
+}
+
+GvInterpreterState *gv_interp_new(void) {
+    GvInterpreterState *interp = calloc(1, sizeof *interp);
+    if (!interp) return NULL;
+    interp->containers.prev = interp->containers.next = &interp->containers;
+    interp->recursion_limit = GV_DEFAULT_RECURSION_LIMIT;
+    interp->next_thread_id = 1;
+    return interp;
+}
+
+void gv_interp_delete(GvInterpreterState *interp) { free(interp); }
+
+GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
+    GvThreadState *ts = calloc(1, sizeof *ts);
+    if (!ts) return NULL;
+    ts->chunk = chunk_new(CHUNK_SLOTS);
+    if (!ts->chunk) {
+        free(ts);
+        return NULL;
+    }
+    ts->interp = interp;
+    ts->recursion_limit = interp->recursion_limit;
+    ts->recursion_headroom = GV_RECURSION_HEADROOM;
+    ts->id = interp->next_thread_id++;
+    ts->next = interp->threads;
+    interp->threads = ts;
+    return ts;
+}
+
+void gv_tstate_delete(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    for (GvThreadState **p = &interp->threads; *p; p = &(*p)->next) {
+        if (*p == ts) {
+            *p = ts->next;
+            break;
+        }
+    }
+    gv_excinfo_pop_to(ts, 0);
+    gv_xdecref(ts->current_exception);
+    ts->current_exception = NULL;
+    while (ts->exc_free) {
+        GvErr_StackItem *it = ts->exc_free;
+        ts->exc_free = it->previous;
+        free(it);
+    }
+    /* The current chunk is the oldest one when no frame is running. */
+    GvStackChunk *c = ts->chunk;
+    while (c->prev) c = c->prev;
+    while (c) {
+        GvStackChunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    if (current_tstate == ts) current_tstate = NULL;
+    free(ts);
+}
+
+GvValue *gv_stack_top(GvThreadState *ts) {
+    return ts->current_frame ? gv_frame_end(ts->current_frame) : ts->chunk->data;
+}
+
+GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk) {
+    GvStackChunk *cur = ts->chunk;
+    if (n <= (size_t)(cur->end - from)) {
+        *new_chunk = false;
+        return from;
+    }
+    GvStackChunk *c = cur->next;
+    if (c && (size_t)(c->end - c->data) < n) {
+        /* The cached chunk is too small for this frame: replace it. */
+        GvStackChunk *after = c->next;
+        free(c);
+        if (after) free(after); /* at most one spare is ever kept beyond it */
+        c = cur->next = NULL;
+    }
+    if (!c) {
+        c = chunk_new(n > CHUNK_SLOTS ? n : CHUNK_SLOTS);
+        if (!c) {
+            gv_err_nomemory();
+            return NULL;
+        }
+        c->prev = cur;
+        cur->next = c;
+    }
+    ts->chunk = c;
+    *new_chunk = true;
+    return c->data;
+}
+
+void gv_stack_pop_chunk(GvThreadState *ts) {
+    GvStackChunk *young = ts->chunk;
+    /* Keep `young` cached for the next deep call, but nothing beyond it. */
+    if (young->next) {
+        free(young->next);
+        young->next = NULL;
+    }
+    ts->chunk = young->prev;
+}
+
+/* ---- the stack of exceptions being handled ---- */
+
+int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
+    GvErr_StackItem *it = ts->exc_free;
+    if (it) {
+        ts->exc_free = it->previous;
+    } else {
+        it = malloc(sizeof *it);
+        if (!it) return gv_err_nomemory();
+    }
+    gv_incref(exc);
+    it->exc_value = exc;
+    it->previous = ts->exc_info;
+    ts->exc_info = it;
+    ts->exc_depth++;
+    return 0;
+}
+
+void gv_excinfo_pop(GvThreadState *ts) {
+    GvErr_StackItem *it = ts->exc_info;
+    if (!it) return;
+    ts->exc_info = it->previous;
+    ts->exc_depth--;
+    GvObject *exc = it->exc_value;
+    it->previous = ts->exc_free;
+    ts->exc_free = it;
+    gv_xdecref(exc); /* last: a destructor may look at the stack */
+}
+
+void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth) {
+    while (ts->exc_depth > depth) gv_excinfo_pop(ts);
+}
+
+/* ---- container tracking ---- */
+
+_Static_assert(offsetof(GvList, link) == offsetof(GvDict, link),
+               "lists and dicts keep their link at the same offset");
+
+void gv_track(GvTracked *link) {
+    GvThreadState *ts = current_tstate;
+    if (!ts) { /* no interpreter: the object is simply not tracked */
+        link->prev = link->next = link;
+        return;
+    }
+    GvTracked *head = &ts->interp->containers;
+    link->next = head->next;
+    link->prev = head;
+    head->next->prev = link;
+    head->next = link;
+}
+
+void gv_untrack(GvTracked *link) {
+    if (!link->next) return;
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
+    link->prev = link->next = NULL;
+}
+
+static GvObject *container_of(GvTracked *link) {
+    return (GvObject *)((char *)link - offsetof(GvList, link));
+}
+
+void gv_containers_clear(GvInterpreterState *interp) {
+    GvTracked *head = &interp->containers;
+    /* Repeat while it helps: clearing can free objects whose destructors
+     * (natives, later) drop the last reference to other containers. A
+     * container still held from outside (a C caller's reference) stays. */
+    size_t before = SIZE_MAX;
+    for (;;) {
+        size_t n = 0;
+        for (GvTracked *l = head->next; l != head; l = l->next) n++;
+        if (n == 0 || n >= before) break;
+        before = n;
+        GvObject **all = malloc(n * sizeof *all);
+        if (!all) return; /* out of memory at exit: leak rather than crash */
+        size_t i = 0;
+        for (GvTracked *l = head->next; l != head; l = l->next) {
+            all[i] = container_of(l);
+            gv_incref(all[i++]); /* nothing is freed while we clear */
+        }
+        for (i = 0; i < n; i++) {
+            if (all[i]->kind == GV_KLIST)
+                gv_list_clear((GvList *)all[i]);
+            else
+                gv_dict_clear((GvDict *)all[i]);
+        }
+        for (i = 0; i < n; i++) gv_decref(all[i]);
+        free(all);
+    }
+}

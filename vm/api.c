@@ -1,0 +1,317 @@
+/* The public API (include/gilvm.h) on top of the runtime and the VM. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/dict.h"
+#include "../runtime/errors.h"
+#include "../runtime/func.h"
+#include "../runtime/str.h"
+#include "asm.h"
+#include "builtins.h"
+#include "bytecode.h"
+#include "diag.h"
+#include "dis.h"
+#include "eval.h"
+#include "verify.h"
+
+/* The process's interpreter. CPython's API finds it without a thread state
+ * (GILState_Ensure from a foreign thread, AddPendingCall from anywhere), so
+ * one pointer to it is the runtime's only global besides the thread-local
+ * current thread state. */
+static GvInterpreterState *main_interp;
+
+const char *Gv_GetVersion(void) { return GILVM_VERSION_STRING; }
+
+GvThreadState *Gv_Initialize(void) {
+    if (main_interp) return NULL;
+    GvInterpreterState *interp = gv_interp_new();
+    if (!interp) return NULL;
+    GvThreadState *ts = gv_tstate_new(interp);
+    if (!ts) {
+        gv_interp_delete(interp);
+        return NULL;
+    }
+    gv_tstate_set(ts);
+    main_interp = interp;
+    interp->eval_call = gv_eval_call;
+    interp->globals = gv_dict_new();
+    interp->builtins = gv_dict_new();
+    if (!interp->globals || !interp->builtins || gv_builtins_install(interp) < 0) {
+        Gv_Finalize();
+        return NULL;
+    }
+    return ts;
+}
+
+void Gv_Finalize(void) {
+    GvInterpreterState *interp = main_interp;
+    if (!interp) return;
+    GvThreadState *ts = gv_tstate_get();
+    if (ts) {
+        gv_err_clear(ts);
+        gv_excinfo_pop_to(ts, 0);
+    }
+    GvObject *g = interp->globals, *b = interp->builtins;
+    interp->globals = interp->builtins = NULL;
+    gv_xdecref(g);
+    gv_xdecref(b);
+    gv_containers_clear(interp);
+    while (interp->threads) gv_tstate_delete(interp->threads);
+    gv_tstate_set(NULL);
+    gv_interp_delete(interp);
+    main_interp = NULL;
+}
+
+GvThreadState *GvThreadState_Get(void) { return gv_tstate_get(); }
+
+/* ---- programs ---- */
+
+static GvProgram *verified(GvProgram *p, GvDiag *diag) {
+    if (p && gv_verify_program(p, diag) < 0) {
+        GvProgram_Free(p);
+        return NULL;
+    }
+    return p;
+}
+
+GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename, GvDiag *diag) {
+    return verified(gv_assemble(source, len, filename, diag), diag);
+}
+
+GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename, GvDiag *diag) {
+    return verified(gv_bytecode_load(data, len, filename, diag), diag);
+}
+
+GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gv_diag_set(diag, path, 0, 0, "cannot open file: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+        if (len == cap) {
+            char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    bool read_error = ferror(f);
+    fclose(f);
+    if (!buf || read_error) {
+        free(buf);
+        gv_diag_set(diag, path, 0, 0, "cannot read file%s", buf ? "" : ": out of memory");
+        return NULL;
+    }
+    GvProgram *p = gv_bytecode_is((const uint8_t *)buf, len)
+                       ? GvProgram_LoadBytes(buf, len, path, diag)
+                       : GvProgram_Assemble(buf, len, path, diag);
+    free(buf);
+    return p;
+}
+
+int GvProgram_Save(const GvProgram *program, void **data, size_t *len) {
+    uint8_t *out = NULL;
+    if (gv_bytecode_save(program, &out, len) < 0) return -1;
+    *data = out;
+    return 0;
+}
+
+void GvProgram_Disassemble(const GvProgram *program, void *file) { gv_dis_program(program, file); }
+
+void GvProgram_Free(GvProgram *program) {
+    if (!program) return;
+    for (uint32_t i = 0; i < program->ncode; i++)
+        if (program->code[i]) gv_decref(&program->code[i]->ob);
+    gv_xdecref(program->filename);
+    free(program->code);
+    free(program);
+}
+
+int GvProgram_Run(GvProgram *program, int *exit_status) {
+    GvThreadState *ts = gv_tstate_get();
+    GvDict *globals = (GvDict *)ts->interp->globals;
+    *exit_status = 0;
+    for (uint32_t i = 0; i < program->ncode; i++) {
+        GvCode *code = program->code[i];
+        GvObject *fn = gv_function_new(code);
+        if (!fn) return -1;
+        int rc = gv_dict_set(globals, gv_obj(code->name), gv_obj(fn));
+        gv_decref(fn);
+        if (rc < 0) return -1;
+    }
+    GvObject *name = gv_str_from_cstr("main");
+    if (!name) return -1;
+    GvValue main_fn;
+    int found = gv_dict_get(globals, gv_obj(name), &main_fn);
+    gv_decref(name);
+    if (found < 0) return -1;
+    if (found == 0) return gv_err_format(&gv_type_NameError, "name 'main' is not defined");
+    GvValue result;
+    int rc = gv_eval_call(ts, main_fn, 0, NULL, &result);
+    gv_vdecref(main_fn);
+    if (rc < 0) return -1;
+    if (gv_is_int(result)) *exit_status = (int)result.as.i;
+    gv_vdecref(result);
+    return 0;
+}
+
+/* ---- exceptions ---- */
+
+static GvThreadState *need_tstate(const char *fn) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts) {
+        fprintf(stderr, "gilvm: fatal: %s called without a current thread state\n", fn);
+        abort();
+    }
+    return ts;
+}
+
+static bool is_type(GvObject *o) { return o && o->kind == GV_KTYPE; }
+
+void GvErr_SetString(GvObject *type, const char *message) {
+    need_tstate("GvErr_SetString");
+    if (!is_type(type)) {
+        gv_err_format(&gv_type_TypeError, "GvErr_SetString: not an exception type");
+        return;
+    }
+    gv_err_format((GvType *)type, "%s", message ? message : "");
+}
+
+void GvErr_SetObject(GvObject *type, GvObject *value) {
+    GvThreadState *ts = need_tstate("GvErr_SetObject");
+    if (!is_type(type)) {
+        gv_err_format(&gv_type_TypeError, "GvErr_SetObject: not an exception type");
+        return;
+    }
+    if (value && value->kind == GV_KEXC &&
+        gv_type_is_subtype(((GvException *)value)->type, (GvType *)type)) {
+        gv_incref(value);
+        gv_err_set_exc(ts, value);
+        return;
+    }
+    GvValue arg = value ? gv_obj(value) : gv_none();
+    GvObject *msg = value ? gv_str(arg) : NULL;
+    if (value && !msg) return;
+    GvObject *exc = gv_exc_new((GvType *)type, msg, arg);
+    gv_xdecref(msg);
+    if (exc) gv_err_set_exc(ts, exc);
+}
+
+GvObject *GvErr_Occurred(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts || !ts->current_exception) return NULL;
+    return &((GvException *)ts->current_exception)->type->ob;
+}
+
+void GvErr_Clear(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (ts) gv_err_clear(ts);
+}
+
+GvObject *GvErr_GetRaisedException(void) {
+    return gv_err_take(need_tstate("GvErr_GetRaisedException"));
+}
+
+void GvErr_SetRaisedException(GvObject *exc) {
+    GvThreadState *ts = need_tstate("GvErr_SetRaisedException");
+    GvObject *old = ts->current_exception;
+    ts->current_exception = exc;
+    gv_xdecref(old);
+}
+
+GvObject *GvErr_GetHandledException(void) {
+    GvObject *e = gv_excinfo_top(need_tstate("GvErr_GetHandledException"));
+    if (e) gv_incref(e);
+    return e;
+}
+
+void GvErr_SetHandledException(GvObject *exc) {
+    GvThreadState *ts = need_tstate("GvErr_SetHandledException");
+    if (!ts->exc_info) return;
+    if (!exc) {
+        /* An entry must hold an exception: "none handled" is no entry, but
+         * the stack's shape belongs to the running handlers, so keep it. */
+        return;
+    }
+    gv_incref(exc);
+    GvObject *old = ts->exc_info->exc_value;
+    ts->exc_info->exc_value = exc;
+    gv_xdecref(old);
+}
+
+int GvErr_GivenExceptionMatches(GvObject *exc, GvObject *type) {
+    if (!exc || !is_type(type) || exc->kind != GV_KEXC) return 0;
+    return gv_type_is_subtype(((GvException *)exc)->type, (GvType *)type);
+}
+
+int GvErr_PrintEx(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts || !ts->current_exception) return 0;
+    GvObject *exc = gv_err_take(ts);
+    GvException *e = (GvException *)exc;
+    int status = 1;
+    fflush(stdout);
+    if (gv_type_is_subtype(e->type, &gv_type_SystemExit)) {
+        /* SystemExit(n) exits with n; SystemExit() with 0; anything else
+         * prints its str and exits 1, as Python does. */
+        if (gv_is_none(e->arg)) {
+            status = 0;
+        } else if (gv_is_intlike(e->arg)) {
+            status = (int)e->arg.as.i;
+        } else {
+            GvObject *s = gv_str(e->arg);
+            if (s) {
+                fprintf(stderr, "%s\n", gv_str_cstr(s));
+                gv_decref(s);
+            } else {
+                gv_err_clear(ts);
+            }
+        }
+    } else {
+        gv_exc_print(exc, stderr);
+    }
+    gv_decref(exc);
+    return status;
+}
+
+/* ---- recursion ---- */
+
+int Gv_SetRecursionLimit(int limit) {
+    GvThreadState *ts = need_tstate("Gv_SetRecursionLimit");
+    if (limit < 1) return gv_err_format(&gv_type_ValueError, "recursion limit must be greater or equal than 1");
+    ts->recursion_limit = limit;
+    ts->interp->recursion_limit = limit;
+    return 0;
+}
+
+int Gv_GetRecursionLimit(void) { return need_tstate("Gv_GetRecursionLimit")->recursion_limit; }
+
+/* ---- objects ---- */
+
+void Gv_IncRef(GvObject *o) {
+    if (o) gv_incref(o);
+}
+
+void Gv_DecRef(GvObject *o) { gv_xdecref(o); }
+
+char *GvObject_StrDup(GvObject *o) {
+    if (!o) return NULL;
+    GvObject *s = gv_str(gv_obj(o));
+    if (!s) return NULL;
+    char *copy = strdup(gv_str_cstr(s));
+    gv_decref(s);
+    if (!copy) gv_err_nomemory();
+    return copy;
+}

@@ -1,0 +1,742 @@
+/* The eval loop.
+ *
+ * How it runs
+ * -----------
+ * run() executes frames on one thread until the frame it was entered with
+ * returns. A call from bytecode to bytecode does not recurse in C: CALL pushes
+ * the callee's frame on the thread's data stack (see runtime/tstate.h: the
+ * callee's locals are the argument slots the caller pushed) and the loop goes
+ * on with the new frame; RETURN_VALUE pops it and goes on with the caller.
+ * Only C code that calls back into bytecode (gv_eval_call) nests run(), and
+ * that nesting is bounded (GV_C_RECURSION_LIMIT).
+ *
+ * The verifier has proven every operand in range, every jump target valid and
+ * every stack access within the frame's reserved area, so the loop checks
+ * none of that. It does check types, since values are dynamic.
+ *
+ * Registers and the sync rule
+ * ---------------------------
+ * The current frame `f`, its instruction pointer `pc`, operand stack pointer
+ * `sp` and `locals` live in C locals. They are written back to the frame
+ * (SAVE_FRAME) before anything that can leave the loop or look at the frame
+ * from outside: calling a builtin, the eval breaker's slow path, a push of a
+ * new frame. After a frame change the locals are reloaded (LOAD_FRAME).
+ *
+ * Exceptions
+ * ----------
+ * An instruction that fails jumps to `error` with the exception set on the
+ * thread. The unwinder adds the frame to the traceback, looks for the
+ * innermost handler covering the failing instruction in the code's exception
+ * table (zero cost: nothing runs when a try range is entered), and either
+ * lands there (stack cut back, the exception pushed and entered on the
+ * thread's handled-exception stack) or pops the frame and repeats in the
+ * caller.
+ *
+ * The eval breaker
+ * ----------------
+ * One relaxed atomic load at backward jumps and at function entry: so a loop
+ * that never calls still notices a request within one iteration, and the
+ * fast path pays one load and a predictable branch. */
+#include "eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../runtime/dict.h"
+#include "../runtime/errors.h"
+#include "../runtime/exc.h"
+#include "../runtime/func.h"
+#include "../runtime/list.h"
+#include "../runtime/str.h"
+#include "opcodes.h"
+
+static void fatal(const char *msg) {
+    fflush(stdout);
+    fprintf(stderr, "gilvm: fatal error: %s\n", msg);
+    exit(134);
+}
+
+/* ---- calls that do not push a frame ---- */
+
+static int call_builtin(GvThreadState *ts, GvBuiltin *b, int argc, GvValue *argv, GvValue *out) {
+    if (argc < b->min_args || (b->max_args >= 0 && argc > b->max_args)) {
+        if (b->min_args == b->max_args)
+            return gv_err_format(&gv_type_TypeError, "%s() takes %d argument%s (%d given)", b->name,
+                                 b->min_args, b->min_args == 1 ? "" : "s", argc);
+        if (argc < b->min_args)
+            return gv_err_format(&gv_type_TypeError, "%s() takes at least %d argument%s (%d given)",
+                                 b->name, b->min_args, b->min_args == 1 ? "" : "s", argc);
+        return gv_err_format(&gv_type_TypeError, "%s() takes at most %d argument%s (%d given)",
+                             b->name, b->max_args, b->max_args == 1 ? "" : "s", argc);
+    }
+    return b->fn(ts, argc, argv, out);
+}
+
+/* Calling an exception type makes an instance: ValueError("bad"). */
+static int call_type(GvType *t, int argc, GvValue *argv, GvValue *out) {
+    if (argc > 1)
+        return gv_err_format(&gv_type_TypeError, "%s() takes at most 1 argument (%d given)", t->name,
+                             argc);
+    GvObject *msg = NULL;
+    if (argc == 1) {
+        msg = gv_str(argv[0]);
+        if (!msg) return -1;
+    }
+    GvObject *e = gv_exc_new(t, msg, argc == 1 ? argv[0] : gv_none());
+    gv_xdecref(msg);
+    if (!e) return -1;
+    *out = gv_obj(e);
+    return 0;
+}
+
+/* Any callable but a bytecode function. */
+static int call_other(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *out) {
+    if (gv_is_kind(callable, GV_KBUILTIN))
+        return call_builtin(ts, (GvBuiltin *)callable.as.o, argc, argv, out);
+    if (gv_is_kind(callable, GV_KTYPE)) return call_type((GvType *)callable.as.o, argc, argv, out);
+    return gv_err_format(&gv_type_TypeError, "'%s' object is not callable", gv_type_name(callable));
+}
+
+/* ---- frames ---- */
+
+static int arg_count_error(GvCode *code, int argc) {
+    return gv_err_format(&gv_type_TypeError, "%s() takes %u argument%s (%d given)",
+                         gv_str_cstr(code->name), code->nparams, code->nparams == 1 ? "" : "s",
+                         argc);
+}
+
+static int recursion_error(GvThreadState *ts) {
+    (void)ts;
+    return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded");
+}
+
+/* Pushes a frame for fn whose argc arguments are at args[0..argc) (owned by
+ * the caller's stack; ownership moves to the new frame). Returns the frame or
+ * NULL with an exception set (the arguments are then still the caller's). */
+static GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int argc) {
+    GvCode *code = fn->code;
+    if ((uint32_t)argc != code->nparams) {
+        arg_count_error(code, argc);
+        return NULL;
+    }
+    if (ts->recursion_depth >= ts->recursion_limit) {
+        recursion_error(ts);
+        return NULL;
+    }
+    size_t need = code->nlocals + GV_FRAME_SLOTS + code->max_stack;
+    bool new_chunk;
+    GvValue *locals = gv_stack_reserve(ts, args, need, &new_chunk);
+    if (!locals) return NULL;
+    if (new_chunk)
+        for (int i = 0; i < argc; i++) locals[i] = args[i];
+    for (uint32_t i = (uint32_t)argc; i < code->nlocals; i++) locals[i] = gv_none();
+    GvFrame *f = (GvFrame *)(locals + code->nlocals);
+    f->code = code;
+    f->pc = code->instrs;
+    f->sp = gv_frame_stack_base(f);
+    f->locals = locals;
+    f->prev = ts->current_frame;
+    f->exc_base = ts->exc_depth;
+    f->is_entry = 0;
+    f->owns_chunk = new_chunk;
+    ts->current_frame = f;
+    ts->recursion_depth++;
+    return f;
+}
+
+/* Drops everything the frame owns and makes its caller current. */
+static void pop_frame(GvThreadState *ts, GvFrame *f, GvValue *sp) {
+    GvValue *base = gv_frame_stack_base(f);
+    while (sp > base) gv_vdecref(*--sp);
+    for (uint32_t i = 0; i < f->code->nlocals; i++) gv_vdecref(f->locals[i]);
+    gv_excinfo_pop_to(ts, f->exc_base);
+    ts->recursion_depth--;
+    ts->current_frame = f->prev;
+    if (f->owns_chunk) gv_stack_pop_chunk(ts);
+}
+
+/* The innermost handler covering instruction `at`, or NULL. */
+static const GvExcEntry *find_handler(const GvCode *code, uint32_t at) {
+    for (uint32_t i = 0; i < code->nexc; i++) {
+        const GvExcEntry *e = &code->exc[i];
+        if (at >= e->start && at < e->end) return e;
+    }
+    return NULL;
+}
+
+/* ---- the eval breaker's slow path ---- */
+
+static int handle_eval_breaker(GvThreadState *ts) {
+    ts->eval_breaker_hits++;
+    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_TEST, memory_order_relaxed);
+    return 0;
+}
+
+/* ---- indexing ---- */
+
+static int index_of(GvValue key, const char *what, int64_t *out) {
+    if (!gv_is_intlike(key))
+        return gv_err_format(&gv_type_TypeError, "%s indices must be integers, not %s", what,
+                             gv_type_name(key));
+    *out = key.as.i;
+    return 0;
+}
+
+static int key_error(GvValue key) {
+    GvThreadState *ts = gv_tstate_get();
+    GvObject *msg = gv_repr(key);
+    if (!msg) return -1;
+    GvObject *e = gv_exc_new(&gv_type_KeyError, msg, key);
+    gv_decref(msg);
+    if (!e) return -1;
+    gv_err_set_exc(ts, e);
+    return -1;
+}
+
+static int load_index(GvValue c, GvValue key, GvValue *out) {
+    int64_t i = 0;
+    if (gv_is_kind(c, GV_KLIST)) {
+        if (index_of(key, "list", &i) < 0) return -1;
+        return gv_list_get(gv_as_list(c), i, out);
+    }
+    if (gv_is_kind(c, GV_KDICT)) {
+        int found = gv_dict_get(gv_as_dict(c), key, out);
+        if (found < 0) return -1;
+        return found ? 0 : key_error(key);
+    }
+    if (gv_is_kind(c, GV_KSTR)) {
+        GvStr *s = gv_as_str(c);
+        if (index_of(key, "string", &i) < 0) return -1;
+        if (i < 0) i += (int64_t)s->length;
+        if (i < 0 || (uint64_t)i >= s->length)
+            return gv_err_format(&gv_type_IndexError, "string index out of range");
+        GvObject *ch = gv_str_char_at(s, (size_t)i);
+        if (!ch) return -1;
+        *out = gv_obj(ch);
+        return 0;
+    }
+    return gv_err_format(&gv_type_TypeError, "'%s' object is not subscriptable", gv_type_name(c));
+}
+
+static int store_index(GvValue c, GvValue key, GvValue v) {
+    int64_t i = 0;
+    if (gv_is_kind(c, GV_KLIST)) {
+        if (index_of(key, "list", &i) < 0) return -1;
+        return gv_list_set(gv_as_list(c), i, v);
+    }
+    if (gv_is_kind(c, GV_KDICT)) return gv_dict_set(gv_as_dict(c), key, v);
+    return gv_err_format(&gv_type_TypeError, "'%s' object does not support item assignment",
+                         gv_type_name(c));
+}
+
+static int load_global(GvThreadState *ts, GvObject *name, GvValue *out) {
+    int found = gv_dict_get_str((GvDict *)ts->interp->globals, name, out);
+    if (found == 0) found = gv_dict_get_str((GvDict *)ts->interp->builtins, name, out);
+    if (found < 0) return -1;
+    if (found == 0)
+        return gv_err_format(&gv_type_NameError, "name '%s' is not defined", gv_str_cstr(name));
+    return 0;
+}
+
+static int check_exc_match(GvValue exc, GvValue type, bool *out) {
+    if (!gv_is_kind(type, GV_KTYPE))
+        return gv_err_format(&gv_type_TypeError,
+                             "catching classes that do not inherit from BaseException is not allowed");
+    *out = gv_is_kind(exc, GV_KEXC) &&
+           gv_type_is_subtype(gv_as_exc(exc)->type, (GvType *)type.as.o);
+    return 0;
+}
+
+/* RAISE's operand: an instance is raised as it is, a type as a new instance. */
+static int raise_value(GvThreadState *ts, GvValue v) {
+    GvObject *exc;
+    if (gv_is_kind(v, GV_KEXC)) {
+        exc = v.as.o;
+        gv_incref(exc);
+    } else if (gv_is_kind(v, GV_KTYPE)) {
+        exc = gv_exc_new((GvType *)v.as.o, NULL, gv_none());
+        if (!exc) return -1;
+    } else {
+        return gv_err_format(&gv_type_TypeError, "exceptions must derive from BaseException");
+    }
+    gv_err_set_exc(ts, exc);
+    return -1;
+}
+
+/* ---- the loop ---- */
+
+static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
+    GvFrame *f = entry;
+    const GvInstr *pc;
+    GvValue *sp;
+    GvValue *locals;
+    const GvValue *consts;
+    GvInstr ins;
+    bool reraise = false; /* the error being unwound keeps its traceback here */
+
+#define LOAD_FRAME()                 \
+    do {                             \
+        pc = f->pc;                  \
+        sp = f->sp;                  \
+        locals = f->locals;          \
+        consts = f->code->consts;    \
+    } while (0)
+#define SAVE_FRAME()  \
+    do {              \
+        f->pc = pc;   \
+        f->sp = sp;   \
+    } while (0)
+#define ARG() GV_ARG(ins)
+#define PUSH(v) (*sp++ = (v))
+#define POP() (*--sp)
+#define TOP() (sp[-1])
+#define SECOND() (sp[-2])
+#define CHECK_EVAL_BREAKER()                                                     \
+    do {                                                                         \
+        if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {     \
+            SAVE_FRAME();                                                        \
+            if (handle_eval_breaker(ts) < 0) goto error;                         \
+        }                                                                        \
+    } while (0)
+
+#if GV_COMPUTED_GOTO
+    static const void *const dispatch_table[GV_NUM_OPCODES] = {
+#define GV_OP_LABEL(name, kind, pops, pushes, flags, doc) &&op_##name,
+        GV_OPCODES(GV_OP_LABEL)
+#undef GV_OP_LABEL
+    };
+#define DISPATCH()                               \
+    do {                                         \
+        ins = *pc++;                             \
+        goto *dispatch_table[GV_OP(ins)];        \
+    } while (0)
+#define CASE(name) op_##name:
+#define LOOP_BEGIN DISPATCH();
+#define LOOP_END
+#else
+#define DISPATCH() continue
+#define CASE(name) case GV_OP_##name:
+#define LOOP_BEGIN       \
+    for (;;) {           \
+        ins = *pc++;     \
+        switch (GV_OP(ins)) {
+#define LOOP_END \
+        }        \
+        fatal("unknown opcode"); \
+    }
+#endif
+
+    LOAD_FRAME();
+    CHECK_EVAL_BREAKER();
+
+    LOOP_BEGIN
+
+    CASE(NOP) { DISPATCH(); }
+
+    CASE(LOAD_CONST) {
+        PUSH(gv_vincref(consts[ARG()]));
+        DISPATCH();
+    }
+
+    CASE(POP_TOP) {
+        GvValue v = POP();
+        gv_vdecref(v);
+        DISPATCH();
+    }
+
+    CASE(DUP_TOP) {
+        GvValue v = TOP();
+        PUSH(gv_vincref(v));
+        DISPATCH();
+    }
+
+    CASE(ROT_TWO) {
+        GvValue a = SECOND();
+        SECOND() = TOP();
+        TOP() = a;
+        DISPATCH();
+    }
+
+    CASE(ROT_THREE) {
+        /* a b c -> c a b */
+        GvValue c = sp[-1];
+        sp[-1] = sp[-2];
+        sp[-2] = sp[-3];
+        sp[-3] = c;
+        DISPATCH();
+    }
+
+    CASE(LOAD_FAST) {
+        GvValue v = locals[ARG()];
+        PUSH(gv_vincref(v));
+        DISPATCH();
+    }
+
+    CASE(STORE_FAST) {
+        GvValue old = locals[ARG()];
+        locals[ARG()] = POP();
+        gv_vdecref(old);
+        DISPATCH();
+    }
+
+    CASE(LOAD_GLOBAL) {
+        GvValue v;
+        if (load_global(ts, f->code->names[ARG()], &v) < 0) goto error;
+        PUSH(v);
+        DISPATCH();
+    }
+
+    CASE(STORE_GLOBAL) {
+        GvValue v = TOP();
+        int rc = gv_dict_set((GvDict *)ts->interp->globals, gv_obj(f->code->names[ARG()]), v);
+        if (rc < 0) goto error;
+        sp--;
+        gv_vdecref(v);
+        DISPATCH();
+    }
+
+/* Binary arithmetic: an inline path for two ints, the general one otherwise. */
+#define BINARY_OP(opname, binop, int_expr)                                 \
+    CASE(opname) {                                                         \
+        GvValue b = sp[-1], a = sp[-2];                                    \
+        if (a.tag == GV_TINT && b.tag == GV_TINT) {                        \
+            int64_t r;                                                     \
+            if (!int_expr) {                                               \
+                sp[-2] = gv_int(r);                                        \
+                sp--;                                                      \
+                DISPATCH();                                                \
+            }                                                              \
+        }                                                                  \
+        GvValue r2;                                                        \
+        if (gv_binary_op(binop, a, b, &r2) < 0) goto error;                \
+        gv_vdecref(a);                                                     \
+        gv_vdecref(b);                                                     \
+        sp[-2] = r2;                                                       \
+        sp--;                                                              \
+        DISPATCH();                                                        \
+    }
+
+    BINARY_OP(BINARY_ADD, GV_OP_ADD, __builtin_add_overflow(a.as.i, b.as.i, &r))
+    BINARY_OP(BINARY_SUB, GV_OP_SUB, __builtin_sub_overflow(a.as.i, b.as.i, &r))
+    BINARY_OP(BINARY_MUL, GV_OP_MUL, __builtin_mul_overflow(a.as.i, b.as.i, &r))
+#undef BINARY_OP
+
+    CASE(BINARY_DIV) { goto binary_generic; }
+    CASE(BINARY_FLOORDIV) { goto binary_generic; }
+    CASE(BINARY_MOD) {
+    binary_generic: {
+        static const GvBinop ops[] = {
+            [GV_OP_BINARY_DIV - GV_OP_BINARY_DIV] = GV_OP_DIV,
+            [GV_OP_BINARY_FLOORDIV - GV_OP_BINARY_DIV] = GV_OP_FLOORDIV,
+            [GV_OP_BINARY_MOD - GV_OP_BINARY_DIV] = GV_OP_MOD,
+        };
+        GvValue b = sp[-1], a = sp[-2], r;
+        if (gv_binary_op(ops[GV_OP(ins) - GV_OP_BINARY_DIV], a, b, &r) < 0) goto error;
+        gv_vdecref(a);
+        gv_vdecref(b);
+        sp[-2] = r;
+        sp--;
+        DISPATCH();
+    }
+    }
+
+    CASE(UNARY_NEG) {
+        GvValue a = TOP(), r;
+        if (gv_negate(a, &r) < 0) goto error;
+        gv_vdecref(a);
+        TOP() = r;
+        DISPATCH();
+    }
+
+    CASE(UNARY_NOT) {
+        GvValue a = TOP();
+        bool t = gv_truthy(a);
+        gv_vdecref(a);
+        TOP() = gv_bool(!t);
+        DISPATCH();
+    }
+
+    CASE(COMPARE_EQ) { goto compare_equality; }
+    CASE(COMPARE_NE) {
+    compare_equality: {
+        GvValue b = sp[-1], a = sp[-2];
+        int eq;
+        if (a.tag == GV_TINT && b.tag == GV_TINT)
+            eq = a.as.i == b.as.i;
+        else if ((eq = gv_equal(a, b)) < 0)
+            goto error;
+        gv_vdecref(a);
+        gv_vdecref(b);
+        sp[-2] = gv_bool(GV_OP(ins) == GV_OP_COMPARE_EQ ? eq : !eq);
+        sp--;
+        DISPATCH();
+    }
+    }
+
+/* Ordering: an inline path for two ints. */
+#define COMPARE_OP(opname, cop, opchar)                                   \
+    CASE(opname) {                                                        \
+        GvValue b = sp[-1], a = sp[-2];                                   \
+        int r;                                                            \
+        if (a.tag == GV_TINT && b.tag == GV_TINT) {                       \
+            r = a.as.i cop b.as.i;                                        \
+        } else {                                                          \
+            if ((r = gv_compare(a, b, opchar)) < 0) goto error;           \
+            gv_vdecref(a);                                                \
+            gv_vdecref(b);                                                \
+        }                                                                 \
+        sp[-2] = gv_bool(r);                                              \
+        sp--;                                                             \
+        DISPATCH();                                                       \
+    }
+
+    COMPARE_OP(COMPARE_LT, <, '<')
+    COMPARE_OP(COMPARE_LE, <=, 'l')
+    COMPARE_OP(COMPARE_GT, >, '>')
+    COMPARE_OP(COMPARE_GE, >=, 'g')
+#undef COMPARE_OP
+
+    CASE(JUMP) {
+        const GvInstr *target = f->code->instrs + ARG();
+        bool backward = target < pc;
+        pc = target;
+        if (backward) CHECK_EVAL_BREAKER();
+        DISPATCH();
+    }
+
+    CASE(POP_JUMP_IF_FALSE) {
+        GvValue v = POP();
+        bool t = v.tag == GV_TBOOL ? v.as.i != 0 : gv_truthy(v);
+        gv_vdecref(v);
+        if (!t) {
+            const GvInstr *target = f->code->instrs + ARG();
+            bool backward = target < pc;
+            pc = target;
+            if (backward) CHECK_EVAL_BREAKER();
+        }
+        DISPATCH();
+    }
+
+    CASE(POP_JUMP_IF_TRUE) {
+        GvValue v = POP();
+        bool t = v.tag == GV_TBOOL ? v.as.i != 0 : gv_truthy(v);
+        gv_vdecref(v);
+        if (t) {
+            const GvInstr *target = f->code->instrs + ARG();
+            bool backward = target < pc;
+            pc = target;
+            if (backward) CHECK_EVAL_BREAKER();
+        }
+        DISPATCH();
+    }
+
+    CASE(CALL) {
+        int argc = (int)ARG();
+        GvValue *callee = sp - argc - 1;
+        if (gv_is_kind(*callee, GV_KFUNC)) {
+            SAVE_FRAME();
+            f->sp = callee; /* on return the result replaces the callee */
+            GvFrame *nf = push_frame(ts, (GvFunction *)callee->as.o, callee + 1, argc);
+            if (!nf) goto error;
+            f = nf;
+            LOAD_FRAME();
+            CHECK_EVAL_BREAKER();
+            DISPATCH();
+        }
+        SAVE_FRAME();
+        GvValue r;
+        if (call_other(ts, *callee, argc, callee + 1, &r) < 0) goto error;
+        while (sp > callee) gv_vdecref(*--sp);
+        PUSH(r);
+        DISPATCH();
+    }
+
+    CASE(RETURN_VALUE) {
+        GvValue r = POP();
+        bool was_entry = f->is_entry;
+        GvFrame *caller = f->prev;
+        pop_frame(ts, f, sp);
+        if (was_entry) {
+            *result = r;
+            return 0;
+        }
+        f = caller;
+        LOAD_FRAME();
+        /* sp is the callee's slot: the function, which the result replaces. */
+        gv_vdecref(*sp);
+        PUSH(r);
+        DISPATCH();
+    }
+
+    CASE(BUILD_LIST) {
+        uint32_t n = ARG();
+        GvObject *l = gv_list_new(n);
+        if (!l) goto error;
+        GvValue *items = sp - n;
+        for (uint32_t i = 0; i < n; i++) gv_list_append_steal((GvList *)l, items[i]);
+        sp = items;
+        PUSH(gv_obj(l));
+        DISPATCH();
+    }
+
+    CASE(BUILD_DICT) {
+        uint32_t n = ARG();
+        GvObject *d = gv_dict_new();
+        if (!d) goto error;
+        GvValue *items = sp - 2 * n;
+        for (uint32_t i = 0; i < n; i++) {
+            if (gv_dict_set((GvDict *)d, items[2 * i], items[2 * i + 1]) < 0) {
+                gv_decref(d);
+                goto error;
+            }
+        }
+        while (sp > items) gv_vdecref(*--sp);
+        PUSH(gv_obj(d));
+        DISPATCH();
+    }
+
+    CASE(LOAD_INDEX) {
+        GvValue key = sp[-1], c = sp[-2], v;
+        if (load_index(c, key, &v) < 0) goto error;
+        gv_vdecref(key);
+        gv_vdecref(c);
+        sp[-2] = v;
+        sp--;
+        DISPATCH();
+    }
+
+    CASE(STORE_INDEX) {
+        GvValue key = sp[-1], c = sp[-2], v = sp[-3];
+        if (store_index(c, key, v) < 0) goto error;
+        gv_vdecref(key);
+        gv_vdecref(c);
+        gv_vdecref(v);
+        sp -= 3;
+        DISPATCH();
+    }
+
+    CASE(RAISE) {
+        GvValue v = POP();
+        raise_value(ts, v);
+        gv_vdecref(v);
+        goto error;
+    }
+
+    CASE(RERAISE) {
+        GvValue v = POP();
+        if (!gv_is_kind(v, GV_KEXC)) {
+            gv_vdecref(v);
+            gv_err_format(&gv_type_TypeError, "exceptions must derive from BaseException");
+            goto error;
+        }
+        /* As it is: no new context, no new traceback entry for this frame. */
+        GvObject *old = ts->current_exception;
+        ts->current_exception = v.as.o;
+        gv_xdecref(old);
+        reraise = true;
+        goto error;
+    }
+
+    CASE(CHECK_EXC_MATCH) {
+        bool m = false;
+        if (check_exc_match(sp[-2], sp[-1], &m) < 0) goto error;
+        GvValue t = POP();
+        gv_vdecref(t);
+        PUSH(gv_bool(m));
+        DISPATCH();
+    }
+
+    CASE(POP_EXCEPT) {
+        gv_excinfo_pop(ts);
+        DISPATCH();
+    }
+
+    LOOP_END
+
+error: {
+    /* The failing instruction is the one before pc (pc == instrs only when
+     * the eval breaker raised at function entry). */
+    uint32_t at = pc > f->code->instrs ? (uint32_t)(pc - f->code->instrs - 1) : 0;
+    if (!ts->current_exception) fatal("an instruction failed without setting an exception");
+    if (!reraise) gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
+    reraise = false;
+    for (;;) {
+        const GvExcEntry *h = find_handler(f->code, at);
+        if (h) {
+            GvValue *keep = gv_frame_stack_base(f) + h->depth;
+            while (sp > keep) gv_vdecref(*--sp);
+            gv_excinfo_pop_to(ts, f->exc_base + h->exc_depth);
+            GvObject *exc = gv_err_take(ts);
+            if (gv_excinfo_push(ts, exc) < 0) {
+                /* Out of memory entering the handler: unwind with that. */
+                gv_decref(exc);
+                gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
+                goto unwind_frame;
+            }
+            PUSH(gv_obj(exc)); /* the stack takes the reference we took */
+            pc = f->code->instrs + h->handler;
+            DISPATCH();
+        }
+    unwind_frame: {
+        bool was_entry = f->is_entry;
+        GvFrame *caller = f->prev;
+        pop_frame(ts, f, sp);
+        if (was_entry) return -1;
+        f = caller;
+        LOAD_FRAME();
+        /* The caller stopped at its CALL; sp is the callee's slot. */
+        gv_vdecref(*sp);
+        at = (uint32_t)(pc - f->code->instrs - 1);
+        gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
+    }
+    }
+}
+
+#undef LOAD_FRAME
+#undef SAVE_FRAME
+#undef ARG
+#undef PUSH
+#undef POP
+#undef TOP
+#undef SECOND
+#undef CHECK_EVAL_BREAKER
+#undef DISPATCH
+#undef CASE
+#undef LOOP_BEGIN
+#undef LOOP_END
+}
+
+int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result) {
+    if (!gv_is_kind(callable, GV_KFUNC)) return call_other(ts, callable, argc, argv, result);
+    if (ts->c_recursion_depth >= GV_C_RECURSION_LIMIT) {
+        if (ts->c_recursion_depth >= GV_C_RECURSION_LIMIT + GV_RECURSION_HEADROOM)
+            fatal("C stack overflow: too many nested calls from C into bytecode");
+        return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded (nested calls from C)");
+    }
+    GvFunction *fn = (GvFunction *)callable.as.o;
+    GvCode *code = fn->code;
+    /* One reservation for [callable][locals][frame][stack], so the frame push
+     * below never needs a chunk of its own. */
+    size_t nlocals = code->nlocals > (uint32_t)argc ? code->nlocals : (size_t)argc;
+    size_t need = 1 + nlocals + GV_FRAME_SLOTS + code->max_stack;
+    bool new_chunk;
+    GvValue *slots = gv_stack_reserve(ts, gv_stack_top(ts), need, &new_chunk);
+    if (!slots) return -1;
+    GvValue held = gv_vincref(callable);
+    slots[0] = held;
+    for (int i = 0; i < argc; i++) slots[i + 1] = gv_vincref(argv[i]);
+    GvFrame *f = push_frame(ts, fn, slots + 1, argc);
+    if (!f) {
+        for (int i = 0; i <= argc; i++) gv_vdecref(slots[i]);
+        if (new_chunk) gv_stack_pop_chunk(ts);
+        return -1;
+    }
+    f->is_entry = 1;
+    f->owns_chunk = new_chunk;
+    ts->c_recursion_depth++;
+    int rc = run(ts, f, result);
+    ts->c_recursion_depth--;
+    gv_vdecref(held);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* The gilvm command: run, assemble and disassemble programs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/code.h"
+#include "../runtime/str.h"
+#include "dis.h"
+#include "gilvm.h"
+
+#define EXIT_EXCEPTION 1
+#define EXIT_USAGE 2 /* usage and load errors */
+
+static const char usage[] =
+    "usage: gilvm COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE             run a program (.gva text or .gvc bytecode), starting at main\n"
+    "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
+    "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
+    "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
+    "  FILE                 the same as `run FILE`\n"
+    "\n"
+    "options:\n"
+    "  -h, --help           show this help\n"
+    "  --version            show the version\n"
+    "\n"
+    "exit status: 0 success (or main's int result), 1 uncaught exception,\n"
+    "2 usage or load error (FILE:LINE:COL: error: ...)\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "gilvm: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'gilvm --help'.\n");
+    return EXIT_USAGE;
+}
+
+/* Loads and verifies; prints the diagnostic and returns NULL on error. */
+static GvProgram *load(const char *path) {
+    GvDiag diag;
+    memset(&diag, 0, sizeof diag);
+    GvProgram *p = GvProgram_LoadFile(path, &diag);
+    if (!p) fprintf(stderr, "%s\n", diag.text);
+    return p;
+}
+
+static int cmd_run(const char *path) {
+    GvProgram *p = load(path);
+    if (!p) return EXIT_USAGE;
+    int mi = gv_program_find(p, "main");
+    if (mi < 0) {
+        fprintf(stderr, "%s: error: no function 'main' to start at\n", path);
+        GvProgram_Free(p);
+        return EXIT_USAGE;
+    }
+    GvCode *mc = p->code[mi];
+    if (mc->nparams != 0) {
+        fprintf(stderr, "%s:%u:1: error: function 'main' must take no parameters\n", path,
+                mc->firstline);
+        GvProgram_Free(p);
+        return EXIT_USAGE;
+    }
+    int status = 0;
+    int rc = GvProgram_Run(p, &status);
+    GvProgram_Free(p);
+    if (rc < 0) status = GvErr_PrintEx();
+    fflush(stdout);
+    return status;
+}
+
+static int cmd_asm(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (i + 1 >= argc) return usage_error("%s", "-o needs a file name");
+            out = argv[++i];
+        } else if (!in) {
+            in = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!in) return usage_error("%s", "asm needs an input file");
+    if (!out) return usage_error("%s", "asm needs -o OUTPUT");
+    GvProgram *p = load(in);
+    if (!p) return EXIT_USAGE;
+    void *data;
+    size_t len;
+    if (GvProgram_Save(p, &data, &len) < 0) {
+        GvProgram_Free(p);
+        fprintf(stderr, "gilvm: out of memory\n");
+        return EXIT_USAGE;
+    }
+    GvProgram_Free(p);
+    FILE *f = fopen(out, "wb");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    free(data);
+    if (!ok) {
+        fprintf(stderr, "gilvm: cannot write '%s'\n", out);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_dis(int argc, char **argv) {
+    if (argc == 1 && strcmp(argv[0], "--opcodes") == 0) {
+        gv_dis_opcode_doc(stdout);
+        return 0;
+    }
+    if (argc != 1) return usage_error("%s", "dis takes one file (or --opcodes)");
+    GvProgram *p = load(argv[0]);
+    if (!p) return EXIT_USAGE;
+    GvProgram_Disassemble(p, stdout);
+    GvProgram_Free(p);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("gilvm %s\n", Gv_GetVersion());
+        return 0;
+    }
+    if (!Gv_Initialize()) {
+        fprintf(stderr, "gilvm: cannot initialize the runtime (out of memory)\n");
+        return EXIT_USAGE;
+    }
+    int status;
+    if (strcmp(cmd, "run") == 0) {
+        if (argc != 3) status = usage_error("%s", "run takes one file");
+        else status = cmd_run(argv[2]);
+    } else if (strcmp(cmd, "asm") == 0) {
+        status = cmd_asm(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "dis") == 0) {
+        status = cmd_dis(argc - 2, argv + 2);
+    } else if (cmd[0] == '-') {
+        status = usage_error("unknown option '%s'", cmd);
+    } else if (argc == 2) {
+        status = cmd_run(cmd);
+    } else {
+        status = usage_error("unknown command '%s'", cmd);
+    }
+    Gv_Finalize();
+    return status;
+}

@@ -54,6 +54,8 @@ void gv_code_dealloc(GvObject *o) {
     free(c->names);
     free(c->localnames);
     free(c->exc);
+    free(c->quick);
+    free(c->gcache);
     free(c);
 }
 

@@ -34,6 +34,14 @@ typedef struct GvExcEntry {
     GvSrcPos pos;       /* of the .try line */
 } GvExcEntry;
 
+/* LOAD_GLOBAL's cache, one per global name of a code object: the value found
+ * when the globals and builtins dicts had these versions. Borrowed: while the
+ * versions match, the dict that holds the value still holds it. */
+typedef struct GvGlobalCache {
+    uint64_t globals_version, builtins_version; /* 0: empty (dict versions start at 1) */
+    GvValue value;
+} GvGlobalCache;
+
 typedef struct GvCode {
     GvObject ob;
     GvObject *name;       /* str, strong */
@@ -53,6 +61,10 @@ typedef struct GvCode {
     GvObject **names;     /* nnames strs, strong: global names */
     GvObject **localnames;/* nlocals strs, strong */
     GvExcEntry *exc;      /* nexc */
+    /* Made by the VM after verification (vm/quicken.c), never loaded/saved: */
+    GvInstr *quick;       /* ninstrs: what the eval loop runs (instrs with superinstructions) */
+    GvGlobalCache *gcache;/* nnames */
+    uint32_t frame_size;  /* data-stack slots a frame needs: locals, header, stack */
 } GvCode;
 
 /* A new, empty code object with the arrays allocated (zeroed: consts none,

@@ -26,6 +26,7 @@
 GvObject *gv_dict_new(void) {
     GvDict *d = (GvDict *)gv_object_new(GV_KDICT, sizeof(GvDict));
     if (!d) return NULL;
+    d->version = 1;
     gv_track(&d->link);
     d->ob.flags |= GV_OBJ_TRACKED;
     return &d->ob;
@@ -141,6 +142,7 @@ int gv_dict_set(GvDict *d, GvValue key, GvValue value) {
             /* The first key stays (d[1] then d[1.0] keeps 1), as in Python. */
             GvValue old = d->entries[ix].value;
             d->entries[ix].value = gv_vincref(value);
+            d->version++;
             gv_vdecref(old);
             return 0;
         }
@@ -157,6 +159,7 @@ int gv_dict_set(GvDict *d, GvValue key, GvValue value) {
     d->index[slot] = (int64_t)d->nentries;
     d->nentries++;
     d->used++;
+    d->version++;
     return 0;
 }
 
@@ -174,6 +177,7 @@ int gv_dict_del(GvDict *d, GvValue key) {
     e->deleted = true;
     d->index[slot] = DUMMY;
     d->used--;
+    d->version++;
     /* Last, once the dict is consistent: freeing them may run other frees. */
     gv_vdecref(k);
     gv_vdecref(v);
@@ -200,6 +204,7 @@ void gv_dict_clear(GvDict *d) {
     d->index = NULL;
     d->entries = NULL;
     d->used = d->nentries = d->cap = d->index_cap = 0;
+    d->version++;
     drop_entries(entries, n);
 }
 

@@ -16,6 +16,8 @@ typedef struct GvDictEntry {
 typedef struct GvDict {
     GvObject ob;
     GvTracked link;
+    uint64_t version; /* changes on every insert, update, delete or clear (starts at 1):
+                         lets a cache know cheaply that nothing changed */
     size_t used;      /* live entries */
     size_t nentries;  /* entries[] slots in use, holes included */
     size_t cap;       /* entries[] capacity */

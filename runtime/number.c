@@ -114,7 +114,7 @@ static int float_op(GvBinop op, double a, double b, GvValue *out) {
         r = q;
         break;
     case GV_OP_MOD:
-        if (b == 0.0) return zero_division("float modulo by zero");
+        if (b == 0.0) return zero_division("float modulo");
         float_divmod(a, b, &q, &m);
         r = m;
         break;

@@ -37,6 +37,7 @@ GvInterpreterState *gv_interp_new(void) {
     interp->containers.prev = interp->containers.next = &interp->containers;
     interp->recursion_limit = GV_DEFAULT_RECURSION_LIMIT;
     interp->next_thread_id = 1;
+    interp->switch_interval = gv_float(0.005);
     return interp;
 }
 

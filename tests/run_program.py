@@ -177,7 +177,8 @@ def main(argv):
         else:
             if missing_newline:
                 failures.append("%s: stdout does not end with a newline" % path)
-        failures.append("--- expected stdout ---\n%s--- got stdout ---\n%s" % (show(want), show(out)))
+        failures.append("--- expected stdout ---\n%s--- got stdout ---\n%s"
+                        % (show(want) or "(nothing)\n", show(out) or "(nothing)\n"))
 
     # Exit status.
     want_status = exp.exit[1] if exp.exit else 0
@@ -209,7 +210,7 @@ def main(argv):
         failures.append("%s:%d: stderr should be empty" % (path, exp.no_stderr))
         stderr_failed = True
     if stderr_failed or (failures and err):
-        failures.append("--- got stderr ---\n%s" % show(err))
+        failures.append("--- got stderr ---\n%s" % (show(err) or "(nothing)"))
 
     if failures:
         print("%s: FAIL (%s)" % (path, " ".join(cmd)))

@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "dis.h"
 #include "eval.h"
+#include "quicken.h"
 #include "verify.h"
 
 /* The process's interpreter. CPython's API finds it without a thread state
@@ -68,8 +69,16 @@ GvThreadState *GvThreadState_Get(void) { return gv_tstate_get(); }
 
 /* ---- programs ---- */
 
+/* Verifies, then prepares the code for the eval loop. */
 static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     if (p && gv_verify_program(p, diag) < 0) {
+        GvProgram_Free(p);
+        return NULL;
+    }
+    if (p && gv_quicken_program(p) < 0) {
+        GvThreadState *ts = gv_tstate_get();
+        if (ts) gv_err_clear(ts);
+        gv_diag_set(diag, p->filename ? gv_str_cstr(p->filename) : "?", 0, 0, "out of memory");
         GvProgram_Free(p);
         return NULL;
     }
@@ -77,14 +86,17 @@ static GvProgram *verified(GvProgram *p, GvDiag *diag) {
 }
 
 GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename, GvDiag *diag) {
+    if (diag) memset(diag, 0, sizeof *diag);
     return verified(gv_assemble(source, len, filename, diag), diag);
 }
 
 GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename, GvDiag *diag) {
+    if (diag) memset(diag, 0, sizeof *diag);
     return verified(gv_bytecode_load(data, len, filename, diag), diag);
 }
 
 GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag) {
+    if (diag) memset(diag, 0, sizeof *diag);
     FILE *f = fopen(path, "rb");
     if (!f) {
         gv_diag_set(diag, path, 0, 0, "cannot open file: %s", strerror(errno));

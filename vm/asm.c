@@ -35,8 +35,9 @@
 #include "diag.h"
 #include "opcodes.h"
 
-/* Table limits, from the 24-bit operand. Unit tests define smaller ones to
- * reach them without assembling gigabytes. */
+/* Table limits, from the 24-bit operand. tests/unit/test_asm.c compiles a
+ * copy of this file with smaller ones (and an allocator that fails on
+ * demand) to reach them without assembling gigabytes. */
 #ifndef GV_ASM_MAX_ENTRIES
 #define GV_ASM_MAX_ENTRIES (GV_ARG_MAX + 1u) /* constants, names, locals, labels */
 #endif

@@ -142,7 +142,7 @@ BUILTIN(int) {
         return 0;
     }
     return gv_err_format(&gv_type_TypeError,
-                         "int() argument must be a string or a number, not '%s'", gv_type_name(v));
+                         "int() argument must be a string, a bytes-like object or a real number, not '%s'", gv_type_name(v));
 }
 
 BUILTIN(float) {
@@ -284,6 +284,29 @@ BUILTIN(get_recursion_limit) {
     return 0;
 }
 
+/* The switch interval is the GIL's (runtime/gil.c reads it); until threads
+ * compete for the GIL it is only kept, exactly as given. */
+BUILTIN(set_switch_interval) {
+    (void)argc;
+    double d;
+    if (gv_is_float(argv[0])) d = argv[0].as.f;
+    else if (gv_is_intlike(argv[0])) d = (double)argv[0].as.i;
+    else
+        return gv_err_format(&gv_type_TypeError, "set_switch_interval() argument must be a number, not %s",
+                             gv_type_name(argv[0]));
+    if (!(d > 0.0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
+    ts->interp->switch_interval = argv[0];
+    *out = gv_none();
+    return 0;
+}
+
+BUILTIN(get_switch_interval) {
+    (void)argc;
+    (void)argv;
+    *out = ts->interp->switch_interval;
+    return 0;
+}
+
 static const struct {
     const char *name;
     GvBuiltinFn fn;
@@ -302,6 +325,8 @@ static const struct {
     {"exc_info", bi_exc_info, 0, 0},
     {"set_recursion_limit", bi_set_recursion_limit, 1, 1},
     {"get_recursion_limit", bi_get_recursion_limit, 0, 0},
+    {"set_switch_interval", bi_set_switch_interval, 1, 1},
+    {"get_switch_interval", bi_get_switch_interval, 0, 0},
 };
 
 static int define(GvDict *d, const char *name, GvObject *value) {

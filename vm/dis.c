@@ -8,10 +8,11 @@
  * jump or an exception entry refers to. Each instruction carries its offset
  * and source line in a trailing comment.
  *
- * What cannot round-trip: float constants that are infinite or NaN (the
- * assembly has no literal for them; they cannot come from .gva, only from a
- * hand-made .gvc) are written as the nearest finite stand-in, with a comment
- * saying so. Code the verifier would reject (operands out of range, jumps out
+ * What cannot round-trip: float constants that are infinite or NaN and
+ * strings holding NUL bytes. The assembly has no literal for them (they
+ * cannot come from .gva, only from a hand-made .gvc), so they are written as
+ * a stand-in (the largest finite float, 0.0, the string without its NULs)
+ * with a comment saying so. Code the verifier would reject (operands out of range, jumps out
  * of the function) is written with the raw operand and an "invalid" comment:
  * the disassembler shows what is there rather than failing. */
 #include "dis.h"
@@ -46,8 +47,9 @@ static int width(const GvStr *s) {
 }
 
 /* A str constant: quoted, with the escapes the assembler knows. Other bytes,
- * UTF-8 included, are written as they are. */
-static int put_quoted(const GvObject *s, FILE *out) {
+ * UTF-8 included, are written as they are, except NUL, which .gva source
+ * cannot contain: it is left out and *note says so. */
+static int put_quoted(const GvObject *s, FILE *out, const char **note) {
     const GvStr *str = (const GvStr *)s;
     int n = 2;
     fputc('"', out);
@@ -55,6 +57,9 @@ static int put_quoted(const GvObject *s, FILE *out) {
         char c = str->data[i];
         const char *esc = NULL;
         switch (c) {
+        case '\0':
+            *note = "NUL bytes: no literal in .gva, left out";
+            continue;
         case '\n': esc = "\\n"; break;
         case '\t': esc = "\\t"; break;
         case '"': esc = "\\\""; break;
@@ -115,7 +120,7 @@ static int put_const(GvValue v, FILE *out, const char **note) {
         format_float(v.as.f, buf, sizeof buf);
         return fprintf(out, "%s", buf);
     case GV_TOBJ:
-        if (v.as.o->kind == GV_KSTR) return put_quoted(v.as.o, out);
+        if (v.as.o->kind == GV_KSTR) return put_quoted(v.as.o, out, note);
         break;
     }
     *note = "invalid: a constant of a kind .gva cannot express";

@@ -80,7 +80,8 @@ static int call_type(GvType *t, int argc, GvValue *argv, GvValue *out) {
                              argc);
     GvObject *msg = NULL;
     if (argc == 1) {
-        msg = gv_str(argv[0]);
+        /* A KeyError shows its key as a repr, as Python's does: KeyError: 'k'. */
+        msg = gv_type_is_subtype(t, &gv_type_KeyError) ? gv_repr(argv[0]) : gv_str(argv[0]);
         if (!msg) return -1;
     }
     GvObject *e = gv_exc_new(t, msg, argc == 1 ? argv[0] : gv_none());
@@ -111,29 +112,34 @@ static int recursion_error(GvThreadState *ts) {
     return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded");
 }
 
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* Pushes a frame for fn whose argc arguments are at args[0..argc) (owned by
  * the caller's stack; ownership moves to the new frame). Returns the frame or
- * NULL with an exception set (the arguments are then still the caller's). */
-static GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int argc) {
+ * NULL with an exception set (the arguments are then still the caller's).
+ * Inlined into CALL: this and pop_frame are most of a call's cost. */
+static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int argc) {
     GvCode *code = fn->code;
-    if ((uint32_t)argc != code->nparams) {
+    if (__builtin_expect((uint32_t)argc != code->nparams, 0)) {
         arg_count_error(code, argc);
         return NULL;
     }
-    if (ts->recursion_depth >= ts->recursion_limit) {
+    if (__builtin_expect(ts->recursion_depth >= ts->recursion_limit, 0)) {
         recursion_error(ts);
         return NULL;
     }
-    size_t need = code->nlocals + GV_FRAME_SLOTS + code->max_stack;
-    bool new_chunk;
-    GvValue *locals = gv_stack_reserve(ts, args, need, &new_chunk);
-    if (!locals) return NULL;
-    if (new_chunk)
+    size_t need = code->frame_size;
+    bool new_chunk = false;
+    GvValue *locals = args;
+    if (__builtin_expect(need > (size_t)(ts->chunk->end - args), 0)) {
+        locals = gv_stack_reserve(ts, args, need, &new_chunk);
+        if (!locals) return NULL;
         for (int i = 0; i < argc; i++) locals[i] = args[i];
+    }
     for (uint32_t i = (uint32_t)argc; i < code->nlocals; i++) locals[i] = gv_none();
     GvFrame *f = (GvFrame *)(locals + code->nlocals);
     f->code = code;
-    f->pc = code->instrs;
+    f->pc = code->quick;
     f->sp = gv_frame_stack_base(f);
     f->locals = locals;
     f->prev = ts->current_frame;
@@ -146,14 +152,14 @@ static GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int
 }
 
 /* Drops everything the frame owns and makes its caller current. */
-static void pop_frame(GvThreadState *ts, GvFrame *f, GvValue *sp) {
+static ALWAYS_INLINE void pop_frame(GvThreadState *ts, GvFrame *f, GvValue *sp) {
     GvValue *base = gv_frame_stack_base(f);
     while (sp > base) gv_vdecref(*--sp);
     for (uint32_t i = 0; i < f->code->nlocals; i++) gv_vdecref(f->locals[i]);
-    gv_excinfo_pop_to(ts, f->exc_base);
+    if (__builtin_expect(ts->exc_depth > f->exc_base, 0)) gv_excinfo_pop_to(ts, f->exc_base);
     ts->recursion_depth--;
     ts->current_frame = f->prev;
-    if (f->owns_chunk) gv_stack_pop_chunk(ts);
+    if (__builtin_expect(f->owns_chunk, 0)) gv_stack_pop_chunk(ts);
 }
 
 /* The innermost handler covering instruction `at`, or NULL. */
@@ -175,10 +181,16 @@ static int handle_eval_breaker(GvThreadState *ts) {
 
 /* ---- indexing ---- */
 
-static int index_of(GvValue key, const char *what, int64_t *out) {
-    if (!gv_is_intlike(key))
-        return gv_err_format(&gv_type_TypeError, "%s indices must be integers, not %s", what,
+/* Python's wording differs between the two: "list indices must be integers
+ * or slices, not str" but "string indices must be integers, not 'str'". */
+static int index_of(GvValue key, bool is_list, int64_t *out) {
+    if (!gv_is_intlike(key)) {
+        if (is_list)
+            return gv_err_format(&gv_type_TypeError, "list indices must be integers or slices, not %s",
+                                 gv_type_name(key));
+        return gv_err_format(&gv_type_TypeError, "string indices must be integers, not '%s'",
                              gv_type_name(key));
+    }
     *out = key.as.i;
     return 0;
 }
@@ -197,7 +209,7 @@ static int key_error(GvValue key) {
 static int load_index(GvValue c, GvValue key, GvValue *out) {
     int64_t i = 0;
     if (gv_is_kind(c, GV_KLIST)) {
-        if (index_of(key, "list", &i) < 0) return -1;
+        if (index_of(key, true, &i) < 0) return -1;
         return gv_list_get(gv_as_list(c), i, out);
     }
     if (gv_is_kind(c, GV_KDICT)) {
@@ -207,7 +219,7 @@ static int load_index(GvValue c, GvValue key, GvValue *out) {
     }
     if (gv_is_kind(c, GV_KSTR)) {
         GvStr *s = gv_as_str(c);
-        if (index_of(key, "string", &i) < 0) return -1;
+        if (index_of(key, false, &i) < 0) return -1;
         if (i < 0) i += (int64_t)s->length;
         if (i < 0 || (uint64_t)i >= s->length)
             return gv_err_format(&gv_type_IndexError, "string index out of range");
@@ -222,7 +234,7 @@ static int load_index(GvValue c, GvValue key, GvValue *out) {
 static int store_index(GvValue c, GvValue key, GvValue v) {
     int64_t i = 0;
     if (gv_is_kind(c, GV_KLIST)) {
-        if (index_of(key, "list", &i) < 0) return -1;
+        if (index_of(key, true, &i) < 0) return -1;
         return gv_list_set(gv_as_list(c), i, v);
     }
     if (gv_is_kind(c, GV_KDICT)) return gv_dict_set(gv_as_dict(c), key, v);
@@ -273,6 +285,8 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     GvValue *locals;
     const GvValue *consts;
     GvInstr ins;
+    GvDict *const globals = (GvDict *)ts->interp->globals;
+    GvDict *const builtins = (GvDict *)ts->interp->builtins;
     bool reraise = false; /* the error being unwound keeps its traceback here */
 
 #define LOAD_FRAME()                 \
@@ -292,6 +306,14 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #define POP() (*--sp)
 #define TOP() (sp[-1])
 #define SECOND() (sp[-2])
+/* A jump checks the eval breaker when it goes backward, before it moves, so
+ * an error raised there is located at the jump. */
+#define JUMP_TO(target)                                      \
+    do {                                                     \
+        const GvInstr *to_ = f->code->quick + (target);      \
+        if (to_ < pc) CHECK_EVAL_BREAKER();                  \
+        pc = to_;                                            \
+    } while (0)
 #define CHECK_EVAL_BREAKER()                                                     \
     do {                                                                         \
         if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {     \
@@ -316,7 +338,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #define LOOP_END
 #else
 #define DISPATCH() continue
-#define CASE(name) case GV_OP_##name:
+#define CASE(name) case GV_OP_##name: op_##name:
 #define LOOP_BEGIN       \
     for (;;) {           \
         ins = *pc++;     \
@@ -381,8 +403,18 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     }
 
     CASE(LOAD_GLOBAL) {
+        /* The cache holds what this name meant when both dicts had the
+         * versions it recorded; a borrowed value, held by the dict. */
+        GvGlobalCache *c = &f->code->gcache[ARG()];
+        if (c->globals_version == globals->version && c->builtins_version == builtins->version) {
+            PUSH(gv_vincref(c->value));
+            DISPATCH();
+        }
         GvValue v;
         if (load_global(ts, f->code->names[ARG()], &v) < 0) goto error;
+        c->value = v;
+        c->globals_version = globals->version;
+        c->builtins_version = builtins->version;
         PUSH(v);
         DISPATCH();
     }
@@ -498,10 +530,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #undef COMPARE_OP
 
     CASE(JUMP) {
-        const GvInstr *target = f->code->instrs + ARG();
-        bool backward = target < pc;
-        pc = target;
-        if (backward) CHECK_EVAL_BREAKER();
+        JUMP_TO(ARG());
         DISPATCH();
     }
 
@@ -509,12 +538,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         GvValue v = POP();
         bool t = v.tag == GV_TBOOL ? v.as.i != 0 : gv_truthy(v);
         gv_vdecref(v);
-        if (!t) {
-            const GvInstr *target = f->code->instrs + ARG();
-            bool backward = target < pc;
-            pc = target;
-            if (backward) CHECK_EVAL_BREAKER();
-        }
+        if (!t) JUMP_TO(ARG());
         DISPATCH();
     }
 
@@ -522,14 +546,76 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         GvValue v = POP();
         bool t = v.tag == GV_TBOOL ? v.as.i != 0 : gv_truthy(v);
         gv_vdecref(v);
-        if (t) {
-            const GvInstr *target = f->code->instrs + ARG();
-            bool backward = target < pc;
-            pc = target;
-            if (backward) CHECK_EVAL_BREAKER();
-        }
+        if (t) JUMP_TO(ARG());
         DISPATCH();
     }
+
+    /* ---- superinstructions (vm/quicken.c) ----
+     * Operands come from the words that follow, which hold the original
+     * sequence; pc points at the second word. Any case off the int fast
+     * path runs the first original instruction (same operand) instead. */
+#define NEXT_ARG(k) GV_ARG(pc[(k)])
+
+/* LOAD_FAST a; LOAD_x b; BINARY_op [; STORE_FAST d] */
+#define SUPER_ARITH(name, second, overflow_op, store, fallback)                  \
+    CASE(name) {                                                                 \
+        GvValue a = locals[ARG()];                                               \
+        GvValue b = second;                                                      \
+        int64_t r;                                                               \
+        if (a.tag != GV_TINT || b.tag != GV_TINT || overflow_op(a.as.i, b.as.i, &r)) \
+            goto fallback;                                                       \
+        if (store) {                                                             \
+            GvValue *dst = &locals[NEXT_ARG(2)];                                 \
+            GvValue old = *dst;                                                  \
+            *dst = gv_int(r);                                                    \
+            gv_vdecref(old);                                                     \
+            pc += 3;                                                             \
+        } else {                                                                 \
+            PUSH(gv_int(r));                                                     \
+            pc += 2;                                                             \
+        }                                                                        \
+        DISPATCH();                                                              \
+    }
+
+    SUPER_ARITH(LFLC_ADD, consts[NEXT_ARG(0)], __builtin_add_overflow, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB, consts[NEXT_ARG(0)], __builtin_sub_overflow, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLF_ADD, locals[NEXT_ARG(0)], __builtin_add_overflow, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD_STORE, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB_STORE, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLF_ADD_STORE, locals[NEXT_ARG(0)], __builtin_add_overflow, 1, op_LOAD_FAST)
+#undef SUPER_ARITH
+
+/* LOAD_FAST a; LOAD_x b; COMPARE_op; POP_JUMP_IF_FALSE L */
+#define SUPER_CMP_JF(name, second, cop)                                          \
+    CASE(name) {                                                                 \
+        GvValue a = locals[ARG()];                                               \
+        GvValue b = second;                                                      \
+        if (a.tag != GV_TINT || b.tag != GV_TINT) goto op_LOAD_FAST;             \
+        GvInstr jump = pc[2];                                                    \
+        pc += 3; /* past the jump: an error in the breaker is located there */  \
+        if (!(a.as.i cop b.as.i)) JUMP_TO(GV_ARG(jump));                         \
+        DISPATCH();                                                              \
+    }
+
+    SUPER_CMP_JF(LFLC_LT_JF, consts[NEXT_ARG(0)], <)
+    SUPER_CMP_JF(LFLC_LE_JF, consts[NEXT_ARG(0)], <=)
+    SUPER_CMP_JF(LFLC_GT_JF, consts[NEXT_ARG(0)], >)
+    SUPER_CMP_JF(LFLC_GE_JF, consts[NEXT_ARG(0)], >=)
+    SUPER_CMP_JF(LFLC_EQ_JF, consts[NEXT_ARG(0)], ==)
+    SUPER_CMP_JF(LFLC_NE_JF, consts[NEXT_ARG(0)], !=)
+    SUPER_CMP_JF(LFLF_LT_JF, locals[NEXT_ARG(0)], <)
+    SUPER_CMP_JF(LFLF_LE_JF, locals[NEXT_ARG(0)], <=)
+    SUPER_CMP_JF(LFLF_GT_JF, locals[NEXT_ARG(0)], >)
+    SUPER_CMP_JF(LFLF_GE_JF, locals[NEXT_ARG(0)], >=)
+    SUPER_CMP_JF(LFLF_EQ_JF, locals[NEXT_ARG(0)], ==)
+    SUPER_CMP_JF(LFLF_NE_JF, locals[NEXT_ARG(0)], !=)
+#undef SUPER_CMP_JF
+
+    CASE(LF_RETURN) {
+        PUSH(gv_vincref(locals[ARG()]));
+        goto op_RETURN_VALUE;
+    }
+#undef NEXT_ARG
 
     CASE(CALL) {
         int argc = (int)ARG();
@@ -539,8 +625,12 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             f->sp = callee; /* on return the result replaces the callee */
             GvFrame *nf = push_frame(ts, (GvFunction *)callee->as.o, callee + 1, argc);
             if (!nf) goto error;
+            /* LOAD_FRAME, from what push_frame just wrote. */
             f = nf;
-            LOAD_FRAME();
+            pc = nf->code->quick;
+            sp = gv_frame_stack_base(nf);
+            locals = nf->locals;
+            consts = nf->code->consts;
             CHECK_EVAL_BREAKER();
             DISPATCH();
         }
@@ -657,7 +747,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 error: {
     /* The failing instruction is the one before pc (pc == instrs only when
      * the eval breaker raised at function entry). */
-    uint32_t at = pc > f->code->instrs ? (uint32_t)(pc - f->code->instrs - 1) : 0;
+    uint32_t at = pc > f->code->quick ? (uint32_t)(pc - f->code->quick - 1) : 0;
     if (!ts->current_exception) fatal("an instruction failed without setting an exception");
     if (!reraise) gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
     reraise = false;
@@ -675,7 +765,7 @@ error: {
                 goto unwind_frame;
             }
             PUSH(gv_obj(exc)); /* the stack takes the reference we took */
-            pc = f->code->instrs + h->handler;
+            pc = f->code->quick + h->handler;
             DISPATCH();
         }
     unwind_frame: {
@@ -687,7 +777,7 @@ error: {
         LOAD_FRAME();
         /* The caller stopped at its CALL; sp is the callee's slot. */
         gv_vdecref(*sp);
-        at = (uint32_t)(pc - f->code->instrs - 1);
+        at = (uint32_t)(pc - f->code->quick - 1);
         gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
     }
     }
@@ -701,6 +791,7 @@ error: {
 #undef TOP
 #undef SECOND
 #undef CHECK_EVAL_BREAKER
+#undef JUMP_TO
 #undef DISPATCH
 #undef CASE
 #undef LOOP_BEGIN
@@ -716,6 +807,9 @@ int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, G
     }
     GvFunction *fn = (GvFunction *)callable.as.o;
     GvCode *code = fn->code;
+    if (!code->verified || !code->quick)
+        return gv_err_format(&gv_type_RuntimeError, "%s(): code object was not verified and quickened",
+                             code->name ? gv_str_cstr(code->name) : "?");
     /* One reservation for [callable][locals][frame][stack], so the frame push
      * below never needs a chunk of its own. */
     size_t nlocals = code->nlocals > (uint32_t)argc ? code->nlocals : (size_t)argc;

@@ -45,7 +45,8 @@ int gv_op_lookup(const char *name, size_t len) {
     if (has_upper && has_lower) return -1; /* Load_Const is not a mnemonic */
     upper[len] = '\0';
     for (int op = 0; op < GV_NUM_OPCODES; op++)
-        if (strcmp(gv_opinfo[op].name, upper) == 0) return op;
+        if (!(gv_opinfo[op].flags & GV_OPF_INTERNAL) && strcmp(gv_opinfo[op].name, upper) == 0)
+            return op;
     return -1;
 }
 

@@ -25,6 +25,7 @@ typedef enum GvOperandKind {
 #define GV_OPF_JUMP 0x1u   /* the operand is a jump target */
 #define GV_OPF_NOFALL 0x2u /* control never reaches the next instruction */
 #define GV_OPF_RAISES 0x4u /* may raise an exception */
+#define GV_OPF_INTERNAL 0x8u /* a superinstruction: made by the quickener only */
 
 #define GV_OPCODES(OP) \
     OP(NOP,               GV_OPK_NONE,  0, 0, 0, "does nothing") \
@@ -63,7 +64,36 @@ typedef enum GvOperandKind {
     OP(RAISE,             GV_OPK_NONE,  1, 0, GV_OPF_RAISES | GV_OPF_NOFALL, "raises an exception instance, or a new instance of a type") \
     OP(RERAISE,           GV_OPK_NONE,  1, 0, GV_OPF_RAISES | GV_OPF_NOFALL, "raises an exception again, keeping its traceback") \
     OP(CHECK_EXC_MATCH,   GV_OPK_NONE,  2, 2, GV_OPF_RAISES, "exc type -> exc bool: is exc an instance of type or a subtype") \
-    OP(POP_EXCEPT,        GV_OPK_NONE,  0, 0, 0, "ends a handler: the exception being handled goes back to the outer one")
+    OP(POP_EXCEPT,        GV_OPK_NONE,  0, 0, 0, "ends a handler: the exception being handled goes back to the outer one") \
+    GV_SUPERINSTRUCTIONS(OP)
+
+/* Superinstructions: internal opcodes that vm/quicken.c writes over the first
+ * word of a common sequence in the code's executable copy. The sequence's
+ * other words stay as they were, and the superinstruction reads its operands
+ * from them; when its fast path does not apply (not two ints, an overflow) it
+ * runs the sequence's first instruction instead, and the rest follow as
+ * written. The assembler, the verifier and the .gvc format never see them.
+ * Names: LF local, LC constant; the operation; STORE or JF (jump if false). */
+#define GV_SUPERINSTRUCTIONS(OP) \
+    OP(LFLC_ADD,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_ADD") \
+    OP(LFLC_SUB,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_SUB") \
+    OP(LFLF_ADD,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST BINARY_ADD") \
+    OP(LFLC_ADD_STORE,    GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_ADD STORE_FAST") \
+    OP(LFLC_SUB_STORE,    GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_SUB STORE_FAST") \
+    OP(LFLF_ADD_STORE,    GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST BINARY_ADD STORE_FAST") \
+    OP(LFLC_LT_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_LT POP_JUMP_IF_FALSE") \
+    OP(LFLC_LE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_LE POP_JUMP_IF_FALSE") \
+    OP(LFLC_GT_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_GT POP_JUMP_IF_FALSE") \
+    OP(LFLC_GE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_GE POP_JUMP_IF_FALSE") \
+    OP(LFLC_EQ_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_EQ POP_JUMP_IF_FALSE") \
+    OP(LFLC_NE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST COMPARE_NE POP_JUMP_IF_FALSE") \
+    OP(LFLF_LT_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_LT POP_JUMP_IF_FALSE") \
+    OP(LFLF_LE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_LE POP_JUMP_IF_FALSE") \
+    OP(LFLF_GT_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_GT POP_JUMP_IF_FALSE") \
+    OP(LFLF_GE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_GE POP_JUMP_IF_FALSE") \
+    OP(LFLF_EQ_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_EQ POP_JUMP_IF_FALSE") \
+    OP(LFLF_NE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_NE POP_JUMP_IF_FALSE") \
+    OP(LF_RETURN,         GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_NOFALL, "LOAD_FAST RETURN_VALUE")
 
 typedef enum GvOpcode {
 #define GV_OP_ENUM(name, kind, pops, pushes, flags, doc) GV_OP_##name,

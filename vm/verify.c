@@ -22,7 +22,9 @@
  *    handler: the eval loop cuts the stack back to that depth whichever
  *    instruction of the range raised (asynchronous exceptions can arrive
  *    anywhere), so afterwards every reachable instruction of a range must sit
- *    at or above its start's state.
+ *    at or above its start's state, and one that can raise or jump must not
+ *    take operands from below it either (it may have popped them when the
+ *    exception arrives).
  *
  * Only when everything holds are max_stack, the entries' depth/exc_depth and
  * `verified` written: a rejected code object is left as it was. */
@@ -187,6 +189,10 @@ static int check_operand(V *v, uint32_t pc) {
     uint32_t arg = GV_ARG(ins);
     if (op >= GV_NUM_OPCODES) return fail_at(v, pc, "unknown opcode %u", op);
     const GvOpInfo *oi = &gv_opinfo[op];
+    /* Superinstructions exist only in the quickened copy the VM makes itself;
+     * input that names one is forged. */
+    if (oi->flags & GV_OPF_INTERNAL)
+        return fail_at(v, pc, "internal opcode %s is not allowed in a program", oi->name);
     if (oi->flags & GV_OPF_JUMP || oi->kind == GV_OPK_LABEL) {
         if (arg >= c->ninstrs)
             return fail_at(v, pc, "%s jumps to offset %u, outside the function (%u instructions)",

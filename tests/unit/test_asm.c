@@ -3,10 +3,31 @@
 /* A second copy of the assembler with tiny table limits, so the "too many"
  * errors can be reached without assembling gigabytes. It is included first so
  * that asm.h declares the renamed function. */
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* The copy also allocates through these, so a test can make the k-th
+ * allocation fail. */
+static long alloc_budget = -1; /* allocations that may still succeed; -1: any number */
+static bool alloc_ok(void) {
+    if (alloc_budget == 0) return false;
+    if (alloc_budget > 0) alloc_budget--;
+    return true;
+}
+static void *small_malloc(size_t n) { return alloc_ok() ? malloc(n) : NULL; }
+static void *small_calloc(size_t n, size_t size) { return alloc_ok() ? calloc(n, size) : NULL; }
+static void *small_realloc(void *p, size_t n) { return alloc_ok() ? realloc(p, n) : NULL; }
+
 #define GV_ASM_MAX_ENTRIES 4u
 #define GV_ASM_MAX_INSTRS 6u
 #define gv_assemble gv_assemble_small
+#define malloc small_malloc
+#define calloc small_calloc
+#define realloc small_realloc
 #include "../../vm/asm.c"
+#undef malloc
+#undef calloc
+#undef realloc
 #undef gv_assemble
 #undef err
 #undef GV_ASM_MAX_ENTRIES
@@ -208,18 +229,35 @@ static void test_every_opcode_in_the_table_assembles(void **state) {
     };
     char src[8192];
     size_t n = (size_t)snprintf(src, sizeof src, ".func main x\ntop:\n");
-    for (int op = 0; op < GV_NUM_OPCODES; op++)
+    uint32_t count = 0;
+    for (int op = 0; op < GV_NUM_OPCODES; op++) {
+        if (gv_opinfo[op].flags & GV_OPF_INTERNAL) continue; /* never written by hand */
         n += (size_t)snprintf(src + n, sizeof src - n, "%s%s\n", gv_opinfo[op].name,
                               operand[gv_opinfo[op].kind]);
+        count++;
+    }
     snprintf(src + n, sizeof src - n, ".end\n");
     GvProgram *p = ok(src);
     GvCode *c = p->code[0];
-    assert_int_equal(c->ninstrs, GV_NUM_OPCODES);
+    assert_int_equal(c->ninstrs, count);
+    uint32_t pc = 0;
     for (int op = 0; op < GV_NUM_OPCODES; op++) {
+        if (gv_opinfo[op].flags & GV_OPF_INTERNAL) continue;
         uint32_t want = gv_opinfo[op].kind == GV_OPK_COUNT ? 3 : 0; /* const, local, name, label: index 0 */
-        assert_instr(c, (uint32_t)op, op, want);
+        assert_instr(c, pc++, op, want);
     }
     GvProgram_Free(p);
+}
+
+static void test_internal_superinstructions_are_not_mnemonics(void **state) {
+    (void)state;
+    for (int op = 0; op < GV_NUM_OPCODES; op++) {
+        if (!(gv_opinfo[op].flags & GV_OPF_INTERNAL)) continue;
+        char src[128], want[160];
+        snprintf(src, sizeof src, ".func f x\n  %s x\n.end\n", gv_opinfo[op].name);
+        snprintf(want, sizeof want, "t.gva:2:3: error: unknown mnemonic '%s'", gv_opinfo[op].name);
+        fails(src, want);
+    }
 }
 
 /* ---- labels ---- */
@@ -693,6 +731,41 @@ static void test_name_local_label_and_instruction_limits(void **state) {
     GvProgram_Free(p);
 }
 
+static void test_out_of_memory_at_any_allocation_is_a_clean_diagnostic(void **state) {
+    (void)state;
+    const char *src = ".func f a\n"
+                      "  .local b\n"
+                      "  .try s e h\n"
+                      "s:\n"
+                      "  LOAD_CONST \"text\"\n"
+                      "  LOAD_CONST 1.5\n"
+                      "  LOAD_GLOBAL g\n"
+                      "  STORE_FAST b\n"
+                      "e:\n"
+                      "  JUMP s\n"
+                      "h:\n"
+                      "  RETURN_VALUE\n"
+                      ".end\n"
+                      ".func main\n  LOAD_CONST none\n  RETURN_VALUE\n.end\n";
+    GvProgram *p = NULL;
+    long k;
+    for (k = 0; k < 1000 && !p; k++) {
+        GvDiag d;
+        alloc_budget = k;
+        p = gv_assemble_small(src, strlen(src), "t.gva", &d);
+        if (!p) {
+            assert_string_equal(d.text, "t.gva: error: out of memory");
+            assert_null(GvErr_Occurred());
+        }
+    }
+    alloc_budget = -1;
+    assert_non_null(p);
+    assert_true(k > 10); /* the failures really were injected */
+    assert_int_equal(p->ncode, 2);
+    assert_int_equal(p->code[0]->nexc, 1);
+    GvProgram_Free(p);
+}
+
 /* ---- robustness ---- */
 
 static void test_large_function_assembles_in_linear_time(void **state) {
@@ -720,21 +793,26 @@ static void test_large_function_assembles_in_linear_time(void **state) {
 
 static void test_very_long_lines_do_not_crash(void **state) {
     (void)state;
+    static const char str_head[] = ".func f\nLOAD_CONST \"", str_tail[] = "\"\n.end\n";
+    static const char int_head[] = ".func f\nLOAD_CONST ";
     size_t len = 1 << 20;
     char *src = malloc(len + 64);
     assert_non_null(src);
     /* a string constant of a megabyte */
-    size_t n = (size_t)sprintf(src, ".func f\nLOAD_CONST \"");
+    size_t n = sizeof str_head - 1;
+    memcpy(src, str_head, n);
     memset(src + n, 'z', len);
     n += len;
-    n += (size_t)sprintf(src + n, "\"\n.end\n");
+    memcpy(src + n, str_tail, sizeof str_tail - 1);
+    n += sizeof str_tail - 1;
     GvDiag d;
     GvProgram *p = assemble_n(src, n, &d);
     if (!p) fail_msg("%s", d.text);
     assert_int_equal(gv_as_str(p->code[0]->consts[0])->size, len);
     GvProgram_Free(p);
     /* a megabyte of digits */
-    n = (size_t)sprintf(src, ".func f\nLOAD_CONST ");
+    n = sizeof int_head - 1;
+    memcpy(src, int_head, n);
     memset(src + n, '9', len);
     n += len;
     assert_null(assemble_n(src, n, &d));
@@ -791,6 +869,7 @@ static void test_mangled_programs_fail_cleanly_or_assemble(void **state) {
             assert_true(strncmp(d.text, "t.gva:", 6) == 0);
             assert_non_null(strstr(d.text, ": error: "));
         }
+        assert_null(GvErr_Occurred());
     }
 }
 
@@ -808,6 +887,7 @@ int main(void) {
         cmocka_unit_test(test_utf8_bom_is_skipped),
         cmocka_unit_test(test_lowercase_mnemonics_are_accepted),
         cmocka_unit_test(test_every_opcode_in_the_table_assembles),
+        cmocka_unit_test(test_internal_superinstructions_are_not_mnemonics),
         cmocka_unit_test(test_label_used_before_definition_resolves),
         cmocka_unit_test(test_backward_jump_targets_label_index),
         cmocka_unit_test(test_labels_are_scoped_to_their_function),
@@ -841,6 +921,7 @@ int main(void) {
         cmocka_unit_test(test_diag_set_cuts_long_messages),
         cmocka_unit_test(test_constant_table_overflow_is_an_error),
         cmocka_unit_test(test_name_local_label_and_instruction_limits),
+        cmocka_unit_test(test_out_of_memory_at_any_allocation_is_a_clean_diagnostic),
         cmocka_unit_test(test_large_function_assembles_in_linear_time),
         cmocka_unit_test(test_very_long_lines_do_not_crash),
         cmocka_unit_test(test_mangled_programs_fail_cleanly_or_assemble),

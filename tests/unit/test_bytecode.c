@@ -711,6 +711,21 @@ static void test_dis_marks_inf_and_nan(void **state) {
     gv_decref(&c->ob);
 }
 
+static void test_dis_marks_strings_with_nul(void **state) {
+    (void)state;
+    GvObject *name = S("h");
+    GvCode *c = gv_code_new(name, NULL, 0, 0, 1, 1, 0, 0);
+    gv_decref(name);
+    assert_non_null(c);
+    c->consts[0] = gv_obj(Sn("a\0b", 3));
+    c->instrs[0] = GV_MAKE_INSTR(GV_OP_LOAD_CONST, 0);
+    char *text = dis_code_text(c);
+    assert_non_null(strstr(text, "LOAD_CONST \"ab\" "));
+    assert_non_null(strstr(text, "(NUL bytes: no literal in .gva, left out)"));
+    free(text);
+    gv_decref(&c->ob);
+}
+
 /* ------------------------------------------------------------ with the assembler */
 
 static const char sample_src[] =
@@ -867,7 +882,7 @@ static void test_dis_constants_reassemble_exactly(void **state) {
     static const int64_t ints[] = {0, -1, INT64_MAX, INT64_MIN, 42};
     static const char *strs[] = {
         "", "\\", "\"", "\n\t", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "semi ; colon",
-        "back\\nslash",
+        "back\\nslash", "raw \r\x01\x7f controls",
     };
     size_t nf = sizeof floats / sizeof floats[0], ni = sizeof ints / sizeof ints[0],
            ns = sizeof strs / sizeof strs[0];
@@ -931,6 +946,7 @@ int main(void) {
         cmocka_unit_test(test_dis_text_has_directives_labels_and_comments),
         cmocka_unit_test(test_dis_shows_invalid_code_without_failing),
         cmocka_unit_test(test_dis_marks_inf_and_nan),
+        cmocka_unit_test(test_dis_marks_strings_with_nul),
         cmocka_unit_test(test_asm_save_load_dis_matches_original),
         cmocka_unit_test(test_dis_output_reassembles_to_same_code),
         cmocka_unit_test(test_dis_constants_reassemble_exactly),

@@ -1,0 +1,128 @@
+/* The quickener: which sequences become superinstructions, and that fused
+ * code behaves exactly as the original (fast path, fallbacks, errors). */
+#include "testutil.h"
+
+#include "../../runtime/code.h"
+#include "../../vm/opcodes.h"
+
+static GvProgram *load(const char *src) {
+    GvDiag diag;
+    memset(&diag, 0, sizeof diag);
+    GvProgram *p = GvProgram_Assemble(src, strlen(src), "q.gva", &diag);
+    if (!p) fail_msg("load error: %s", diag.text);
+    return p;
+}
+
+static unsigned quick_op(GvProgram *p, uint32_t pc) { return GV_OP(p->code[0]->quick[pc]); }
+
+static void test_increment_becomes_one_superinstruction(void **state) {
+    (void)state;
+    GvProgram *p = load(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
+                        " LOAD_FAST i\n RETURN_VALUE\n.end\n");
+    assert_int_equal(quick_op(p, 0), GV_OP_LFLC_ADD_STORE);
+    /* The words after it keep the original sequence, and the original code is untouched. */
+    assert_int_equal(quick_op(p, 1), GV_OP_LOAD_CONST);
+    assert_int_equal(quick_op(p, 3), GV_OP_STORE_FAST);
+    assert_int_equal(GV_OP(p->code[0]->instrs[0]), GV_OP_LOAD_FAST);
+    GvProgram_Free(p);
+}
+
+static void test_jump_into_sequence_prevents_fusion(void **state) {
+    (void)state;
+    /* `mid` (a jump target) is the BINARY_ADD of the sequence at offset 8:
+     * fusing would skip what the jump lands on. */
+    const char *src = ".func main\n.local i\n LOAD_CONST 3\n STORE_FAST i\n"
+                      " LOAD_CONST 10\n LOAD_CONST 20\n LOAD_CONST 0\n POP_JUMP_IF_FALSE mid\n"
+                      " POP_TOP\n POP_TOP\n"
+                      " LOAD_FAST i\n LOAD_CONST 1\nmid:\n BINARY_ADD\n STORE_FAST i\n"
+                      " LOAD_FAST i\n RETURN_VALUE\n.end\n";
+    GvProgram *p = load(src);
+    assert_int_equal(quick_op(p, 8), GV_OP_LOAD_FAST);
+    GvProgram_Free(p);
+    GvValue r;
+    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(r.as.i, 30);
+}
+
+static void test_try_boundary_inside_sequence_prevents_fusion(void **state) {
+    (void)state;
+    GvProgram *p = load(".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
+                        "s:\n LOAD_FAST i\n LOAD_CONST 1\ne:\n BINARY_ADD\n STORE_FAST i\n"
+                        " LOAD_CONST 0\n RETURN_VALUE\n"
+                        "h:\n POP_TOP\n POP_EXCEPT\n LOAD_CONST 1\n RETURN_VALUE\n.try s e h\n.end\n");
+    assert_int_equal(quick_op(p, 2), GV_OP_LOAD_FAST);
+    GvProgram_Free(p);
+}
+
+static int64_t run_int(const char *src) {
+    GvValue r;
+    if (gv_test_call(src, "main", &r) < 0) fail_msg("unexpected %s", gv_test_exc_type()->name);
+    assert_true(gv_is_int(r));
+    return r.as.i;
+}
+
+static void test_fused_loop_computes_same_sum(void **state) {
+    (void)state;
+    const char *src =
+        ".func main\n.local i s n\n LOAD_CONST 0\n STORE_FAST i\n LOAD_CONST 0\n STORE_FAST s\n LOAD_CONST 100\n STORE_FAST n\n"
+        "top:\n LOAD_FAST i\n LOAD_FAST n\n COMPARE_GE\n POP_JUMP_IF_FALSE body\n LOAD_FAST s\n RETURN_VALUE\n"
+        "body:\n LOAD_FAST s\n LOAD_FAST i\n BINARY_ADD\n STORE_FAST s\n"
+        " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n.end\n";
+    assert_int_equal(run_int(src), 4950);
+}
+
+static void test_fused_add_falls_back_for_floats_and_strings(void **state) {
+    (void)state;
+    GvValue r;
+    const char *src =
+        ".func main\n.local a b\n LOAD_CONST \"ab\"\n STORE_FAST a\n LOAD_CONST \"cd\"\n STORE_FAST b\n"
+        " LOAD_FAST a\n LOAD_FAST b\n BINARY_ADD\n STORE_FAST a\n LOAD_FAST a\n RETURN_VALUE\n.end\n";
+    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_true(gv_is_kind(r, GV_KSTR));
+    assert_string_equal(gv_str_cstr(r.as.o), "abcd");
+    gv_vdecref(r);
+    src = ".func main\n.local a\n LOAD_CONST 1.5\n STORE_FAST a\n"
+          " LOAD_FAST a\n LOAD_CONST 2\n BINARY_SUB\n RETURN_VALUE\n.end\n";
+    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_true(gv_is_float(r));
+    assert_true(r.as.f == -0.5);
+}
+
+static void test_fused_compare_falls_back_and_raises_type_error(void **state) {
+    (void)state;
+    GvValue r;
+    const char *src = ".func main\n.local a\n LOAD_CONST \"x\"\n STORE_FAST a\n"
+                      " LOAD_FAST a\n LOAD_CONST 1\n COMPARE_LT\n POP_JUMP_IF_FALSE e\n"
+                      "e:\n LOAD_CONST 0\n RETURN_VALUE\n.end\n";
+    assert_int_equal(gv_test_call(src, "main", &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    gv_err_clear(GvThreadState_Get());
+}
+
+static void test_fused_overflow_is_reported_at_the_add_line(void **state) {
+    (void)state;
+    GvValue r;
+    /* line 7 is the BINARY_ADD */
+    const char *src2 = ".func main\n.local a\n LOAD_CONST 9223372036854775807\n STORE_FAST a\n"
+                       " LOAD_FAST a\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST a\n"
+                       " LOAD_CONST 0\n RETURN_VALUE\n.end\n";
+    assert_int_equal(gv_test_call(src2, "main", &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    GvException *e = (GvException *)GvThreadState_Get()->current_exception;
+    assert_non_null(e->traceback);
+    assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 7);
+    gv_err_clear(GvThreadState_Get());
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_increment_becomes_one_superinstruction),
+        cmocka_unit_test(test_jump_into_sequence_prevents_fusion),
+        cmocka_unit_test(test_try_boundary_inside_sequence_prevents_fusion),
+        cmocka_unit_test(test_fused_loop_computes_same_sum),
+        cmocka_unit_test(test_fused_add_falls_back_for_floats_and_strings),
+        cmocka_unit_test(test_fused_compare_falls_back_and_raises_type_error),
+        cmocka_unit_test(test_fused_overflow_is_reported_at_the_add_line),
+    };
+    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+}

@@ -336,10 +336,16 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #define CASE(name) op_##name:
 #define LOOP_BEGIN DISPATCH();
 #define LOOP_END
+#define RESUME() DISPATCH() /* continue at pc from outside the loop */
 #else
 #define DISPATCH() continue
+/* Each case also gets the label computed goto uses, so that a superinstruction
+ * can fall back with `goto op_NAME` in both modes; most go unused here. */
+#pragma GCC diagnostic ignored "-Wunused-label"
 #define CASE(name) case GV_OP_##name: op_##name:
+#define RESUME() goto dispatch_top
 #define LOOP_BEGIN       \
+    dispatch_top:        \
     for (;;) {           \
         ins = *pc++;     \
         switch (GV_OP(ins)) {
@@ -766,7 +772,7 @@ error: {
             }
             PUSH(gv_obj(exc)); /* the stack takes the reference we took */
             pc = f->code->quick + h->handler;
-            DISPATCH();
+            RESUME();
         }
     unwind_frame: {
         bool was_entry = f->is_entry;
@@ -796,6 +802,7 @@ error: {
 #undef CASE
 #undef LOOP_BEGIN
 #undef LOOP_END
+#undef RESUME
 }
 
 int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result) {

@@ -95,6 +95,10 @@ GV_API void GvProgram_Free(GvProgram *program);
  * with it set (see GvErr_PrintEx). */
 GV_API int GvProgram_Run(GvProgram *program, int *exit_status);
 
+/* Sets what the argv() builtin returns: a list of argc strings (copied; they
+ * must be valid UTF-8, else ValueError). 0, or -1 with an exception set. */
+GV_API int Gv_SetArgv(int argc, char **argv);
+
 /* ---- exceptions ---- */
 /* The builtin exception types (immortal objects). */
 GV_API extern GvObject *const GvExc_BaseException;

@@ -73,6 +73,7 @@ struct GvInterpreterState {
     int recursion_limit;    /* for new thread states */
     unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
     GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval */
+    GvObject *argv;          /* list of str, strong, or NULL: the program's arguments */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
      * calls callable(args) in the current thread; 0 or -1 with an exception. */
     int (*eval_call)(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);

@@ -7,6 +7,7 @@
 #include "../runtime/dict.h"
 #include "../runtime/errors.h"
 #include "../runtime/func.h"
+#include "../runtime/list.h"
 #include "../runtime/str.h"
 #include "asm.h"
 #include "builtins.h"
@@ -54,8 +55,9 @@ void Gv_Finalize(void) {
         gv_err_clear(ts);
         gv_excinfo_pop_to(ts, 0);
     }
-    GvObject *g = interp->globals, *b = interp->builtins;
-    interp->globals = interp->builtins = NULL;
+    GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
+    interp->globals = interp->builtins = interp->argv = NULL;
+    gv_xdecref(a);
     gv_xdecref(g);
     gv_xdecref(b);
     gv_containers_clear(interp);
@@ -70,6 +72,8 @@ GvThreadState *GvThreadState_Get(void) { return gv_tstate_get(); }
 /* ---- programs ---- */
 
 /* Verifies, then prepares the code for the eval loop. */
+static GvThreadState *need_tstate(const char *fn);
+
 static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     if (p && gv_verify_program(p, diag) < 0) {
         GvProgram_Free(p);
@@ -176,6 +180,25 @@ int GvProgram_Run(GvProgram *program, int *exit_status) {
     if (rc < 0) return -1;
     if (gv_is_int(result)) *exit_status = (int)result.as.i;
     gv_vdecref(result);
+    return 0;
+}
+
+int Gv_SetArgv(int argc, char **argv) {
+    need_tstate("Gv_SetArgv");
+    GvObject *l = gv_list_new((size_t)(argc > 0 ? argc : 0));
+    if (!l) return -1;
+    for (int i = 0; i < argc; i++) {
+        GvObject *s = gv_str_from_cstr(argv[i]);
+        if (!s || gv_list_append((GvList *)l, gv_obj(s)) < 0) {
+            gv_xdecref(s);
+            gv_decref(l);
+            return -1;
+        }
+        gv_decref(s);
+    }
+    GvInterpreterState *interp = gv_tstate_get()->interp;
+    gv_xdecref(interp->argv);
+    interp->argv = l;
     return 0;
 }
 

@@ -307,6 +307,23 @@ BUILTIN(get_switch_interval) {
     return 0;
 }
 
+BUILTIN(argv) {
+    (void)argc;
+    (void)argv;
+    GvObject *l = gv_list_new(0);
+    if (!l) return -1;
+    /* A copy: a program that appends to it must not change the next call's. */
+    GvList *src = (GvList *)ts->interp->argv;
+    for (size_t i = 0; src && i < src->size; i++) {
+        if (gv_list_append((GvList *)l, src->items[i]) < 0) {
+            gv_decref(l);
+            return -1;
+        }
+    }
+    *out = gv_obj(l);
+    return 0;
+}
+
 static const struct {
     const char *name;
     GvBuiltinFn fn;
@@ -327,6 +344,7 @@ static const struct {
     {"get_recursion_limit", bi_get_recursion_limit, 0, 0},
     {"set_switch_interval", bi_set_switch_interval, 1, 1},
     {"get_switch_interval", bi_get_switch_interval, 0, 0},
+    {"argv", bi_argv, 0, 0},
 };
 
 static int define(GvDict *d, const char *name, GvObject *value) {

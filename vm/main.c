@@ -15,7 +15,8 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run FILE             run a program (.gva text or .gvc bytecode), starting at main\n"
+    "  run FILE [ARG...]    run a program (.gva text or .gvc bytecode), starting at main;\n"
+    "                       the program reads its ARGs (as strings) with argv()\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
@@ -44,7 +45,12 @@ static GvProgram *load(const char *path) {
     return p;
 }
 
-static int cmd_run(const char *path) {
+static int cmd_run(const char *path, int argc, char **argv) {
+    if (Gv_SetArgv(argc, argv) < 0) {
+        fprintf(stderr, "gilvm: program arguments must be valid UTF-8\n");
+        GvErr_Clear();
+        return EXIT_USAGE;
+    }
     GvProgram *p = load(path);
     if (!p) return EXIT_USAGE;
     int mi = gv_program_find(p, "main");
@@ -136,16 +142,16 @@ int main(int argc, char **argv) {
     }
     int status;
     if (strcmp(cmd, "run") == 0) {
-        if (argc != 3) status = usage_error("%s", "run takes one file");
-        else status = cmd_run(argv[2]);
+        if (argc < 3) status = usage_error("%s", "run needs a file");
+        else status = cmd_run(argv[2], argc - 3, argv + 3);
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
     } else if (strcmp(cmd, "dis") == 0) {
         status = cmd_dis(argc - 2, argv + 2);
     } else if (cmd[0] == '-') {
         status = usage_error("unknown option '%s'", cmd);
-    } else if (argc == 2) {
-        status = cmd_run(cmd);
+    } else if (strchr(cmd, '.')) {
+        status = cmd_run(cmd, argc - 2, argv + 2);
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }

@@ -55,9 +55,101 @@ GV_API GvThreadState *Gv_Initialize(void);
  * when not initialized (does nothing). */
 GV_API void Gv_Finalize(void);
 
-/* ---- thread state ---- */
-/* The calling thread's current thread state (borrowed), or NULL. */
+/* True from the moment Gv_Finalize starts shutting threads down. From then on
+ * a thread that tries to take the GIL (other than the finalizing one) never
+ * runs bytecode again: GvEval_AcquireThread, GvEval_RestoreThread and
+ * GvGILState_Ensure end the calling OS thread (pthread_exit), as CPython's
+ * PyEval_AcquireThread does; GvEval_AcquireThreadOrFail returns -1 instead.
+ * May be called from any thread, with or without the GIL. */
+GV_API int Gv_IsFinalizing(void);
+
+/* Makes Ctrl-C (SIGINT) raise KeyboardInterrupt in the calling (main) thread
+ * at its next eval-breaker check, also when it is blocked in sleep, a lock, a
+ * queue or a join. Not done by Gv_Initialize: an embedder may have its own
+ * SIGINT handling. Undone by Gv_Finalize. 0, or -1 if it could not be set up. */
+GV_API int Gv_InitSignals(void);
+
+/* ---- thread states and the GIL ----
+ *
+ * Every OS thread that runs VM code has a thread state, and runs only while
+ * it holds the GIL. "The current thread state" is the one the calling thread
+ * is attached to (NULL when detached, e.g. inside Gv_BEGIN_ALLOW_THREADS). */
+
+/* The calling thread's current thread state (borrowed), or NULL. Never fails. */
 GV_API GvThreadState *GvThreadState_Get(void);
+/* The interpreter (borrowed), or NULL when not initialized. */
+GV_API GvInterpreterState *GvInterpreterState_Get(void);
+/* A new thread state for interp, not attached to any thread: give it to
+ * GvEval_AcquireThread from the thread that will use it. Callable with or
+ * without the GIL. NULL if out of memory or finalizing. */
+GV_API GvThreadState *GvThreadState_New(GvInterpreterState *interp);
+/* Drops what the thread state holds (its per-thread dict, pending exception
+ * and handled exceptions). The caller holds the GIL; ts must not be running
+ * bytecode. */
+GV_API void GvThreadState_Clear(GvThreadState *ts);
+/* Frees a cleared thread state that is not current. The caller holds the GIL. */
+GV_API void GvThreadState_Delete(GvThreadState *ts);
+/* Clears and frees the current thread state and releases the GIL: the last
+ * call of a thread that is done with the VM. */
+GV_API void GvThreadState_DeleteCurrent(void);
+/* Makes ts (may be NULL) the calling thread's current thread state and
+ * returns the previous one. Does not take or release the GIL. */
+GV_API GvThreadState *GvThreadState_Swap(GvThreadState *ts);
+/* The id thread_id() reports for ts: a small int, unique for the process's
+ * lifetime. */
+GV_API unsigned long GvThreadState_GetID(GvThreadState *ts);
+
+/* Takes the GIL (blocking) and makes ts current. If the interpreter is
+ * finalizing, the calling thread exits instead (see Gv_IsFinalizing). */
+GV_API void GvEval_AcquireThread(GvThreadState *ts);
+/* As GvEval_AcquireThread, but returns -1 (without the GIL) instead of ending
+ * the thread when the interpreter is finalizing; 0 on success. */
+GV_API int GvEval_AcquireThreadOrFail(GvThreadState *ts);
+/* Detaches ts (which must be current) and releases the GIL. */
+GV_API void GvEval_ReleaseThread(GvThreadState *ts);
+/* Releases the GIL around a blocking call: returns the current thread state
+ * and detaches it. Pair with GvEval_RestoreThread. */
+GV_API GvThreadState *GvEval_SaveThread(void);
+/* Takes the GIL back and re-attaches ts (from GvEval_SaveThread). Ends the
+ * thread if the interpreter is finalizing. */
+GV_API void GvEval_RestoreThread(GvThreadState *ts);
+#define Gv_BEGIN_ALLOW_THREADS { GvThreadState *gv_save_ = GvEval_SaveThread();
+#define Gv_END_ALLOW_THREADS GvEval_RestoreThread(gv_save_); }
+
+/* For threads the VM did not create (callbacks from C libraries, ...):
+ * Ensure makes sure the calling thread has a thread state and holds the GIL,
+ * whatever its state before; Release undoes exactly one Ensure. Calls nest:
+ * the thread state Ensure creates for a thread is deleted by the matching
+ * outermost Release. Any thread, with or without the GIL. */
+typedef enum { GvGILState_LOCKED = 0, GvGILState_UNLOCKED = 1 } GvGILState_STATE;
+GV_API GvGILState_STATE GvGILState_Ensure(void);
+GV_API void GvGILState_Release(GvGILState_STATE state);
+/* True if the calling thread holds the GIL. Any thread. */
+GV_API int GvGILState_Check(void);
+
+/* The switch interval: how long a thread waiting for the GIL lets the holder
+ * run before asking it to drop (default 0.005 s). Values <= 0 are refused
+ * (returns -1 with ValueError set). The caller holds the GIL. */
+GV_API int Gv_SetSwitchInterval(double seconds);
+GV_API double Gv_GetSwitchInterval(void);
+
+/* GIL telemetry (see GvGIL_GetStats). Wait times are in nanoseconds. */
+#define GV_GIL_HIST_BUCKETS 24
+typedef struct GvGILStats {
+    unsigned long long acquisitions;    /* times the GIL was taken */
+    unsigned long long switches;        /* takes by a thread other than the previous holder */
+    unsigned long long forced_drops;    /* drops because a waiter asked */
+    unsigned long long voluntary_drops; /* drops around blocking calls and at thread exit */
+    unsigned long long drop_requests;   /* requests a waiter sent after waiting an interval */
+    unsigned long long wait_ns_total;   /* time spent waiting to take the GIL */
+    unsigned long long wait_ns_max;
+    /* wait_hist[i]: takes that waited [2^i, 2^(i+1)) microseconds; [0] also holds < 1 µs. */
+    unsigned long long wait_hist[GV_GIL_HIST_BUCKETS];
+} GvGILStats;
+/* The interpreter's counters, summed over every thread that ever ran. Any thread. */
+GV_API void GvGIL_GetStats(GvGILStats *out);
+/* One thread's counters. The caller holds the GIL (ts stays alive). */
+GV_API void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out);
 
 /* ---- load diagnostics ---- */
 /* The first error met while assembling, loading or verifying a program. */
@@ -151,6 +243,20 @@ GV_API int GvErr_GivenExceptionMatches(GvObject *exc, GvObject *type);
  * after. Values < 1 are ignored (returns -1 with ValueError set). */
 GV_API int Gv_SetRecursionLimit(int limit);
 GV_API int Gv_GetRecursionLimit(void);
+
+/* ---- instruction budget ---- */
+/* Bounds how long the calling thread runs bytecode: for running untrusted
+ * programs (the fuzzers do). The budget counts the eval loop's checkpoints,
+ * the points where it already looks at the eval breaker: every backward jump
+ * and every function entry. Between two checkpoints a frame runs forward
+ * only, at most its own code's length, so `n` bounds the run at no cost to
+ * the dispatch path. When n checkpoints have passed, the next one raises
+ * RuntimeError("instruction budget exhausted"); from then on every checkpoint
+ * raises again and no handler catches anything, so the program ends (a
+ * handler that caught the error and looped would defeat the budget).
+ * n < 0 removes the budget (the default); calling again renews it. Applies to
+ * the calling thread only. Does nothing without a current thread state. */
+GV_API void Gv_SetInstructionBudget(long long n);
 
 /* ---- objects ---- */
 GV_API void Gv_IncRef(GvObject *o);

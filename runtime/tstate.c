@@ -7,16 +7,35 @@
 #include "tstate.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "dict.h"
 #include "errors.h"
 #include "list.h"
 
-/* The one global: the thread's current state. One load to find it. */
+/* The thread's current state. One load to find it. */
 static _Thread_local GvThreadState *current_tstate;
 
 GvThreadState *gv_tstate_get(void) { return current_tstate; }
 void gv_tstate_set(GvThreadState *ts) { current_tstate = ts; }
+
+/* The process-wide part: CPython-shaped calls (GvGILState_Ensure,
+ * Gv_IsFinalizing, Gv_AddPendingCall) must find the interpreter from threads
+ * that have no thread state. `finalizing` lives here, not in the interpreter,
+ * so that a thread waking up after the interpreter is gone can still read it. */
+static struct {
+    _Atomic(GvInterpreterState *) interp;
+    _Atomic bool finalizing;
+} runtime;
+
+GvInterpreterState *gv_runtime_interp(void) { return atomic_load(&runtime.interp); }
+void gv_runtime_set_interp(GvInterpreterState *interp) { atomic_store(&runtime.interp, interp); }
+bool gv_runtime_finalizing(void) { return atomic_load(&runtime.finalizing); }
+void gv_runtime_set_finalizing(bool on) { atomic_store(&runtime.finalizing, on); }
+
+bool gv_tstate_must_exit(GvThreadState *ts) {
+    return atomic_load(&runtime.finalizing) && ts->interp->finalizer != ts;
+}
 
 /* 8192 slots = 128 KiB: a few hundred typical frames per chunk, so deep
  * recursion takes a new chunk rarely and shallow programs never do. */
@@ -34,6 +53,13 @@ static GvStackChunk *chunk_new(size_t slots) {
 GvInterpreterState *gv_interp_new(void) {
     GvInterpreterState *interp = calloc(1, sizeof *interp);
     if (!interp) return NULL;
+    gv_gil_init(&interp->gil);
+    pthread_mutex_init(&interp->mutex, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&interp->threads_cond, &attr);
+    pthread_condattr_destroy(&attr);
     interp->containers.prev = interp->containers.next = &interp->containers;
     interp->recursion_limit = GV_DEFAULT_RECURSION_LIMIT;
     interp->next_thread_id = 1;
@@ -41,7 +67,15 @@ GvInterpreterState *gv_interp_new(void) {
     return interp;
 }
 
-void gv_interp_delete(GvInterpreterState *interp) { free(interp); }
+void gv_interp_delete(GvInterpreterState *interp) {
+    free(interp->past_stats);
+    pthread_cond_destroy(&interp->threads_cond);
+    pthread_mutex_destroy(&interp->mutex);
+    pthread_cond_destroy(&interp->gil.cond);
+    pthread_cond_destroy(&interp->gil.switch_cond);
+    pthread_mutex_destroy(&interp->gil.mutex);
+    free(interp);
+}
 
 GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     GvThreadState *ts = calloc(1, sizeof *ts);
@@ -52,25 +86,66 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
         return NULL;
     }
     ts->interp = interp;
-    ts->recursion_limit = interp->recursion_limit;
     ts->recursion_headroom = GV_RECURSION_HEADROOM;
+    ts->status = GV_TS_DETACHED;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ts->park_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_lock(&interp->mutex);
+    ts->recursion_limit = interp->recursion_limit;
     ts->id = interp->next_thread_id++;
     ts->next = interp->threads;
     interp->threads = ts;
+    pthread_mutex_unlock(&interp->mutex);
     return ts;
 }
 
-void gv_tstate_delete(GvThreadState *ts) {
+void gv_tstate_clear(GvThreadState *ts) {
+    gv_excinfo_pop_to(ts, 0);
+    GvObject *e = ts->current_exception, *h = ts->handle;
+    ts->current_exception = NULL;
+    ts->handle = NULL;
+    gv_xdecref(e);
+    gv_xdecref(h);
+}
+
+void gv_tstate_unlink(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
     for (GvThreadState **p = &interp->threads; *p; p = &(*p)->next) {
         if (*p == ts) {
             *p = ts->next;
             break;
         }
     }
-    gv_excinfo_pop_to(ts, 0);
-    gv_xdecref(ts->current_exception);
-    ts->current_exception = NULL;
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+/* Keeps a freed thread's GIL counters for the end-of-run table. */
+static void keep_stats(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    if (ts->gil_stats.acquisitions == 0) return;
+    pthread_mutex_lock(&interp->mutex);
+    if (interp->npast_stats == interp->cap_past_stats) {
+        size_t ncap = interp->cap_past_stats ? interp->cap_past_stats * 2 : 16;
+        void *n = realloc(interp->past_stats, ncap * sizeof *interp->past_stats);
+        if (!n) {
+            pthread_mutex_unlock(&interp->mutex);
+            return; /* telemetry is not worth failing for */
+        }
+        interp->past_stats = n;
+        interp->cap_past_stats = ncap;
+    }
+    interp->past_stats[interp->npast_stats].id = ts->id;
+    interp->past_stats[interp->npast_stats].stats = ts->gil_stats;
+    interp->npast_stats++;
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+void gv_tstate_free(GvThreadState *ts) {
+    keep_stats(ts);
     while (ts->exc_free) {
         GvErr_StackItem *it = ts->exc_free;
         ts->exc_free = it->previous;
@@ -85,7 +160,15 @@ void gv_tstate_delete(GvThreadState *ts) {
         c = next;
     }
     if (current_tstate == ts) current_tstate = NULL;
+    pthread_cond_destroy(&ts->park_cond);
     free(ts);
+}
+
+void gv_tstate_delete(GvThreadState *ts) {
+    gv_tstate_clear(ts);
+    gv_tstate_unlink(ts);
+    gv_gil_forget(&ts->interp->gil, ts);
+    gv_tstate_free(ts);
 }
 
 GvValue *gv_stack_top(GvThreadState *ts) {

@@ -16,9 +16,11 @@
 #ifndef GV_TSTATE_H
 #define GV_TSTATE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "code.h"
+#include "gil.h"
 #include "object.h"
 
 /* ---- the eval breaker: bits asking the eval loop to leave its fast path ----
@@ -28,6 +30,7 @@
 #define GV_EB_ASYNC_EXC 0x4u
 #define GV_EB_SIGNAL 0x8u
 #define GV_EB_TRACING 0x10u
+#define GV_EB_BUDGET 0x20u  /* an instruction budget is active: kept set (Gv_SetInstructionBudget) */
 #define GV_EB_TEST 0x80000000u /* set by unit tests to watch the slow path run */
 
 typedef struct GvFrame GvFrame;
@@ -65,7 +68,35 @@ typedef struct GvErr_StackItem {
     struct GvErr_StackItem *previous; /* the outer one */
 } GvErr_StackItem;
 
+/* A list of threads parked on something (a lock, a queue, a thread's end).
+ * Guarded by interp->mutex; linked through ts->wait_next. */
+typedef struct GvWaitQueue {
+    GvThreadState *head, *tail;
+} GvWaitQueue;
+
+/* Thread states' lives (ts->status, under interp->mutex). */
+enum {
+    GV_TS_ATTACHED,  /* may run: holds the GIL or is about to take it */
+    GV_TS_DETACHED,  /* released the GIL (a blocking wait, C code) */
+    GV_TS_ABANDONED, /* its thread ended while the interpreter finalized: the
+                        finalizer frees it; its thread touches it no more */
+};
+
 struct GvInterpreterState {
+    GvGIL gil;
+    /* The interpreter's own lock, never held while taking the GIL. It guards
+     * the thread list and counters below, every wait queue and parked flag,
+     * and the state of locks, queues and thread handles. */
+    pthread_mutex_t mutex;
+    pthread_cond_t threads_cond; /* signalled when a thread ends or is abandoned */
+    int threads_running;         /* OS threads other than the finalizer that may touch the VM */
+    int nondaemon_running;       /* of those, started by thread_start (waited for at exit) */
+    GvThreadState *main_thread;  /* the thread that called Gv_Initialize */
+    GvThreadState *finalizer;    /* set just before finalizing starts */
+    /* GIL counters of thread states already freed, for --gil-stats (under mutex). */
+    struct GvThreadStats { unsigned long id; GvGILCounters stats; } *past_stats;
+    size_t npast_stats, cap_past_stats;
+
     GvObject *globals;   /* dict, strong: every .func and STORE_GLOBAL */
     GvObject *builtins;  /* dict, strong: installed by vm/ */
     GvThreadState *threads; /* linked through ts->next */
@@ -86,6 +117,7 @@ struct GvThreadState {
     GvStackChunk *chunk;          /* the data-stack chunk in use */
     _Atomic uint32_t eval_breaker;/* GV_EB_* bits */
     uint64_t eval_breaker_hits;   /* times the loop took the slow path (telemetry, tests) */
+    long long budget_left;        /* checkpoints left while GV_EB_BUDGET is set; -1: spent */
 
     int recursion_depth;          /* bytecode frames on this thread */
     int recursion_limit;          /* calls past this raise RecursionError */
@@ -98,6 +130,23 @@ struct GvThreadState {
     GvErr_StackItem *exc_free;    /* recycled entries */
 
     unsigned long id;             /* thread id: distinct among live threads */
+
+    /* -- threads and the GIL -- */
+    bool holds_gil;               /* written by the owner, under interp->gil.mutex */
+    GvGILCounters gil_stats;      /* under interp->gil.mutex */
+    int status;                   /* GV_TS_*, under interp->mutex */
+    bool daemon;                  /* not waited for at exit */
+    bool counted;                 /* in interp->threads_running */
+    bool nondaemon;               /* in interp->nondaemon_running */
+    void *start_args;             /* what thread_start gave it, until it runs (runtime/thread.c) */
+    int gilstate_counter;         /* GvGILState_Ensure nesting on this thread */
+    bool gilstate_auto;           /* made by Ensure: deleted by the matching Release */
+    pthread_cond_t park_cond;     /* this thread sleeps here when parked (with interp->mutex) */
+    bool parked;                  /* under interp->mutex */
+    bool wake;                    /* under interp->mutex: the wait it is in is over */
+    GvThreadState *wait_next;     /* in the GvWaitQueue it is parked on */
+    _Atomic bool interrupted;     /* ask any blocking wait to return early (signal, async exc, exit) */
+    GvObject *handle;             /* the thread handle object (strong), for threads thread_start made */
 };
 
 #define GV_DEFAULT_RECURSION_LIMIT 1000
@@ -109,11 +158,27 @@ struct GvThreadState {
 GvThreadState *gv_tstate_get(void);
 void gv_tstate_set(GvThreadState *ts);
 
+/* True when ts must not run VM code any more: the interpreter is finalizing
+ * and ts is not the finalizing thread. Any thread, no lock needed. */
+bool gv_tstate_must_exit(GvThreadState *ts);
+/* The process's interpreter (or NULL), and whether it is finalizing. */
+GvInterpreterState *gv_runtime_interp(void);
+void gv_runtime_set_interp(GvInterpreterState *interp);
+bool gv_runtime_finalizing(void);
+void gv_runtime_set_finalizing(bool on);
+
 GvInterpreterState *gv_interp_new(void);
 void gv_interp_delete(GvInterpreterState *interp);
 GvThreadState *gv_tstate_new(GvInterpreterState *interp);
 /* The first free slot of ts's data stack: above the current frame. */
 GvValue *gv_stack_top(GvThreadState *ts);
+/* Drops the objects ts holds (exceptions, handled exceptions, handle). GIL held. */
+void gv_tstate_clear(GvThreadState *ts);
+/* Removes ts from the interpreter's list (takes interp->mutex). */
+void gv_tstate_unlink(GvThreadState *ts);
+/* Frees ts's memory: it holds no objects and is in no list. No GIL needed. */
+void gv_tstate_free(GvThreadState *ts);
+/* clear + unlink + forget as the GIL's holder + free. GIL held. */
 void gv_tstate_delete(GvThreadState *ts);
 
 /* Reserves `n` slots on ts's data stack starting at `from` (a slot in the
@@ -133,6 +198,19 @@ void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth);
 static inline GvObject *gv_excinfo_top(GvThreadState *ts) {
     return ts->exc_info ? ts->exc_info->exc_value : NULL;
 }
+
+/* The eval breaker's slow path (runtime/breaker.c): called by the eval loop
+ * when ts->eval_breaker is non-zero. Drops the GIL if asked, runs pending
+ * calls, raises a pending signal or asynchronous exception. 0, or -1 with
+ * an exception set. May end the thread (finalizing). */
+int gv_breaker_handle(GvThreadState *ts);
+/* After a blocking wait was interrupted: handles what interrupted it (with
+ * the GIL held). 0 to go on waiting, -1 with an exception set. */
+int gv_tstate_check_interrupts(GvThreadState *ts);
+/* Ctrl-C: SIGINT raises KeyboardInterrupt in main_ts at its next eval-breaker
+ * check, and interrupts its blocking waits. 0 or -1. */
+int gv_signals_install(GvThreadState *main_ts);
+void gv_signals_uninstall(void);
 
 /* Container tracking (see object.h). */
 void gv_track(GvTracked *link);

@@ -9,6 +9,7 @@
 #include "../runtime/func.h"
 #include "../runtime/list.h"
 #include "../runtime/str.h"
+#include "../runtime/thread.h"
 #include "asm.h"
 #include "builtins.h"
 #include "bytecode.h"
@@ -18,16 +19,12 @@
 #include "quicken.h"
 #include "verify.h"
 
-/* The process's interpreter. CPython's API finds it without a thread state
- * (GILState_Ensure from a foreign thread, AddPendingCall from anywhere), so
- * one pointer to it is the runtime's only global besides the thread-local
- * current thread state. */
-static GvInterpreterState *main_interp;
+static GvThreadState *need_tstate(const char *fn);
 
 const char *Gv_GetVersion(void) { return GILVM_VERSION_STRING; }
 
 GvThreadState *Gv_Initialize(void) {
-    if (main_interp) return NULL;
+    if (gv_runtime_interp()) return NULL;
     GvInterpreterState *interp = gv_interp_new();
     if (!interp) return NULL;
     GvThreadState *ts = gv_tstate_new(interp);
@@ -35,9 +32,12 @@ GvThreadState *Gv_Initialize(void) {
         gv_interp_delete(interp);
         return NULL;
     }
-    gv_tstate_set(ts);
-    main_interp = interp;
+    gv_runtime_set_finalizing(false);
+    interp->main_thread = ts;
     interp->eval_call = gv_eval_call;
+    gv_runtime_set_interp(interp);
+    gv_thread_bind(ts);
+    if (gv_tstate_attach(ts) < 0) abort(); /* cannot fail: not finalizing */
     interp->globals = gv_dict_new();
     interp->builtins = gv_dict_new();
     if (!interp->globals || !interp->builtins || gv_builtins_install(interp) < 0) {
@@ -47,33 +47,233 @@ GvThreadState *Gv_Initialize(void) {
     return ts;
 }
 
+/* How long Gv_Finalize waits for daemon threads to notice it: they are woken
+ * at once, so only a thread stuck outside the VM (an embedder's C code with
+ * the GIL released) can take this long. */
+#define SHUTDOWN_TIMEOUT_NS 2000000000ull
+
 void Gv_Finalize(void) {
-    GvInterpreterState *interp = main_interp;
+    GvInterpreterState *interp = gv_runtime_interp();
     if (!interp) return;
     GvThreadState *ts = gv_tstate_get();
-    if (ts) {
-        gv_err_clear(ts);
-        gv_excinfo_pop_to(ts, 0);
+    if (!ts || ts->interp != interp || !ts->holds_gil) {
+        fprintf(stderr, "gilvm: fatal error: Gv_Finalize called without holding the GIL\n");
+        abort();
     }
+    gv_err_clear(ts);
+    gv_threads_wait_nondaemon(ts);
+    gv_signals_uninstall();
+    bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
+    gv_runtime_set_interp(NULL);
+    if (!all_gone) {
+        /* A thread may still wake up in the interpreter: leave it allocated. */
+        gv_tstate_set(NULL);
+        gv_thread_unbind();
+        return;
+    }
+    gv_err_clear(ts);
+    gv_excinfo_pop_to(ts, 0);
     GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
     interp->globals = interp->builtins = interp->argv = NULL;
     gv_xdecref(a);
     gv_xdecref(g);
     gv_xdecref(b);
+    /* Thread states nobody deleted (GvThreadState_New without Delete). */
+    while (interp->threads) {
+        GvThreadState *t = interp->threads;
+        gv_tstate_delete(t);
+        if (t == ts) ts = NULL;
+    }
     gv_containers_clear(interp);
-    while (interp->threads) gv_tstate_delete(interp->threads);
     gv_tstate_set(NULL);
+    gv_thread_unbind();
     gv_interp_delete(interp);
-    main_interp = NULL;
 }
 
+int Gv_IsFinalizing(void) { return gv_runtime_finalizing(); }
+
 GvThreadState *GvThreadState_Get(void) { return gv_tstate_get(); }
+
+GvInterpreterState *GvInterpreterState_Get(void) {
+    GvThreadState *ts = gv_tstate_get();
+    return ts ? ts->interp : gv_runtime_interp();
+}
+
+GvThreadState *GvThreadState_New(GvInterpreterState *interp) {
+    if (!interp || gv_runtime_finalizing()) return NULL;
+    return gv_tstate_new(interp);
+}
+
+static void fatal_api(const char *fn, const char *why) {
+    fflush(stdout);
+    fprintf(stderr, "gilvm: fatal error: %s: %s\n", fn, why);
+    abort();
+}
+
+void GvThreadState_Clear(GvThreadState *ts) {
+    if (!ts) fatal_api("GvThreadState_Clear", "NULL thread state");
+    if (ts->current_frame) fatal_api("GvThreadState_Clear", "the thread state is running bytecode");
+    gv_tstate_clear(ts);
+}
+
+void GvThreadState_Delete(GvThreadState *ts) {
+    if (!ts) fatal_api("GvThreadState_Delete", "NULL thread state");
+    if (ts == gv_tstate_get()) fatal_api("GvThreadState_Delete", "the thread state is current (use GvThreadState_DeleteCurrent)");
+    if (ts->holds_gil) fatal_api("GvThreadState_Delete", "the thread state holds the GIL");
+    if (ts->current_frame) fatal_api("GvThreadState_Delete", "the thread state is running bytecode");
+    if (gv_thread_bound() == ts) gv_thread_unbind();
+    gv_tstate_delete(ts);
+}
+
+void GvThreadState_DeleteCurrent(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts || !ts->holds_gil) fatal_api("GvThreadState_DeleteCurrent", "no current thread state holding the GIL");
+    GvInterpreterState *interp = ts->interp;
+    bool counted = ts->counted;
+    gv_tstate_clear(ts);
+    gv_tstate_unlink(ts);
+    if (gv_thread_bound() == ts) gv_thread_unbind();
+    gv_tstate_set(NULL);
+    gv_gil_drop(&interp->gil, ts, false);
+    gv_gil_forget(&interp->gil, ts);
+    gv_tstate_free(ts);
+    if (counted) {
+        pthread_mutex_lock(&interp->mutex);
+        interp->threads_running--;
+        pthread_cond_broadcast(&interp->threads_cond);
+        pthread_mutex_unlock(&interp->mutex);
+    }
+}
+
+GvThreadState *GvThreadState_Swap(GvThreadState *ts) {
+    GvThreadState *old = gv_tstate_get();
+    gv_tstate_set(ts);
+    return old;
+}
+
+unsigned long GvThreadState_GetID(GvThreadState *ts) { return ts ? ts->id : 0; }
+
+/* A thread state used by a thread other than the main one counts as running:
+ * finalization waits for it to come back or be abandoned. */
+static void count_running(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
+    if (!ts->counted && ts != interp->main_thread) {
+        ts->counted = true;
+        interp->threads_running++;
+    }
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+void GvEval_AcquireThread(GvThreadState *ts) {
+    if (!ts) fatal_api("GvEval_AcquireThread", "NULL thread state");
+    if (ts->holds_gil) fatal_api("GvEval_AcquireThread", "the thread state already holds the GIL");
+    count_running(ts);
+    if (!gv_thread_bound()) gv_thread_bind(ts);
+    gv_tstate_attach_or_exit(ts);
+}
+
+int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
+    if (!ts) fatal_api("GvEval_AcquireThreadOrFail", "NULL thread state");
+    if (ts->holds_gil) fatal_api("GvEval_AcquireThreadOrFail", "the thread state already holds the GIL");
+    count_running(ts);
+    if (gv_tstate_attach(ts) < 0) return -1;
+    if (!gv_thread_bound()) gv_thread_bind(ts);
+    return 0;
+}
+
+void GvEval_ReleaseThread(GvThreadState *ts) {
+    if (!ts || ts != gv_tstate_get() || !ts->holds_gil)
+        fatal_api("GvEval_ReleaseThread", "the thread state is not current or does not hold the GIL");
+    gv_tstate_detach(ts);
+}
+
+GvThreadState *GvEval_SaveThread(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts || !ts->holds_gil) fatal_api("GvEval_SaveThread", "no current thread state holding the GIL");
+    gv_tstate_detach(ts);
+    return ts;
+}
+
+void GvEval_RestoreThread(GvThreadState *ts) {
+    if (!ts) fatal_api("GvEval_RestoreThread", "NULL thread state");
+    gv_tstate_attach_or_exit(ts);
+}
+
+GvGILState_STATE GvGILState_Ensure(void) {
+    GvThreadState *ts = gv_thread_bound();
+    if (ts && ts->holds_gil && gv_tstate_get() == ts) {
+        ts->gilstate_counter++;
+        return GvGILState_LOCKED;
+    }
+    if (!ts) {
+        GvInterpreterState *interp = gv_runtime_interp();
+        if (!interp || gv_runtime_finalizing()) {
+            /* No interpreter to run in, or no longer: as at finalization,
+             * this thread does not come back. */
+            pthread_exit(NULL);
+        }
+        ts = gv_tstate_new(interp);
+        if (!ts) fatal_api("GvGILState_Ensure", "out of memory");
+        ts->gilstate_auto = true;
+        gv_thread_bind(ts);
+    }
+    count_running(ts);
+    gv_tstate_attach_or_exit(ts);
+    ts->gilstate_counter++;
+    return GvGILState_UNLOCKED;
+}
+
+void GvGILState_Release(GvGILState_STATE state) {
+    GvThreadState *ts = gv_thread_bound();
+    if (!ts || gv_tstate_get() != ts || !ts->holds_gil || ts->gilstate_counter <= 0)
+        fatal_api("GvGILState_Release", "no matching GvGILState_Ensure on this thread");
+    if (--ts->gilstate_counter == 0 && ts->gilstate_auto) {
+        GvThreadState_DeleteCurrent();
+        return;
+    }
+    if (state == GvGILState_UNLOCKED) gv_tstate_detach(ts);
+}
+
+int GvGILState_Check(void) {
+    GvThreadState *ts = gv_tstate_get();
+    return ts && ts->holds_gil;
+}
+
+int Gv_SetSwitchInterval(double seconds) {
+    GvThreadState *ts = need_tstate("Gv_SetSwitchInterval");
+    if (!(seconds > 0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
+    ts->interp->switch_interval = gv_float(seconds);
+    double ns = seconds * 1e9;
+    atomic_store(&ts->interp->gil.interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
+    return 0;
+}
+
+double Gv_GetSwitchInterval(void) {
+    GvValue v = need_tstate("Gv_GetSwitchInterval")->interp->switch_interval;
+    return gv_is_float(v) ? v.as.f : (double)v.as.i;
+}
+
+void GvGIL_GetStats(GvGILStats *out) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    if (!interp) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    gv_gil_get_stats(&interp->gil, out);
+}
+
+void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out) {
+    pthread_mutex_lock(&ts->interp->gil.mutex);
+    *out = ts->gil_stats;
+    pthread_mutex_unlock(&ts->interp->gil.mutex);
+}
+
+int Gv_InitSignals(void) { return gv_signals_install(need_tstate("Gv_InitSignals")); }
 
 /* ---- programs ---- */
 
 /* Verifies, then prepares the code for the eval loop. */
-static GvThreadState *need_tstate(const char *fn);
-
 static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     if (p && gv_verify_program(p, diag) < 0) {
         GvProgram_Free(p);

@@ -14,6 +14,8 @@
 #include "../runtime/func.h"
 #include "../runtime/list.h"
 #include "../runtime/str.h"
+#include "../runtime/sync.h"
+#include "../runtime/thread.h"
 
 #define BUILTIN(name) static int bi_##name(GvThreadState *ts, int argc, GvValue *argv, GvValue *out)
 
@@ -284,8 +286,8 @@ BUILTIN(get_recursion_limit) {
     return 0;
 }
 
-/* The switch interval is the GIL's (runtime/gil.c reads it); until threads
- * compete for the GIL it is only kept, exactly as given. */
+/* The switch interval is the GIL's (runtime/gil.c). The value given is kept
+ * as it was, so get_switch_interval() returns exactly it. */
 BUILTIN(set_switch_interval) {
     (void)argc;
     double d;
@@ -296,6 +298,8 @@ BUILTIN(set_switch_interval) {
                              gv_type_name(argv[0]));
     if (!(d > 0.0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
     ts->interp->switch_interval = argv[0];
+    double ns = d * 1e9;
+    atomic_store(&ts->interp->gil.interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
     *out = gv_none();
     return 0;
 }
@@ -324,6 +328,128 @@ BUILTIN(argv) {
     return 0;
 }
 
+/* ---- threads and synchronization ---- */
+
+/* A timeout argument: a number of seconds; negative waits forever. */
+static int get_timeout(const char *fn, GvValue v, double *out) {
+    if (gv_is_float(v)) *out = v.as.f;
+    else if (gv_is_intlike(v)) *out = (double)v.as.i;
+    else if (gv_is_none(v)) *out = -1;
+    else return gv_err_format(&gv_type_TypeError, "%s() timeout must be a number, not %s", fn, gv_type_name(v));
+    if (isnan(*out)) return gv_err_format(&gv_type_ValueError, "%s() timeout must not be NaN", fn);
+    return 0;
+}
+
+static int start_thread(GvThreadState *ts, int argc, GvValue *argv, GvValue *out, bool daemon) {
+    GvValue f = argv[0];
+    if (!gv_is_kind(f, GV_KFUNC) && !gv_is_kind(f, GV_KBUILTIN) && !gv_is_kind(f, GV_KTYPE))
+        return gv_err_format(&gv_type_TypeError, "thread_start() argument 1 must be callable, not %s",
+                             gv_type_name(f));
+    GvObject *h = gv_thread_start(ts, f, argc - 1, argv + 1, daemon);
+    if (!h) return -1;
+    *out = gv_obj(h);
+    return 0;
+}
+
+BUILTIN(thread_start) { return start_thread(ts, argc, argv, out, false); }
+BUILTIN(thread_start_daemon) { return start_thread(ts, argc, argv, out, true); }
+
+BUILTIN(thread_join) {
+    (void)argc;
+    if (!gv_is_thread_handle(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "thread_join() argument must be a thread, not %s",
+                             gv_type_name(argv[0]));
+    return gv_thread_join(ts, argv[0].as.o, out);
+}
+
+BUILTIN(thread_id) {
+    if (argc == 0) {
+        *out = gv_int((int64_t)ts->id);
+        return 0;
+    }
+    if (!gv_is_thread_handle(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "thread_id() argument must be a thread, not %s",
+                             gv_type_name(argv[0]));
+    *out = gv_int((int64_t)gv_thread_handle_id(argv[0].as.o));
+    return 0;
+}
+
+BUILTIN(sleep) {
+    (void)argc;
+    double s;
+    if (gv_is_float(argv[0])) s = argv[0].as.f;
+    else if (gv_is_intlike(argv[0])) s = (double)argv[0].as.i;
+    else return gv_err_format(&gv_type_TypeError, "sleep() argument must be a number, not %s", gv_type_name(argv[0]));
+    if (isnan(s) || s < 0) return gv_err_format(&gv_type_ValueError, "sleep length must be non-negative");
+    if (gv_sleep(ts, s) < 0) return -1;
+    *out = gv_none();
+    return 0;
+}
+
+BUILTIN(lock_new) {
+    (void)ts;
+    (void)argc;
+    (void)argv;
+    GvObject *l = gv_lock_new();
+    if (!l) return -1;
+    *out = gv_obj(l);
+    return 0;
+}
+
+BUILTIN(lock_acquire) {
+    if (!gv_is_lock(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "lock_acquire() argument 1 must be a lock, not %s",
+                             gv_type_name(argv[0]));
+    double timeout = -1;
+    if (argc == 2 && get_timeout("lock_acquire", argv[1], &timeout) < 0) return -1;
+    int r = gv_lock_acquire(ts, argv[0].as.o, timeout);
+    if (r < 0) return -1;
+    *out = gv_bool(r == 1);
+    return 0;
+}
+
+BUILTIN(lock_release) {
+    (void)argc;
+    if (!gv_is_lock(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "lock_release() argument must be a lock, not %s",
+                             gv_type_name(argv[0]));
+    if (gv_lock_release(ts, argv[0].as.o) < 0) return -1;
+    *out = gv_none();
+    return 0;
+}
+
+BUILTIN(queue_new) {
+    (void)ts;
+    (void)argc;
+    (void)argv;
+    GvObject *q = gv_queue_new();
+    if (!q) return -1;
+    *out = gv_obj(q);
+    return 0;
+}
+
+BUILTIN(queue_put) {
+    (void)argc;
+    if (!gv_is_queue(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "queue_put() argument 1 must be a queue, not %s",
+                             gv_type_name(argv[0]));
+    if (gv_queue_put(ts, argv[0].as.o, argv[1]) < 0) return -1;
+    *out = gv_none();
+    return 0;
+}
+
+BUILTIN(queue_get) {
+    if (!gv_is_queue(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "queue_get() argument 1 must be a queue, not %s",
+                             gv_type_name(argv[0]));
+    double timeout = -1;
+    if (argc == 2 && get_timeout("queue_get", argv[1], &timeout) < 0) return -1;
+    int r = gv_queue_get(ts, argv[0].as.o, timeout, out);
+    if (r < 0) return -1;
+    if (r == 0) *out = gv_none();
+    return 0;
+}
+
 static const struct {
     const char *name;
     GvBuiltinFn fn;
@@ -345,6 +471,17 @@ static const struct {
     {"set_switch_interval", bi_set_switch_interval, 1, 1},
     {"get_switch_interval", bi_get_switch_interval, 0, 0},
     {"argv", bi_argv, 0, 0},
+    {"thread_start", bi_thread_start, 1, -1},
+    {"thread_start_daemon", bi_thread_start_daemon, 1, -1},
+    {"thread_join", bi_thread_join, 1, 1},
+    {"thread_id", bi_thread_id, 0, 1},
+    {"sleep", bi_sleep, 1, 1},
+    {"lock_new", bi_lock_new, 0, 0},
+    {"lock_acquire", bi_lock_acquire, 1, 2},
+    {"lock_release", bi_lock_release, 1, 1},
+    {"queue_new", bi_queue_new, 0, 0},
+    {"queue_put", bi_queue_put, 2, 2},
+    {"queue_get", bi_queue_get, 1, 2},
 };
 
 static int define(GvDict *d, const char *name, GvObject *value) {

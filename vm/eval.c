@@ -174,9 +174,36 @@ static const GvExcEntry *find_handler(const GvCode *code, uint32_t at) {
 /* ---- the eval breaker's slow path ---- */
 
 static int handle_eval_breaker(GvThreadState *ts) {
-    ts->eval_breaker_hits++;
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_TEST, memory_order_relaxed);
+    if (gv_breaker_handle(ts) < 0) return -1;
+    /* The budget bit stays set, so every checkpoint comes here while a
+     * budget is active: the count costs the fast path nothing. */
+    if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed) & GV_EB_BUDGET) {
+        if (ts->budget_left <= 0) {
+            ts->budget_left = -1; /* spent: see budget_spent */
+            return gv_err_format(&gv_type_RuntimeError, "instruction budget exhausted");
+        }
+        ts->budget_left--;
+    }
     return 0;
+}
+
+/* Once the budget is spent no handler may catch anything: a handler that
+ * caught the RuntimeError and looped (or called) would run forever, since
+ * every checkpoint only raises again. Read on the error path only. */
+static bool budget_spent(GvThreadState *ts) {
+    return (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed) & GV_EB_BUDGET) &&
+           ts->budget_left < 0;
+}
+
+void Gv_SetInstructionBudget(long long n) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts) return;
+    if (n < 0) {
+        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_BUDGET, memory_order_relaxed);
+        return;
+    }
+    ts->budget_left = n;
+    atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_BUDGET, memory_order_relaxed);
 }
 
 /* ---- indexing ---- */
@@ -758,7 +785,7 @@ error: {
     if (!reraise) gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
     reraise = false;
     for (;;) {
-        const GvExcEntry *h = find_handler(f->code, at);
+        const GvExcEntry *h = budget_spent(ts) ? NULL : find_handler(f->code, at);
         if (h) {
             GvValue *keep = gv_frame_stack_base(f) + h->depth;
             while (sp > keep) gv_vdecref(*--sp);

@@ -5,6 +5,8 @@
 
 #include "../runtime/code.h"
 #include "../runtime/str.h"
+#include "../runtime/thread.h"
+#include "../runtime/tstate.h"
 #include "dis.h"
 #include "gilvm.h"
 
@@ -15,8 +17,10 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run FILE [ARG...]    run a program (.gva text or .gvc bytecode), starting at main;\n"
-    "                       the program reads its ARGs (as strings) with argv()\n"
+    "  run [--gil-stats] FILE [ARG...]\n"
+    "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
+    "                       the program reads its ARGs (as strings) with argv();\n"
+    "                       --gil-stats prints the GIL's counters per thread at exit\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
@@ -43,6 +47,52 @@ static GvProgram *load(const char *path) {
     GvProgram *p = GvProgram_LoadFile(path, &diag);
     if (!p) fprintf(stderr, "%s\n", diag.text);
     return p;
+}
+
+static void print_row(FILE *f, const char *who, const GvGILStats *s) {
+    fprintf(f, "%-10s %10llu %9llu %8llu %10llu %9llu %12.3f %10.3f\n", who, s->acquisitions, s->switches,
+            s->forced_drops, s->voluntary_drops, s->drop_requests, (double)s->wait_ns_total / 1e6,
+            (double)s->wait_ns_max / 1e6);
+}
+
+/* The table `run --gil-stats` prints: one row per thread that ever held the
+ * GIL, the total, and the distribution of waits. */
+static void print_gil_stats(FILE *f) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    fprintf(f, "\nGIL statistics\n%-10s %10s %9s %8s %10s %9s %12s %10s\n", "thread", "acquired",
+            "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
+    char who[32];
+    pthread_mutex_lock(&interp->mutex);
+    for (size_t i = 0; i < interp->npast_stats; i++) {
+        snprintf(who, sizeof who, "%lu", interp->past_stats[i].id);
+        print_row(f, who, &interp->past_stats[i].stats);
+    }
+    pthread_mutex_unlock(&interp->mutex);
+    for (GvThreadState *t = interp->threads; t; t = t->next) {
+        GvGILStats s;
+        GvThreadState_GetGILStats(t, &s);
+        if (!s.acquisitions) continue;
+        snprintf(who, sizeof who, "%lu%s", t->id, t == interp->main_thread ? " (main)" : "");
+        print_row(f, who, &s);
+    }
+    GvGILStats total;
+    GvGIL_GetStats(&total);
+    print_row(f, "all", &total);
+    fprintf(f, "\nwaits to take the GIL (all threads)\n");
+    unsigned long long most = 1;
+    int last = 0;
+    for (int i = 0; i < GV_GIL_HIST_BUCKETS; i++) {
+        if (total.wait_hist[i] > most) most = total.wait_hist[i];
+        if (total.wait_hist[i]) last = i;
+    }
+    for (int i = 0; i <= last; i++) {
+        char range[32];
+        if (i == 0) snprintf(range, sizeof range, "< 2 us");
+        else if ((1ull << i) < 1000) snprintf(range, sizeof range, "%llu-%llu us", 1ull << i, (1ull << (i + 1)) - 1);
+        else snprintf(range, sizeof range, "%.3g-%.3g ms", (double)(1ull << i) / 1000, (double)(1ull << (i + 1)) / 1000);
+        int bar = (int)(40 * total.wait_hist[i] / most);
+        fprintf(f, "%16s %10llu %.*s\n", range, total.wait_hist[i], bar, "########################################");
+    }
 }
 
 static int cmd_run(const char *path, int argc, char **argv) {
@@ -141,9 +191,16 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     int status;
+    Gv_InitSignals();
+    bool gil_stats = false;
     if (strcmp(cmd, "run") == 0) {
-        if (argc < 3) status = usage_error("%s", "run needs a file");
-        else status = cmd_run(argv[2], argc - 3, argv + 3);
+        int first = 2;
+        if (first < argc && strcmp(argv[first], "--gil-stats") == 0) {
+            gil_stats = true;
+            first++;
+        }
+        if (first >= argc) status = usage_error("%s", "run needs a file");
+        else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
     } else if (strcmp(cmd, "dis") == 0) {
@@ -154,6 +211,13 @@ int main(int argc, char **argv) {
         status = cmd_run(cmd, argc - 2, argv + 2);
     } else {
         status = usage_error("unknown command '%s'", cmd);
+    }
+    if (gil_stats) {
+        /* After the program's threads are done: Gv_Finalize would wait for
+         * them too, but then the table could no longer be read. */
+        GvThreadState *ts = GvThreadState_Get();
+        gv_threads_wait_nondaemon(ts);
+        print_gil_stats(stderr);
     }
     Gv_Finalize();
     return status;

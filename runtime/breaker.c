@@ -1,0 +1,119 @@
+/* The eval breaker's slow path, and Ctrl-C.
+ *
+ * The eval loop pays one relaxed load per backward jump and function entry
+ * to look at ts->eval_breaker; everything that needs the loop's attention
+ * sets a bit there and lands here. */
+#include <errno.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "errors.h"
+#include "thread.h"
+#include "tstate.h"
+
+static int raise_keyboard_interrupt(void) {
+    return gv_err_format(&gv_type_KeyboardInterrupt, "%s", "");
+}
+
+/* ---- SIGINT ----
+ * The handler may only do async-signal-safe things: it sets the signal bit
+ * in the main thread's eval breaker and posts a semaphore. A watcher thread
+ * waiting on that semaphore then interrupts the main thread's blocking wait
+ * (which needs a mutex, so the handler cannot do it itself). */
+static struct {
+    _Atomic(GvThreadState *) main;
+    _Atomic bool pending;
+    _Atomic bool stop;
+    sem_t sem;
+    pthread_t watcher;
+    bool installed;
+    struct sigaction old;
+} sig;
+
+static void on_sigint(int signo) {
+    (void)signo;
+    GvThreadState *ts = atomic_load(&sig.main);
+    atomic_store(&sig.pending, true);
+    if (ts) atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_SIGNAL, memory_order_relaxed);
+    int saved = errno;
+    sem_post(&sig.sem);
+    errno = saved;
+}
+
+static void *watch(void *p) {
+    (void)p;
+    for (;;) {
+        while (sem_wait(&sig.sem) != 0 && errno == EINTR) {
+        }
+        if (atomic_load(&sig.stop)) return NULL;
+        GvThreadState *ts = atomic_load(&sig.main);
+        if (ts) gv_thread_interrupt(ts);
+    }
+}
+
+int gv_signals_install(GvThreadState *main_ts) {
+    if (sig.installed) return 0;
+    if (sem_init(&sig.sem, 0, 0) != 0) return -1;
+    atomic_store(&sig.stop, false);
+    atomic_store(&sig.main, main_ts);
+    /* The watcher must not take SIGINT itself. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(&sig.watcher, NULL, watch, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        sem_destroy(&sig.sem);
+        return -1;
+    }
+    struct sigaction sa;
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &sig.old);
+    sig.installed = true;
+    return 0;
+}
+
+void gv_signals_uninstall(void) {
+    if (!sig.installed) return;
+    sigaction(SIGINT, &sig.old, NULL);
+    atomic_store(&sig.main, NULL);
+    atomic_store(&sig.stop, true);
+    sem_post(&sig.sem);
+    pthread_join(sig.watcher, NULL);
+    sem_destroy(&sig.sem);
+    sig.installed = false;
+}
+
+/* ---- the slow path ---- */
+
+static int handle_signal(GvThreadState *ts) {
+    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_SIGNAL, memory_order_relaxed);
+    if (atomic_exchange(&sig.pending, false)) return raise_keyboard_interrupt();
+    return 0;
+}
+
+int gv_breaker_handle(GvThreadState *ts) {
+    uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
+    ts->eval_breaker_hits++;
+    if (bits & GV_EB_TEST)
+        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_TEST, memory_order_relaxed);
+    if (bits & GV_EB_GIL_DROP_REQUEST) {
+        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_thread_abandon(ts);
+    }
+    if (bits & GV_EB_SIGNAL) {
+        if (handle_signal(ts) < 0) return -1;
+    }
+    return 0;
+}
+
+int gv_tstate_check_interrupts(GvThreadState *ts) {
+    atomic_store(&ts->interrupted, false);
+    uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
+    if ((bits & GV_EB_SIGNAL) && handle_signal(ts) < 0) return -1;
+    return 0;
+}

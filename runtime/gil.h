@@ -1,0 +1,43 @@
+/* The global interpreter lock. See gil.c for how it works and why. */
+#ifndef GV_GIL_H
+#define GV_GIL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gilvm.h"
+
+/* The counters are the public GvGILStats (include/gilvm.h). */
+typedef GvGILStats GvGILCounters;
+
+typedef struct GvGIL {
+    pthread_mutex_t mutex;    /* guards every field below unless it says otherwise */
+    pthread_cond_t cond;      /* signalled when the GIL is dropped */
+    pthread_cond_t switch_cond; /* signalled when a thread takes it (forced switching) */
+    _Atomic int locked;       /* written under mutex; read racily only as a hint */
+    GvThreadState *holder;    /* the holder, or the last one; NULL once that thread is gone */
+    uint64_t switch_number;   /* bumped each time a different thread takes the GIL */
+    _Atomic int64_t interval_ns; /* switch interval; atomic: set by programs without the mutex */
+    GvGILCounters stats;
+} GvGIL;
+
+void gv_gil_init(GvGIL *gil);
+/* Takes the GIL for ts (which does not hold it). Returns 0, or -1 without
+ * taking it if the interpreter is finalizing and ts may not run any more. */
+int gv_gil_take(GvGIL *gil, GvThreadState *ts);
+/* Drops the GIL ts holds. `forced`: because a waiter asked; then, as in
+ * CPython, do not return before another thread has taken it, so the dropper
+ * cannot take it straight back. */
+void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced);
+/* The holder's eval breaker found a drop request: drop, let another thread
+ * run, take it back. Returns -1 if ts must stop (finalizing). */
+int gv_gil_yield(GvGIL *gil, GvThreadState *ts);
+/* Forgets ts as the last holder (before ts is freed). */
+void gv_gil_forget(GvGIL *gil, GvThreadState *ts);
+void gv_gil_get_stats(GvGIL *gil, GvGILCounters *out);
+
+uint64_t gv_now_ns(void); /* CLOCK_MONOTONIC */
+
+#endif

@@ -4,7 +4,8 @@
 #   ./bootstrap.sh run [FILE]   runs a program (default: examples/hello.gva)
 #   ./bootstrap.sh test         builds and runs the whole test suite: a plain
 #                               build with -Werror, the same suite under
-#                               ASan+UBSan, and under a switch-dispatch build
+#                               ASan+UBSan, under TSan, and in a
+#                               switch-dispatch build
 #   ./bootstrap.sh build        just builds (build/gilvm)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,12 +62,42 @@ test)
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
 
+    echo "== ThreadSanitizer"
+    setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false
+    ninja -C build-tsan
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 4 --no-suite bench
+
     echo "== switch dispatch (no computed goto)"
     setup build-switch -Dwerror=true -Dcomputed_goto=false
     ninja -C build-switch
     meson test -C build-switch --print-errorlogs --num-processes 2
+
+    # ---- fuzzing stage (owner: fuzz/, see fuzz/README.md) -- begin ----
+    # Builds the libFuzzer targets with clang + ASan/UBSan and runs each for a
+    # bounded time (FUZZ_SECONDS, default 30, with CI=true or not): about two
+    # minutes with the build. Any crash, hang, leak or sanitizer report fails
+    # the script; the input is kept in build-fuzz/fuzz-artifacts/.
+    need_pkgs=()
+    need clang; need libclang-rt-14-dev
+    install_deps test
+    fuzz_seconds=${FUZZ_SECONDS:-30}
+    echo "== fuzz (libFuzzer, ${fuzz_seconds}s per target)"
+    CC=clang setup build-fuzz -Dfuzz=true -Dtests=false \
+        -Db_sanitize=address,undefined -Db_lundef=false
+    ninja -C build-fuzz
+    fuzz_failed=()
+    for target in fuzz_asm fuzz_load fuzz_exec; do
+        fuzz/run.sh "$target" "$fuzz_seconds" || fuzz_failed+=("$target")
+    done
+    if [ ${#fuzz_failed[@]} -gt 0 ]; then
+        echo "bootstrap: fuzzing failed: ${fuzz_failed[*]} (inputs in build-fuzz/fuzz-artifacts/)" >&2
+        exit 1
+    fi
+    # ---- fuzzing stage -- end ----
+
     # One closing line over all configurations, in the plain form CI reads.
-    python3 - build-test build-asan build-switch <<'PY'
+    python3 - build-test build-asan build-tsan build-switch <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for d in sys.argv[1:]:

@@ -151,6 +151,80 @@ GV_API void GvGIL_GetStats(GvGILStats *out);
 /* One thread's counters. The caller holds the GIL (ts stays alive). */
 GV_API void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out);
 
+/* ---- thread-state services ---- */
+/* The calling thread's per-thread dictionary (borrowed), created on first
+ * use; what tls() returns to programs. NULL without raising when the thread
+ * has no current thread state (or out of memory). Freed with the thread state. */
+GV_API GvObject *GvThreadState_GetDict(void);
+/* Asks the thread with that id (GvThreadState_GetID, thread_id()) to raise
+ * `exc` (an exception instance or type; NULL clears a pending one) at its
+ * next eval-breaker check. A thread blocked in a VM wait (sleep, lock, queue,
+ * join) is woken to raise it at once. The caller holds the GIL (a fatal error
+ * otherwise). Returns the number of thread states changed: 1, or 0 if no
+ * such thread is running in the VM (finished, unknown, or abandoned at
+ * shutdown: an exception is never delivered to a thread that left the VM);
+ * -1 with TypeError if exc is neither. */
+GV_API int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc);
+/* A masking scope for the calling thread (Ruby's Thread.handle_interrupt):
+ * while masked, asynchronous exceptions are held back; the outermost Unmask
+ * makes a held-back one due at the next check. Scopes nest. GIL held. */
+GV_API void GvThreadState_MaskAsyncExc(void);
+GV_API void GvThreadState_UnmaskAsyncExc(void);
+
+/* The pending-call queue holds this many calls; adding more returns -1. */
+#define GV_PENDING_CALLS_MAX 64
+/* Schedules func(arg) to run on the main thread, with the GIL, at its next
+ * eval-breaker check (or during its current blocking wait). Callable from any
+ * thread, with or without the GIL, even one the VM did not create; never
+ * blocks. 0, or -1 if the queue is full or there is no interpreter. If func
+ * returns -1 (with an exception set, else RuntimeError), the exception is
+ * raised in the main thread where the call ran. */
+GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
+/* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0. A call
+ * for a thread that ends first is dropped at finalization, never run. */
+GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);
+/* Runs the pending calls due on the calling thread now. GIL held. 0, or -1
+ * with the exception of the first call that failed. */
+GV_API int Gv_MakePendingCalls(void);
+
+/* ---- trace and profile hooks ---- */
+/* What a hook is told. Events come in this order for a frame: CALL, then for
+ * each instruction a LINE event when it starts a new source line (or jumps
+ * back to one), an OPCODE event before each instruction when opcode events
+ * are on, EXCEPTION when an exception is raised in or propagates into the
+ * frame, and RETURN when the frame ends (also when an exception unwinds it,
+ * then with arg NULL). Profile hooks get CALL and RETURN only. */
+typedef enum {
+    GV_TRACE_CALL, GV_TRACE_EXCEPTION, GV_TRACE_LINE, GV_TRACE_RETURN, GV_TRACE_OPCODE
+} GvTraceWhat;
+typedef struct GvTraceEvent {
+    GvTraceWhat what;
+    unsigned long thread_id; /* as GvThreadState_GetID */
+    const char *function;    /* the frame's function name */
+    const char *filename;
+    unsigned line;           /* source line of the instruction (0 if unknown) */
+    unsigned offset;         /* instruction index in the function */
+    const char *opname;      /* the instruction about to run (LINE, OPCODE, RETURN) */
+    int depth;               /* bytecode frames on this thread, this one included */
+    int stack_size;          /* values on the frame's operand stack */
+    GvObject *arg;           /* EXCEPTION: the exception (borrowed); else NULL */
+} GvTraceEvent;
+/* A hook: return 0 to go on, or -1 with an exception set to raise it in the
+ * traced frame. Runs with the GIL; while it runs, its own calls into the VM
+ * are not traced. */
+typedef int (*GvTraceFunc)(void *userdata, const GvTraceEvent *event);
+/* Sets (func NULL: removes) the calling thread's trace or profile hook. Running
+ * frames start reporting at their next call or backward jump. When no hook is
+ * set the eval loop runs as fast as without this feature. GIL held. */
+GV_API void GvEval_SetTrace(GvTraceFunc func, void *userdata);
+GV_API void GvEval_SetProfile(GvTraceFunc func, void *userdata);
+/* The same for every thread of the interpreter, running now or started later. */
+GV_API void GvEval_SetTraceAllThreads(GvTraceFunc func, void *userdata);
+GV_API void GvEval_SetProfileAllThreads(GvTraceFunc func, void *userdata);
+/* Turns OPCODE events on or off for the trace hooks set after this call (and
+ * the calling thread's current one). */
+GV_API void GvEval_SetTraceOpcodes(int on);
+
 /* ---- load diagnostics ---- */
 /* The first error met while assembling, loading or verifying a program. */
 typedef struct GvDiag {

@@ -100,14 +100,18 @@ static int handle_signal(GvThreadState *ts) {
 int gv_breaker_handle(GvThreadState *ts) {
     uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
     ts->eval_breaker_hits++;
-    if (bits & GV_EB_TEST)
-        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_TEST, memory_order_relaxed);
+    if (bits & (GV_EB_TEST | GV_EB_TRACING))
+        /* TRACING: the eval loop switches the frame's instruction array
+         * itself, right after this returns. */
+        atomic_fetch_and_explicit(&ts->eval_breaker, ~(GV_EB_TEST | GV_EB_TRACING), memory_order_relaxed);
     if (bits & GV_EB_GIL_DROP_REQUEST) {
         if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_thread_abandon(ts);
     }
     if (bits & GV_EB_SIGNAL) {
         if (handle_signal(ts) < 0) return -1;
     }
+    if ((bits & GV_EB_PENDING_CALLS) && gv_pending_run(ts) < 0) return -1;
+    if ((bits & GV_EB_ASYNC_EXC) && gv_raise_async_exc(ts) < 0) return -1;
     return 0;
 }
 
@@ -115,5 +119,9 @@ int gv_tstate_check_interrupts(GvThreadState *ts) {
     atomic_store(&ts->interrupted, false);
     uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
     if ((bits & GV_EB_SIGNAL) && handle_signal(ts) < 0) return -1;
+    /* Pending calls run here too: a main thread blocked in a wait still
+     * serves them, as the issue asks of "soon". */
+    if ((bits & GV_EB_PENDING_CALLS) && gv_pending_run(ts) < 0) return -1;
+    if ((bits & GV_EB_ASYNC_EXC) && gv_raise_async_exc(ts) < 0) return -1;
     return 0;
 }

@@ -55,6 +55,7 @@ void gv_code_dealloc(GvObject *o) {
     free(c->localnames);
     free(c->exc);
     free(c->quick);
+    free(c->traced);
     free(c->gcache);
     free(c);
 }

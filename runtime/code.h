@@ -64,6 +64,7 @@ typedef struct GvCode {
     /* Made by the VM after verification (vm/quicken.c), never loaded/saved: */
     GvInstr *quick;       /* ninstrs: what the eval loop runs (instrs with superinstructions) */
     GvGlobalCache *gcache;/* nnames */
+    GvInstr *traced;      /* ninstrs TRACE words, made when a traced thread first runs it */
     uint32_t frame_size;  /* data-stack slots a frame needs: locals, header, stack */
 } GvCode;
 

@@ -55,6 +55,7 @@ GvInterpreterState *gv_interp_new(void) {
     if (!interp) return NULL;
     gv_gil_init(&interp->gil);
     pthread_mutex_init(&interp->mutex, NULL);
+    pthread_mutex_init(&interp->pending_mutex, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -71,6 +72,7 @@ void gv_interp_delete(GvInterpreterState *interp) {
     free(interp->past_stats);
     pthread_cond_destroy(&interp->threads_cond);
     pthread_mutex_destroy(&interp->mutex);
+    pthread_mutex_destroy(&interp->pending_mutex);
     pthread_cond_destroy(&interp->gil.cond);
     pthread_cond_destroy(&interp->gil.switch_cond);
     pthread_mutex_destroy(&interp->gil.mutex);
@@ -95,6 +97,12 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     pthread_condattr_destroy(&attr);
     pthread_mutex_lock(&interp->mutex);
     ts->recursion_limit = interp->recursion_limit;
+    ts->c_tracefunc = interp->default_tracefunc;
+    ts->c_traceobj = interp->default_traceobj;
+    ts->trace_opcodes = interp->default_trace_opcodes;
+    ts->c_profilefunc = interp->default_profilefunc;
+    ts->c_profileobj = interp->default_profileobj;
+    ts->trace_active = ts->c_tracefunc || ts->c_profilefunc;
     ts->id = interp->next_thread_id++;
     ts->next = interp->threads;
     interp->threads = ts;
@@ -104,11 +112,12 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
 
 void gv_tstate_clear(GvThreadState *ts) {
     gv_excinfo_pop_to(ts, 0);
-    GvObject *e = ts->current_exception, *h = ts->handle;
-    ts->current_exception = NULL;
-    ts->handle = NULL;
+    GvObject *e = ts->current_exception, *h = ts->handle, *d = ts->dict, *a = ts->async_exc;
+    ts->current_exception = ts->handle = ts->dict = ts->async_exc = NULL;
     gv_xdecref(e);
     gv_xdecref(h);
+    gv_xdecref(d);
+    gv_xdecref(a);
 }
 
 void gv_tstate_unlink(GvThreadState *ts) {

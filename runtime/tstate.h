@@ -23,13 +23,15 @@
 #include "gil.h"
 #include "object.h"
 
+#define GV_PENDING_CALLS_MAX 64 /* Gv_AddPendingCall's queue: -1 when full */
+
 /* ---- the eval breaker: bits asking the eval loop to leave its fast path ----
  * Checked with one relaxed load at backward jumps and function entry. */
 #define GV_EB_GIL_DROP_REQUEST 0x1u
 #define GV_EB_PENDING_CALLS 0x2u
 #define GV_EB_ASYNC_EXC 0x4u
 #define GV_EB_SIGNAL 0x8u
-#define GV_EB_TRACING 0x10u
+#define GV_EB_TRACING 0x10u /* the hooks changed: frames switch instruction arrays */
 #define GV_EB_BUDGET 0x20u  /* an instruction budget is active: kept set (Gv_SetInstructionBudget) */
 #define GV_EB_TEST 0x80000000u /* set by unit tests to watch the slow path run */
 
@@ -40,10 +42,14 @@ struct GvFrame {
     GvValue *sp;           /* top of the operand stack; saved likewise */
     GvValue *locals;       /* code->nlocals values, then this header */
     GvFrame *prev;         /* the caller's frame, or NULL */
+    const GvInstr *base;   /* the instruction array pc runs in: code->quick, or
+                              code->traced while this thread is traced */
     uint32_t exc_base;     /* ts->exc_depth when the frame was entered */
     uint8_t is_entry;      /* entered from C: returning from it leaves the eval loop */
     uint8_t owns_chunk;    /* this frame started a new data-stack chunk */
     uint16_t pad_;
+    uint32_t trace_line;   /* tracing: the line of the last line event */
+    uint32_t trace_last;   /* tracing: the instruction traced last (a jump back re-fires a line) */
 };
 #define GV_FRAME_SLOTS (sizeof(GvFrame) / sizeof(GvValue))
 _Static_assert(sizeof(GvFrame) % sizeof(GvValue) == 0, "a frame header is a whole number of slots");
@@ -103,6 +109,19 @@ struct GvInterpreterState {
     GvTracked containers;   /* every live list and dict (circular, head only) */
     int recursion_limit;    /* for new thread states */
     unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
+    /* Pending calls (runtime/pending.c): a bounded ring, its own mutex so that
+     * any thread can add without the GIL and without waiting for it. */
+    pthread_mutex_t pending_mutex;
+    struct GvPendingCall {
+        int (*fn)(void *arg);
+        void *arg;
+        unsigned long target; /* thread id; 0: the main thread */
+        bool owns_object;     /* arg is a GvObject* the queue holds a reference to */
+    } pending[GV_PENDING_CALLS_MAX];
+    unsigned pending_first, pending_count; /* under pending_mutex */
+    GvTraceFunc default_tracefunc, default_profilefunc; /* for threads created later */
+    void *default_traceobj, *default_profileobj;
+    bool default_trace_opcodes;
     GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval */
     GvObject *argv;          /* list of str, strong, or NULL: the program's arguments */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
@@ -147,9 +166,25 @@ struct GvThreadState {
     GvThreadState *wait_next;     /* in the GvWaitQueue it is parked on */
     _Atomic bool interrupted;     /* ask any blocking wait to return early (signal, async exc, exit) */
     GvObject *handle;             /* the thread handle object (strong), for threads thread_start made */
+
+    /* -- thread-state services -- */
+    GvObject *dict;               /* strong or NULL: GvThreadState_GetDict, made on first use */
+    GvObject *async_exc;          /* strong or NULL: set by another thread (GIL held), raised here
+                                     at the next eval-breaker check; under the GIL */
+    int async_mask;               /* > 0: async exceptions are held back (masking scope) */
+
+    /* -- trace and profile hooks (GvEval_SetTrace); owner thread only -- */
+    GvTraceFunc c_tracefunc;
+    void *c_traceobj;
+    GvTraceFunc c_profilefunc;
+    void *c_profileobj;
+    bool trace_opcodes;           /* opcode events too */
+    bool trace_active;            /* either hook is set: frames run code->traced */
+    int tracing;                  /* > 0 inside a hook: its own work is not traced */
 };
 
 #define GV_DEFAULT_RECURSION_LIMIT 1000
+
 #define GV_RECURSION_HEADROOM 50
 #define GV_C_RECURSION_LIMIT 200 /* nested eval-loop entries from C on one thread */
 
@@ -211,6 +246,28 @@ int gv_tstate_check_interrupts(GvThreadState *ts);
  * check, and interrupts its blocking waits. 0 or -1. */
 int gv_signals_install(GvThreadState *main_ts);
 void gv_signals_uninstall(void);
+
+/* ---- thread-state services (runtime/services.c) ---- */
+/* The thread's dict, created on first use (borrowed); NULL with MemoryError. */
+GvObject *gv_tstate_dict(GvThreadState *ts);
+/* Sets (exc != NULL, borrowed) or clears the async exception of the thread
+ * with that id. Returns how many thread states it changed (0 or 1). GIL held. */
+int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc);
+/* Raises ts's pending async exception if not masked. 0 or -1. */
+int gv_raise_async_exc(GvThreadState *ts);
+void gv_async_mask(GvThreadState *ts);
+/* Ends a masking scope; at the outermost end, a held-back exception is due
+ * (raised at the next check). */
+void gv_async_unmask(GvThreadState *ts);
+/* Pending calls. Any thread, GIL or not; never blocks on the GIL. 0, or -1
+ * when the queue is full (or there is no interpreter). target 0: main thread. */
+int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(void *), void *arg,
+                   bool owns_object);
+/* Runs the calls due on ts (GIL held). 0, or -1 with the exception of the
+ * first call that failed (the others stay queued). */
+int gv_pending_run(GvThreadState *ts);
+/* Drops every queued call (finalization), releasing the objects it holds. */
+void gv_pending_clear(GvInterpreterState *interp);
 
 /* Container tracking (see object.h). */
 void gv_track(GvTracked *link);

@@ -73,6 +73,7 @@ void Gv_Finalize(void) {
     }
     gv_err_clear(ts);
     gv_excinfo_pop_to(ts, 0);
+    gv_pending_clear(interp);
     GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
     interp->globals = interp->builtins = interp->argv = NULL;
     gv_xdecref(a);
@@ -267,6 +268,100 @@ void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out) {
     pthread_mutex_lock(&ts->interp->gil.mutex);
     *out = ts->gil_stats;
     pthread_mutex_unlock(&ts->interp->gil.mutex);
+}
+
+GvObject *GvThreadState_GetDict(void) {
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts) return NULL;
+    GvObject *d = gv_tstate_dict(ts);
+    if (!d) gv_err_clear(ts); /* documented: never raises */
+    return d;
+}
+
+int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc) {
+    GvThreadState *ts = need_tstate("GvThreadState_SetAsyncExc");
+    if (!ts->holds_gil) fatal_api("GvThreadState_SetAsyncExc", "called without holding the GIL");
+    if (exc && exc->kind != GV_KEXC && exc->kind != GV_KTYPE) {
+        gv_err_format(&gv_type_TypeError, "GvThreadState_SetAsyncExc: not an exception or exception type");
+        return -1;
+    }
+    return gv_set_async_exc(ts->interp, id, exc);
+}
+
+void GvThreadState_MaskAsyncExc(void) { gv_async_mask(need_tstate("GvThreadState_MaskAsyncExc")); }
+void GvThreadState_UnmaskAsyncExc(void) { gv_async_unmask(need_tstate("GvThreadState_UnmaskAsyncExc")); }
+
+int Gv_AddPendingCall(int (*func)(void *), void *arg) {
+    GvInterpreterState *interp = gv_runtime_interp();
+    if (!interp || !func) return -1;
+    return gv_pending_add(interp, 0, func, arg, false);
+}
+
+int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg) {
+    GvInterpreterState *interp = gv_runtime_interp();
+    if (!interp || !func || thread_id == 0) return -1;
+    return gv_pending_add(interp, thread_id, func, arg, false);
+}
+
+int Gv_MakePendingCalls(void) {
+    GvThreadState *ts = need_tstate("Gv_MakePendingCalls");
+    if (!ts->holds_gil) fatal_api("Gv_MakePendingCalls", "called without holding the GIL");
+    return gv_pending_run(ts);
+}
+
+/* ---- trace and profile hooks ---- */
+
+static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *userdata, bool opcodes) {
+    if (trace) {
+        t->c_tracefunc = func;
+        t->c_traceobj = userdata;
+        t->trace_opcodes = opcodes;
+    } else {
+        t->c_profilefunc = func;
+        t->c_profileobj = userdata;
+    }
+    t->trace_active = t->c_tracefunc || t->c_profilefunc;
+    atomic_fetch_or_explicit(&t->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
+}
+
+static bool want_opcodes;
+
+void GvEval_SetTrace(GvTraceFunc func, void *userdata) {
+    set_hooks(need_tstate("GvEval_SetTrace"), true, func, userdata, want_opcodes);
+}
+
+void GvEval_SetProfile(GvTraceFunc func, void *userdata) {
+    set_hooks(need_tstate("GvEval_SetProfile"), false, func, userdata, false);
+}
+
+static void set_all(const char *fn, bool trace, GvTraceFunc func, void *userdata) {
+    GvInterpreterState *interp = need_tstate(fn)->interp;
+    /* Other threads only read their hooks with the GIL, which we hold. */
+    pthread_mutex_lock(&interp->mutex);
+    if (trace) {
+        interp->default_tracefunc = func;
+        interp->default_traceobj = userdata;
+        interp->default_trace_opcodes = want_opcodes;
+    } else {
+        interp->default_profilefunc = func;
+        interp->default_profileobj = userdata;
+    }
+    for (GvThreadState *t = interp->threads; t; t = t->next) set_hooks(t, trace, func, userdata, want_opcodes);
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+void GvEval_SetTraceAllThreads(GvTraceFunc func, void *userdata) {
+    set_all("GvEval_SetTraceAllThreads", true, func, userdata);
+}
+
+void GvEval_SetProfileAllThreads(GvTraceFunc func, void *userdata) {
+    set_all("GvEval_SetProfileAllThreads", false, func, userdata);
+}
+
+void GvEval_SetTraceOpcodes(int on) {
+    want_opcodes = on != 0;
+    GvThreadState *ts = gv_tstate_get();
+    if (ts) ts->trace_opcodes = want_opcodes;
 }
 
 int Gv_InitSignals(void) { return gv_signals_install(need_tstate("Gv_InitSignals")); }

@@ -450,6 +450,76 @@ BUILTIN(queue_get) {
     return 0;
 }
 
+/* ---- thread-state services ---- */
+
+BUILTIN(tls) {
+    (void)argc;
+    (void)argv;
+    GvObject *d = gv_tstate_dict(ts);
+    if (!d) return -1;
+    gv_incref(d);
+    *out = gv_obj(d);
+    return 0;
+}
+
+BUILTIN(async_raise) {
+    (void)argc;
+    if (!gv_is_intlike(argv[0]))
+        return gv_err_format(&gv_type_TypeError, "async_raise() argument 1 must be a thread id, not %s",
+                             gv_type_name(argv[0]));
+    GvValue e = argv[1];
+    if (!gv_is_none(e) && !gv_is_kind(e, GV_KEXC) && !gv_is_kind(e, GV_KTYPE))
+        return gv_err_format(&gv_type_TypeError,
+                             "async_raise() argument 2 must be an exception, an exception type or none, not %s",
+                             gv_type_name(e));
+    int64_t id = argv[0].as.i;
+    int n = id <= 0 ? 0 : gv_set_async_exc(ts->interp, (unsigned long)id, gv_is_none(e) ? NULL : e.as.o);
+    *out = gv_int(n);
+    return 0;
+}
+
+BUILTIN(async_mask) {
+    (void)argc;
+    (void)argv;
+    gv_async_mask(ts);
+    *out = gv_none();
+    return 0;
+}
+
+BUILTIN(async_unmask) {
+    (void)argc;
+    (void)argv;
+    if (ts->async_mask == 0) return gv_err_format(&gv_type_RuntimeError, "async_unmask() without async_mask()");
+    gv_async_unmask(ts);
+    *out = gv_none();
+    return 0;
+}
+
+/* A program's pending call: the queue holds a reference to the callable. */
+static int run_program_call(void *arg) {
+    GvThreadState *ts = gv_tstate_get();
+    GvValue r;
+    if (ts->interp->eval_call(ts, gv_obj((GvObject *)arg), 0, NULL, &r) < 0) return -1;
+    gv_vdecref(r);
+    return 0;
+}
+
+BUILTIN(add_pending_call) {
+    (void)argc;
+    GvValue f = argv[0];
+    if (!gv_is_kind(f, GV_KFUNC) && !gv_is_kind(f, GV_KBUILTIN) && !gv_is_kind(f, GV_KTYPE))
+        return gv_err_format(&gv_type_TypeError, "add_pending_call() argument must be callable, not %s",
+                             gv_type_name(f));
+    gv_incref(f.as.o);
+    if (gv_pending_add(ts->interp, 0, run_program_call, f.as.o, true) < 0) {
+        gv_decref(f.as.o);
+        *out = gv_bool(false);
+        return 0;
+    }
+    *out = gv_bool(true);
+    return 0;
+}
+
 static const struct {
     const char *name;
     GvBuiltinFn fn;
@@ -482,6 +552,11 @@ static const struct {
     {"queue_new", bi_queue_new, 0, 0},
     {"queue_put", bi_queue_put, 2, 2},
     {"queue_get", bi_queue_get, 1, 2},
+    {"tls", bi_tls, 0, 0},
+    {"async_raise", bi_async_raise, 2, 2},
+    {"async_mask", bi_async_mask, 0, 0},
+    {"async_unmask", bi_async_unmask, 0, 0},
+    {"add_pending_call", bi_add_pending_call, 1, 1},
 };
 
 static int define(GvDict *d, const char *name, GvObject *value) {

@@ -255,7 +255,7 @@ static bool rd_u32(Reader *r, const char *what, uint32_t *v) {
 }
 
 static bool rd_u64(Reader *r, const char *what, uint64_t *v) {
-    uint32_t lo, hi;
+    uint32_t lo = 0, hi = 0;
     if (!need(r, 8, what)) return false;
     rd_u32(r, what, &lo);
     rd_u32(r, what, &hi);
@@ -372,7 +372,7 @@ static bool rd_parts(Reader *r, Parts *f) {
     if (!rd_count(r, "the instruction count", INSTR_SIZE, &f->ninstrs)) return false;
     f->instrs_at = r->off;
     for (uint32_t i = 0; i < f->ninstrs; i++) {
-        uint32_t w;
+        uint32_t w = 0;
         rd_u32(r, "an instruction", &w); /* in bounds: checked by the count */
         if (GV_OP(w) >= GV_NUM_OPCODES)
             return fail(r, r->off - 4, "unknown opcode %u in instruction %" PRIu32, GV_OP(w), i);

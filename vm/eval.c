@@ -112,6 +112,82 @@ static int recursion_error(GvThreadState *ts) {
     return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded");
 }
 
+/* ---- tracing ---- */
+
+/* The traced copy of code: every word a TRACE that reports, then runs the
+ * original instruction. Made the first time a traced thread runs the code. */
+static const GvInstr *traced_array(GvCode *code) {
+    if (!code->traced) {
+        GvInstr *t = malloc((code->ninstrs ? code->ninstrs : 1) * sizeof *t);
+        if (!t) {
+            gv_err_nomemory();
+            return NULL;
+        }
+        for (uint32_t i = 0; i < code->ninstrs; i++) t[i] = GV_MAKE_INSTR(GV_OP_TRACE, 0);
+        code->traced = t;
+    }
+    return code->traced;
+}
+
+/* A new frame of a traced thread runs the traced copy. 0 or -1. */
+static int trace_setup_frame(GvFrame *f) {
+    const GvInstr *t = traced_array(f->code);
+    if (!t) return -1;
+    f->base = t;
+    f->trace_line = 0;
+    f->trace_last = 0;
+    return 0;
+}
+
+/* Calls the hooks for one event. 0, or -1 with the hook's exception. */
+static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
+                       GvObject *arg) {
+    if (ts->tracing) return 0;
+    GvTraceFunc tf = ts->c_tracefunc, pf = ts->c_profilefunc;
+    bool profile_event = what == GV_TRACE_CALL || what == GV_TRACE_RETURN;
+    if (!tf && !(pf && profile_event)) return 0;
+    GvCode *code = f->code;
+    GvTraceEvent ev = {
+        .what = what,
+        .thread_id = ts->id,
+        .function = code->name ? gv_str_cstr(code->name) : "?",
+        .filename = code->filename ? gv_str_cstr(code->filename) : "?",
+        .line = gv_code_line(code, at),
+        .offset = at,
+        .opname = at < code->ninstrs ? gv_opinfo[GV_OP(code->instrs[at])].name : "",
+        .depth = ts->recursion_depth,
+        .stack_size = (int)(sp - gv_frame_stack_base(f)),
+        .arg = arg,
+    };
+    int rc = 0;
+    ts->tracing++;
+    if (tf) rc = tf(ts->c_traceobj, &ev);
+    if (rc == 0 && pf && profile_event) rc = pf(ts->c_profileobj, &ev);
+    ts->tracing--;
+    if (rc < 0 && !ts->current_exception)
+        gv_err_format(&gv_type_RuntimeError, "a trace hook failed without setting an exception");
+    return rc < 0 ? -1 : 0;
+}
+
+/* Before instruction `at` of a traced frame: LINE, OPCODE and RETURN events. */
+static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
+    if (ts->tracing) return 0;
+    GvCode *code = f->code;
+    uint32_t line = gv_code_line(code, at);
+    bool jumped_back = at < f->trace_last || (at == f->trace_last && at == 0 && f->trace_line);
+    if (ts->c_tracefunc && (line != f->trace_line || jumped_back)) {
+        f->trace_line = line;
+        if (trace_event(ts, f, sp, GV_TRACE_LINE, at, NULL) < 0) return -1;
+    }
+    f->trace_last = at;
+    if (ts->c_tracefunc && ts->trace_opcodes && trace_event(ts, f, sp, GV_TRACE_OPCODE, at, NULL) < 0)
+        return -1;
+    if (GV_OP(code->instrs[at]) == GV_OP_RETURN_VALUE &&
+        trace_event(ts, f, sp, GV_TRACE_RETURN, at, NULL) < 0)
+        return -1;
+    return 0;
+}
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Pushes a frame for fn whose argc arguments are at args[0..argc) (owned by
@@ -139,7 +215,8 @@ static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvVa
     for (uint32_t i = (uint32_t)argc; i < code->nlocals; i++) locals[i] = gv_none();
     GvFrame *f = (GvFrame *)(locals + code->nlocals);
     f->code = code;
-    f->pc = code->quick;
+    f->base = code->quick; /* a traced thread switches it (CALL, run) */
+    f->pc = f->base;
     f->sp = gv_frame_stack_base(f);
     f->locals = locals;
     f->prev = ts->current_frame;
@@ -308,6 +385,7 @@ static int raise_value(GvThreadState *ts, GvValue v) {
 static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     GvFrame *f = entry;
     const GvInstr *pc;
+    const GvInstr *base; /* f->base: the array pc points into */
     GvValue *sp;
     GvValue *locals;
     const GvValue *consts;
@@ -319,6 +397,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #define LOAD_FRAME()                 \
     do {                             \
         pc = f->pc;                  \
+        base = f->base;              \
         sp = f->sp;                  \
         locals = f->locals;          \
         consts = f->code->consts;    \
@@ -337,7 +416,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
  * an error raised there is located at the jump. */
 #define JUMP_TO(target)                                      \
     do {                                                     \
-        const GvInstr *to_ = f->code->quick + (target);      \
+        const GvInstr *to_ = base + (target);                \
         if (to_ < pc) CHECK_EVAL_BREAKER();                  \
         pc = to_;                                            \
     } while (0)
@@ -346,6 +425,21 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {     \
             SAVE_FRAME();                                                        \
             if (handle_eval_breaker(ts) < 0) goto error;                         \
+            SWITCH_TRACING();                                                    \
+        }                                                                        \
+    } while (0)
+/* After the slow path: a hook set or removed moves this frame to the other
+ * instruction array, at the same index. */
+#define SWITCH_TRACING()                                                         \
+    do {                                                                         \
+        const GvInstr *want_ = ts->trace_active ? traced_array(f->code) : f->code->quick; \
+        if (!want_) goto error;                                                  \
+        if (want_ != base) {                                                     \
+            pc = want_ + (pc - base);                                            \
+            base = want_;                                                        \
+            f->base = base;                                                      \
+            f->trace_line = 0;                                                   \
+            f->trace_last = (uint32_t)(pc - base);                               \
         }                                                                        \
     } while (0)
 
@@ -361,6 +455,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         goto *dispatch_table[GV_OP(ins)];        \
     } while (0)
 #define CASE(name) op_##name:
+#define EXECUTE() goto *dispatch_table[GV_OP(ins)] /* run `ins`, already fetched */
 #define LOOP_BEGIN DISPATCH();
 #define LOOP_END
 #define RESUME() DISPATCH() /* continue at pc from outside the loop */
@@ -371,10 +466,12 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #pragma GCC diagnostic ignored "-Wunused-label"
 #define CASE(name) case GV_OP_##name: op_##name:
 #define RESUME() goto dispatch_top
+#define EXECUTE() goto dispatch_ins
 #define LOOP_BEGIN       \
     dispatch_top:        \
     for (;;) {           \
         ins = *pc++;     \
+    dispatch_ins:        \
         switch (GV_OP(ins)) {
 #define LOOP_END \
         }        \
@@ -383,6 +480,10 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #endif
 
     LOAD_FRAME();
+    if (__builtin_expect(ts->trace_active, 0)) {
+        SWITCH_TRACING();
+        if (trace_event(ts, f, sp, GV_TRACE_CALL, 0, NULL) < 0) goto error;
+    }
     CHECK_EVAL_BREAKER();
 
     LOOP_BEGIN
@@ -648,6 +749,15 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         PUSH(gv_vincref(locals[ARG()]));
         goto op_RETURN_VALUE;
     }
+
+    CASE(TRACE) {
+        /* Report, then run the original (unfused) instruction at this index. */
+        uint32_t at = (uint32_t)(pc - base - 1);
+        SAVE_FRAME();
+        if (trace_instruction(ts, f, sp, at) < 0) goto error;
+        ins = f->code->instrs[at];
+        EXECUTE();
+    }
 #undef NEXT_ARG
 
     CASE(CALL) {
@@ -660,10 +770,15 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             if (!nf) goto error;
             /* LOAD_FRAME, from what push_frame just wrote. */
             f = nf;
-            pc = nf->code->quick;
+            pc = base = nf->base;
             sp = gv_frame_stack_base(nf);
             locals = nf->locals;
             consts = nf->code->consts;
+            if (__builtin_expect(ts->trace_active, 0)) {
+                if (trace_setup_frame(f) < 0) goto error;
+                pc = base = f->base;
+                if (trace_event(ts, f, sp, GV_TRACE_CALL, 0, NULL) < 0) goto error;
+            }
             CHECK_EVAL_BREAKER();
             DISPATCH();
         }
@@ -780,11 +895,22 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 error: {
     /* The failing instruction is the one before pc (pc == instrs only when
      * the eval breaker raised at function entry). */
-    uint32_t at = pc > f->code->quick ? (uint32_t)(pc - f->code->quick - 1) : 0;
+    uint32_t at = pc > base ? (uint32_t)(pc - base - 1) : 0;
     if (!ts->current_exception) fatal("an instruction failed without setting an exception");
     if (!reraise) gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
     reraise = false;
     for (;;) {
+        if (__builtin_expect(ts->trace_active, 0) && ts->c_tracefunc && !ts->tracing) {
+            /* The hook sees the exception in each frame it reaches; if the
+             * hook itself fails, its exception replaces this one. */
+            GvObject *exc = gv_err_take(ts); /* the hook runs with none in flight */
+            if (trace_event(ts, f, sp, GV_TRACE_EXCEPTION, at, exc) < 0) {
+                gv_decref(exc);
+                gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
+            } else {
+                ts->current_exception = exc;
+            }
+        }
         const GvExcEntry *h = budget_spent(ts) ? NULL : find_handler(f->code, at);
         if (h) {
             GvValue *keep = gv_frame_stack_base(f) + h->depth;
@@ -798,10 +924,17 @@ error: {
                 goto unwind_frame;
             }
             PUSH(gv_obj(exc)); /* the stack takes the reference we took */
-            pc = f->code->quick + h->handler;
+            pc = base + h->handler;
             RESUME();
         }
     unwind_frame: {
+        if (__builtin_expect(ts->trace_active, 0) && !ts->tracing) {
+            /* RETURN with no value: the frame ends by an exception. */
+            GvObject *exc = gv_err_take(ts);
+            trace_event(ts, f, sp, GV_TRACE_RETURN, at, NULL);
+            gv_err_clear(ts); /* an exception while unwinding is dropped */
+            ts->current_exception = exc;
+        }
         bool was_entry = f->is_entry;
         GvFrame *caller = f->prev;
         pop_frame(ts, f, sp);
@@ -810,7 +943,7 @@ error: {
         LOAD_FRAME();
         /* The caller stopped at its CALL; sp is the callee's slot. */
         gv_vdecref(*sp);
-        at = (uint32_t)(pc - f->code->quick - 1);
+        at = (uint32_t)(pc - base - 1);
         gv_exc_add_traceback((GvException *)ts->current_exception, f->code, at);
     }
     }
@@ -825,6 +958,8 @@ error: {
 #undef SECOND
 #undef CHECK_EVAL_BREAKER
 #undef JUMP_TO
+#undef SWITCH_TRACING
+#undef EXECUTE
 #undef DISPATCH
 #undef CASE
 #undef LOOP_BEGIN

@@ -17,10 +17,12 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--gil-stats] FILE [ARG...]\n"
+    "  run [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
-    "                       --gil-stats prints the GIL's counters per thread at exit\n"
+    "                       --gil-stats prints the GIL's counters per thread at exit;\n"
+    "                       --trace prints each line run (--trace=op: each instruction)\n"
+    "                       with thread, function and depth on stderr\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
@@ -93,6 +95,92 @@ static void print_gil_stats(FILE *f) {
         int bar = (int)(40 * total.wait_hist[i] / most);
         fprintf(f, "%16s %10llu %.*s\n", range, total.wait_hist[i], bar, "########################################");
     }
+}
+
+/* ---- --trace ---- */
+
+/* Source lines of the traced file, for printing (one file: the program). */
+static struct {
+    char *text;
+    const char **lines;
+    unsigned nlines;
+} source;
+
+static void load_source(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) return;
+    buf[len] = '\0';
+    unsigned count = 1;
+    for (size_t i = 0; i < len; i++) count += buf[i] == '\n';
+    source.lines = calloc(count + 1, sizeof *source.lines);
+    if (!source.lines) {
+        free(buf);
+        return;
+    }
+    source.text = buf;
+    unsigned k = 0;
+    source.lines[k++] = buf;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n') {
+            buf[i] = '\0';
+            if (i > 0 && buf[i - 1] == '\r') buf[i - 1] = '\0';
+            source.lines[k++] = buf + i + 1;
+        }
+    }
+    source.nlines = k;
+}
+
+static const char *source_line(unsigned line) {
+    if (line == 0 || line > source.nlines) return "";
+    const char *p = source.lines[line - 1];
+    while (*p == ' ' || *p == '\t') p++;
+    return p;
+}
+
+/* Prints what a person watching two threads interleave wants to see: who
+ * (thread), where (function, line), how deep, and what runs. */
+static int print_trace(void *userdata, const GvTraceEvent *ev) {
+    FILE *out = userdata;
+    switch (ev->what) {
+    case GV_TRACE_CALL:
+        fprintf(out, "[T%lu] %*scall %s\n", ev->thread_id, 2 * (ev->depth - 1), "", ev->function);
+        break;
+    case GV_TRACE_LINE:
+        fprintf(out, "[T%lu] %*s%s:%u  %s\n", ev->thread_id, 2 * (ev->depth - 1), "", ev->function, ev->line,
+                source_line(ev->line));
+        break;
+    case GV_TRACE_OPCODE:
+        fprintf(out, "[T%lu] %*s%s @%u (line %u, stack %d)  %s\n", ev->thread_id, 2 * (ev->depth - 1), "",
+                ev->function, ev->offset, ev->line, ev->stack_size, ev->opname);
+        break;
+    case GV_TRACE_RETURN:
+        fprintf(out, "[T%lu] %*sreturn from %s%s\n", ev->thread_id, 2 * (ev->depth - 1), "", ev->function,
+                ev->opname[0] ? "" : " (exception)");
+        break;
+    case GV_TRACE_EXCEPTION: {
+        char *s = GvObject_StrDup(ev->arg);
+        fprintf(out, "[T%lu] %*sexception in %s:%u: %s\n", ev->thread_id, 2 * (ev->depth - 1), "",
+                ev->function, ev->line, s ? s : "?");
+        free(s);
+        if (!s) GvErr_Clear();
+        break;
+    }
+    }
+    return 0;
 }
 
 static int cmd_run(const char *path, int argc, char **argv) {
@@ -195,11 +283,21 @@ int main(int argc, char **argv) {
     bool gil_stats = false;
     if (strcmp(cmd, "run") == 0) {
         int first = 2;
-        if (first < argc && strcmp(argv[first], "--gil-stats") == 0) {
-            gil_stats = true;
-            first++;
+        int trace = 0; /* 1 lines, 2 instructions */
+        for (; first < argc && argv[first][0] == '-'; first++) {
+            if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
+            else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
+            else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
+            else break;
         }
-        if (first >= argc) status = usage_error("%s", "run needs a file");
+        if (trace && first < argc) {
+            load_source(argv[first]);
+            GvEval_SetTraceOpcodes(trace == 2);
+            GvEval_SetTraceAllThreads(print_trace, stderr);
+        }
+        if (first < argc && argv[first][0] == '-' && argv[first][1])
+            status = usage_error("unknown option '%s'", argv[first]);
+        else if (first >= argc) status = usage_error("%s", "run needs a file");
         else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
@@ -219,6 +317,9 @@ int main(int argc, char **argv) {
         gv_threads_wait_nondaemon(ts);
         print_gil_stats(stderr);
     }
+    GvEval_SetTraceAllThreads(NULL, NULL);
     Gv_Finalize();
+    free(source.text);
+    free(source.lines);
     return status;
 }

@@ -93,7 +93,8 @@ typedef enum GvOperandKind {
     OP(LFLF_GE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_GE POP_JUMP_IF_FALSE") \
     OP(LFLF_EQ_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_EQ POP_JUMP_IF_FALSE") \
     OP(LFLF_NE_JF,        GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST COMPARE_NE POP_JUMP_IF_FALSE") \
-    OP(LF_RETURN,         GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_NOFALL, "LOAD_FAST RETURN_VALUE")
+    OP(LF_RETURN,         GV_OPK_LOCAL, 0, 0, GV_OPF_INTERNAL | GV_OPF_NOFALL, "LOAD_FAST RETURN_VALUE") \
+    OP(TRACE,             GV_OPK_NONE,  0, 0, GV_OPF_INTERNAL, "tracing: report events, then run the original instruction")
 
 typedef enum GvOpcode {
 #define GV_OP_ENUM(name, kind, pops, pushes, flags, doc) GV_OP_##name,

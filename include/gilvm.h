@@ -131,6 +131,20 @@ GV_API int GvGILState_Check(void);
  * run before asking it to drop (default 0.005 s). Values <= 0 are refused
  * (returns -1 with ValueError set). The caller holds the GIL. */
 GV_API int Gv_SetSwitchInterval(double seconds);
+/* How the GIL is handed over (see runtime/gil.c):
+ * - CLASSIC: CPython's "new GIL": waiters race for it; a thread back from a
+ *   blocking call waits up to an interval before it may ask the holder to drop.
+ * - PRIORITY: direct handoff through FIFO queues; a thread back from a blocking
+ *   call goes first and asks the holder to drop at once (once the holder has run
+ *   20 us); CPU-bound threads take turns; none waits much more than an interval.
+ * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly before sleeping (on
+ *   machines with more than one core).
+ * Settable only while the interpreter has a single thread state: 0, or -1 with
+ * RuntimeError. The `gilvm` command takes --gil=classic|priority|spin or the
+ * GILMODE environment variable. */
+typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
+GV_API int Gv_SetGILMode(GvGILMode mode);
+GV_API GvGILMode Gv_GetGILMode(void);
 GV_API double Gv_GetSwitchInterval(void);
 
 /* GIL telemetry (see GvGIL_GetStats). Wait times are in nanoseconds. */

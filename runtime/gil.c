@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tstate.h"
 
@@ -75,6 +76,11 @@ void gv_gil_init(GvGIL *gil) {
     gil->switch_number = 0;
     atomic_store(&gil->interval_ns, 5000000);
     memset(&gil->stats, 0, sizeof gil->stats);
+    gil->prio_head = gil->prio_tail = gil->norm_head = gil->norm_tail = NULL;
+    gil->holder_since = 0;
+    gil->mode = GV_GIL_CLASSIC;
+    /* Spinning only pays when another core can hand the GIL over meanwhile. */
+    gil->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? GV_GIL_SPIN_NS : 0;
 }
 
 static void deadline_after(struct timespec *ts, int64_t ns) {
@@ -102,7 +108,7 @@ static void count_wait(GvGILCounters *c, uint64_t waited) {
 /* Called with gil->mutex held. */
 static bool must_exit(GvThreadState *ts) { return gv_tstate_must_exit(ts); }
 
-int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
+static int take_classic(GvGIL *gil, GvThreadState *ts) {
     uint64_t start = gv_now_ns();
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     if (must_exit(ts)) {
@@ -148,7 +154,7 @@ int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
     return 0;
 }
 
-void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
+static void drop_classic(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     ts->holds_gil = false;
     atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
@@ -170,6 +176,212 @@ void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
         }
     }
     pthread_mutex_unlock(&gil->mutex);
+}
+
+/* ---- the handoff modes (priority, spin) ----
+ *
+ * CPython's GIL lets the dropper and every woken waiter race for it, and a
+ * thread coming back from I/O waits a whole interval before it may ask the
+ * holder to drop: the convoy effect. Here instead:
+ *
+ * - Direct handoff. Waiters queue; the dropper picks the next holder, makes
+ *   it the holder (`locked` never goes to 0 in between) and signals that one
+ *   thread on its own condition variable. Nobody barges in.
+ * - Priority. A thread coming back from a blocking wait (sleep, lock, queue,
+ *   join, an embedder's Gv_BEGIN_ALLOW_THREADS) queues in `prio` and asks the
+ *   holder to drop as soon as the holder has run GV_GIL_MIN_SLICE_NS. Threads
+ *   forced to drop, and new ones, queue in `norm`, FIFO: round robin among
+ *   CPU-bound threads.
+ * - No starvation. A `norm` waiter that waits a whole switch interval asks
+ *   the holder to drop and marks itself starving; a starving waiter is served
+ *   before `prio`. So a waiting thread gets the GIL within about one switch
+ *   interval plus one minimum slice (plus the time the holder needs to reach
+ *   an eval-breaker check), whatever the others do.
+ * - Spinning (spin mode). A waiter spins for a bounded time (spin_ns, with
+ *   a pause instruction) on its grant before it sleeps: on a multi-core
+ *   machine a handoff then costs a cache-line transfer instead of a futex
+ *   wake-up. Parked waits (runtime/thread.c) spin the same way first. */
+
+static void enqueue(GvThreadState **head, GvThreadState **tail, GvThreadState *ts) {
+    ts->gil_next = NULL;
+    if (*tail) (*tail)->gil_next = ts;
+    else *head = ts;
+    *tail = ts;
+}
+
+static bool unqueue(GvThreadState **head, GvThreadState **tail, GvThreadState *ts) {
+    GvThreadState *prev = NULL;
+    for (GvThreadState *t = *head; t; prev = t, t = t->gil_next) {
+        if (t != ts) continue;
+        if (prev) prev->gil_next = t->gil_next;
+        else *head = t->gil_next;
+        if (*tail == t) *tail = prev;
+        t->gil_next = NULL;
+        return true;
+    }
+    return false;
+}
+
+static GvThreadState *pick_next(GvGIL *gil) {
+    GvThreadState *t;
+    if (gil->norm_head && gil->norm_head->gil_starving) t = gil->norm_head;
+    else if (gil->prio_head) t = gil->prio_head;
+    else t = gil->norm_head;
+    if (t && !unqueue(&gil->prio_head, &gil->prio_tail, t)) unqueue(&gil->norm_head, &gil->norm_tail, t);
+    return t;
+}
+
+/* mutex held */
+static void make_holder(GvGIL *gil, GvThreadState *ts, uint64_t now) {
+    atomic_store_explicit(&gil->locked, 1, memory_order_relaxed);
+    if (gil->holder != ts) {
+        gil->holder = ts;
+        gil->switch_number++;
+        gil->stats.switches++;
+        ts->gil_stats.switches++;
+    }
+    gil->holder_since = now;
+}
+
+/* mutex held */
+static void request_drop(GvGIL *gil, GvThreadState *ts) {
+    if (!gil->holder) return;
+    atomic_fetch_or_explicit(&gil->holder->eval_breaker, GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    gil->stats.drop_requests++;
+    ts->gil_stats.drop_requests++;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+bool gv_gil_spin_until(GvGIL *gil, _Atomic bool *flag, _Atomic bool *interrupted) {
+    if (gil->mode != GV_GIL_PRIORITY_SPIN || gil->spin_ns <= 0) return false;
+    uint64_t until = gv_now_ns() + (uint64_t)gil->spin_ns;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(flag, memory_order_acquire)) return true;
+        if (interrupted && atomic_load_explicit(interrupted, memory_order_relaxed)) return false;
+        cpu_relax();
+        /* Read the clock only every few dozen spins: it costs more than a pause. */
+        if ((i & 63) == 63 && gv_now_ns() >= until) return false;
+    }
+}
+
+static int take_handoff(GvGIL *gil, GvThreadState *ts) {
+    bool prio = ts->gil_after_wait;
+    ts->gil_after_wait = false;
+    uint64_t start = gv_now_ns();
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    if (must_exit(ts)) {
+        pthread_mutex_unlock(&gil->mutex);
+        return -1;
+    }
+    if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
+        make_holder(gil, ts, start);
+    } else {
+        atomic_store(&ts->gil_granted, false);
+        ts->gil_starving = false;
+        if (prio) {
+            enqueue(&gil->prio_head, &gil->prio_tail, ts);
+            if (start - gil->holder_since >= GV_GIL_MIN_SLICE_NS) request_drop(gil, ts);
+        } else {
+            enqueue(&gil->norm_head, &gil->norm_tail, ts);
+        }
+        pthread_mutex_unlock(&gil->mutex);
+        gv_gil_spin_until(gil, &ts->gil_granted, NULL);
+        check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+        while (!atomic_load(&ts->gil_granted)) {
+            if (must_exit(ts)) {
+                if (!unqueue(&gil->prio_head, &gil->prio_tail, ts))
+                    unqueue(&gil->norm_head, &gil->norm_tail, ts);
+                pthread_mutex_unlock(&gil->mutex);
+                return -1;
+            }
+            uint64_t now = gv_now_ns();
+            int64_t interval = atomic_load_explicit(&gil->interval_ns, memory_order_relaxed);
+            /* prio: until the holder's minimum slice is over; norm: an interval. */
+            int64_t wait = prio ? (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS - now) : interval;
+            if (wait < 1000) wait = prio ? interval : 1000;
+            uint64_t seen = gil->switch_number;
+            struct timespec deadline;
+            deadline_after(&deadline, wait);
+            int rc = pthread_cond_timedwait(&ts->gil_cond, &gil->mutex, &deadline);
+            if (atomic_load(&ts->gil_granted) || rc != ETIMEDOUT) continue;
+            if (prio) {
+                request_drop(gil, ts);
+            } else if (gil->switch_number == seen) {
+                /* A whole interval with no handoff: this is CPython's drop
+                 * request, and the waiter goes first at the next drop. */
+                ts->gil_starving = true;
+                request_drop(gil, ts);
+            }
+        }
+    }
+    gil->stats.acquisitions++;
+    ts->gil_stats.acquisitions++;
+    uint64_t waited = gv_now_ns() - start;
+    count_wait(&gil->stats, waited);
+    count_wait(&ts->gil_stats, waited);
+    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    ts->holds_gil = true;
+    pthread_mutex_unlock(&gil->mutex);
+    return 0;
+}
+
+static void drop_handoff(GvGIL *gil, GvThreadState *ts, bool forced) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    ts->holds_gil = false;
+    if (forced) {
+        gil->stats.forced_drops++;
+        ts->gil_stats.forced_drops++;
+    } else {
+        gil->stats.voluntary_drops++;
+        ts->gil_stats.voluntary_drops++;
+    }
+    GvThreadState *next = pick_next(gil);
+    if (next) {
+        make_holder(gil, next, gv_now_ns());
+        atomic_store_explicit(&next->gil_granted, true, memory_order_release);
+        pthread_cond_signal(&next->gil_cond);
+    } else {
+        atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
+    if (gil->mode == GV_GIL_CLASSIC) {
+        ts->gil_after_wait = false;
+        return take_classic(gil, ts);
+    }
+    return take_handoff(gil, ts);
+}
+
+void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
+    if (gil->mode == GV_GIL_CLASSIC) drop_classic(gil, ts, forced);
+    else drop_handoff(gil, ts, forced);
+}
+
+void gv_gil_wake_all(GvGIL *gil) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    pthread_cond_broadcast(&gil->cond);
+    pthread_cond_broadcast(&gil->switch_cond);
+    for (GvThreadState *t = gil->prio_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
+    for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+const char *gv_gil_mode_name(int mode) {
+    switch (mode) {
+    case GV_GIL_CLASSIC: return "classic";
+    case GV_GIL_PRIORITY: return "priority";
+    case GV_GIL_PRIORITY_SPIN: return "spin";
+    }
+    return "?";
 }
 
 int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {

@@ -13,6 +13,8 @@
 typedef GvGILStats GvGILCounters;
 
 typedef struct GvGIL {
+    int mode;                 /* GvGILMode; changed only while one thread exists */
+    int64_t spin_ns;          /* spin budget of the spin mode (0 on one core) */
     pthread_mutex_t mutex;    /* guards every field below unless it says otherwise */
     pthread_cond_t cond;      /* signalled when the GIL is dropped */
     pthread_cond_t switch_cond; /* signalled when a thread takes it (forced switching) */
@@ -21,7 +23,15 @@ typedef struct GvGIL {
     uint64_t switch_number;   /* bumped each time a different thread takes the GIL */
     _Atomic int64_t interval_ns; /* switch interval; atomic: set by programs without the mutex */
     GvGILCounters stats;
+    /* Handoff modes: who waits, in two FIFO queues linked through ts->gil_next. */
+    GvThreadState *prio_head, *prio_tail; /* coming back from a blocking wait */
+    GvThreadState *norm_head, *norm_tail; /* forced to drop, or new */
+    uint64_t holder_since;    /* when the holder got it */
 } GvGIL;
+
+/* A thread coming back from a blocking wait asks the holder to drop once the
+ * holder has run this long: the bound on how often I/O can preempt. */
+#define GV_GIL_MIN_SLICE_NS 20000
 
 void gv_gil_init(GvGIL *gil);
 /* Takes the GIL for ts (which does not hold it). Returns 0, or -1 without
@@ -36,6 +46,16 @@ void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced);
 int gv_gil_yield(GvGIL *gil, GvThreadState *ts);
 /* Forgets ts as the last holder (before ts is freed). */
 void gv_gil_forget(GvGIL *gil, GvThreadState *ts);
+/* Wakes every thread waiting for the GIL (finalization: they will refuse). */
+void gv_gil_wake_all(GvGIL *gil);
+/* Spin mode: spins up to gil->spin_ns until *flag is set (true) or
+ * *interrupted is (false). Returns false at once in the other modes. */
+bool gv_gil_spin_until(GvGIL *gil, _Atomic bool *flag, _Atomic bool *interrupted);
+const char *gv_gil_mode_name(int mode);
+/* The spin budget, measured with bench/limit and bench/run pingpong: a futex
+ * handoff costs 2.5-8.5 us here, so spinning longer than ~2 of them gains
+ * nothing; see bench/README.md. */
+#define GV_GIL_SPIN_NS 20000
 void gv_gil_get_stats(GvGIL *gil, GvGILCounters *out);
 
 uint64_t gv_now_ns(void); /* CLOCK_MONOTONIC */

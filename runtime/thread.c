@@ -50,6 +50,7 @@ int gv_tstate_attach(GvThreadState *ts) {
 
 void gv_tstate_detach(GvThreadState *ts) {
     gv_tstate_set(NULL);
+    ts->gil_after_wait = true;
     gv_gil_drop(&ts->interp->gil, ts, false);
 }
 
@@ -185,6 +186,13 @@ GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
     ts->parked = true;
     if (q) enqueue(q, ts);
     GvParkResult r = GV_PARK_WOKEN;
+    if (ts->interp->gil.mode == GV_GIL_PRIORITY_SPIN) {
+        /* Spin mode: whoever wakes us is likely running on the other core
+         * right now; a short spin saves the futex round trip. */
+        pthread_mutex_unlock(m);
+        gv_gil_spin_until(&ts->interp->gil, &ts->wake, &ts->interrupted);
+        pthread_mutex_lock(m);
+    }
     while (!ts->wake) {
         if (atomic_load(&ts->interrupted)) {
             r = GV_PARK_INTERRUPTED;
@@ -420,10 +428,7 @@ bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
         pthread_cond_signal(&t->park_cond);
     }
     pthread_mutex_unlock(&interp->mutex);
-    pthread_mutex_lock(&interp->gil.mutex);
-    pthread_cond_broadcast(&interp->gil.cond);
-    pthread_cond_broadcast(&interp->gil.switch_cond);
-    pthread_mutex_unlock(&interp->gil.mutex);
+    gv_gil_wake_all(&interp->gil);
 
     struct timespec deadline;
     to_timespec(gv_now_ns() + timeout_ns, &deadline);

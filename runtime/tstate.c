@@ -94,6 +94,7 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&ts->park_cond, &attr);
+    pthread_cond_init(&ts->gil_cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_lock(&interp->mutex);
     ts->recursion_limit = interp->recursion_limit;
@@ -170,6 +171,7 @@ void gv_tstate_free(GvThreadState *ts) {
     }
     if (current_tstate == ts) current_tstate = NULL;
     pthread_cond_destroy(&ts->park_cond);
+    pthread_cond_destroy(&ts->gil_cond);
     free(ts);
 }
 

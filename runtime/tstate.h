@@ -152,6 +152,11 @@ struct GvThreadState {
 
     /* -- threads and the GIL -- */
     bool holds_gil;               /* written by the owner, under interp->gil.mutex */
+    bool gil_after_wait;          /* owner only: the next take follows a blocking wait */
+    GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
+    bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
+    _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
+    pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */
     GvGILCounters gil_stats;      /* under interp->gil.mutex */
     int status;                   /* GV_TS_*, under interp->mutex */
     bool daemon;                  /* not waited for at exit */
@@ -162,7 +167,8 @@ struct GvThreadState {
     bool gilstate_auto;           /* made by Ensure: deleted by the matching Release */
     pthread_cond_t park_cond;     /* this thread sleeps here when parked (with interp->mutex) */
     bool parked;                  /* under interp->mutex */
-    bool wake;                    /* under interp->mutex: the wait it is in is over */
+    _Atomic bool wake;            /* set under interp->mutex: the wait it is in is over;
+                                     atomic so that a spinning waiter may read it without */
     GvThreadState *wait_next;     /* in the GvWaitQueue it is parked on */
     _Atomic bool interrupted;     /* ask any blocking wait to return early (signal, async exc, exit) */
     GvObject *handle;             /* the thread handle object (strong), for threads thread_start made */

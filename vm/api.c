@@ -250,6 +250,25 @@ int Gv_SetSwitchInterval(double seconds) {
     return 0;
 }
 
+int Gv_SetGILMode(GvGILMode mode) {
+    GvThreadState *ts = need_tstate("Gv_SetGILMode");
+    if (mode != GV_GIL_CLASSIC && mode != GV_GIL_PRIORITY && mode != GV_GIL_PRIORITY_SPIN)
+        return gv_err_format(&gv_type_ValueError, "unknown GIL mode %d", (int)mode);
+    GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
+    bool alone = interp->threads == ts && ts->next == NULL;
+    pthread_mutex_unlock(&interp->mutex);
+    if (!alone)
+        return gv_err_format(&gv_type_RuntimeError, "the GIL mode can only change while a single thread exists");
+    interp->gil.mode = (int)mode;
+    return 0;
+}
+
+GvGILMode Gv_GetGILMode(void) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    return interp ? (GvGILMode)interp->gil.mode : GV_GIL_CLASSIC;
+}
+
 double Gv_GetSwitchInterval(void) {
     GvValue v = need_tstate("Gv_GetSwitchInterval")->interp->switch_interval;
     return gv_is_float(v) ? v.as.f : (double)v.as.i;

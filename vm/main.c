@@ -17,10 +17,12 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
+    "  run [--gil=MODE] [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
     "                       --gil-stats prints the GIL's counters per thread at exit;\n"
+    "                       --gil=classic|priority|spin picks how the GIL is handed over\n"
+    "                       (default: $GILMODE, else classic);\n"
     "                       --trace prints each line run (--trace=op: each instruction)\n"
     "                       with thread, function and depth on stderr\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
@@ -61,7 +63,7 @@ static void print_row(FILE *f, const char *who, const GvGILStats *s) {
  * GIL, the total, and the distribution of waits. */
 static void print_gil_stats(FILE *f) {
     GvInterpreterState *interp = GvInterpreterState_Get();
-    fprintf(f, "\nGIL statistics\n%-10s %10s %9s %8s %10s %9s %12s %10s\n", "thread", "acquired",
+    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s\n", gv_gil_mode_name(interp->gil.mode), "thread", "acquired",
             "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
     char who[32];
     pthread_mutex_lock(&interp->mutex);
@@ -88,7 +90,7 @@ static void print_gil_stats(FILE *f) {
         if (total.wait_hist[i]) last = i;
     }
     for (int i = 0; i <= last; i++) {
-        char range[32];
+        char range[64];
         if (i == 0) snprintf(range, sizeof range, "< 2 us");
         else if ((1ull << i) < 1000) snprintf(range, sizeof range, "%llu-%llu us", 1ull << i, (1ull << (i + 1)) - 1);
         else snprintf(range, sizeof range, "%.3g-%.3g ms", (double)(1ull << i) / 1000, (double)(1ull << (i + 1)) / 1000);
@@ -284,18 +286,31 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "run") == 0) {
         int first = 2;
         int trace = 0; /* 1 lines, 2 instructions */
+        const char *mode = getenv("GILMODE");
         for (; first < argc && argv[first][0] == '-'; first++) {
             if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
+            else if (strncmp(argv[first], "--gil=", 6) == 0) mode = argv[first] + 6;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
             else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
             else break;
+        }
+        int mode_ok = 0;
+        if (mode && *mode) {
+            GvGILMode m = GV_GIL_CLASSIC;
+            if (strcmp(mode, "classic") == 0) m = GV_GIL_CLASSIC;
+            else if (strcmp(mode, "priority") == 0) m = GV_GIL_PRIORITY;
+            else if (strcmp(mode, "spin") == 0) m = GV_GIL_PRIORITY_SPIN;
+            else mode_ok = -1;
+            if (mode_ok == 0) Gv_SetGILMode(m);
         }
         if (trace && first < argc) {
             load_source(argv[first]);
             GvEval_SetTraceOpcodes(trace == 2);
             GvEval_SetTraceAllThreads(print_trace, stderr);
         }
-        if (first < argc && argv[first][0] == '-' && argv[first][1])
+        if (mode_ok < 0)
+            status = usage_error("unknown GIL mode '%s' (classic, priority or spin)", mode);
+        else if (first < argc && argv[first][0] == '-' && argv[first][1])
             status = usage_error("unknown option '%s'", argv[first]);
         else if (first >= argc) status = usage_error("%s", "run needs a file");
         else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);

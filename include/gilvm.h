@@ -144,6 +144,15 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  * GILMODE environment variable. */
 typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
 GV_API int Gv_SetGILMode(GvGILMode mode);
+/* A deterministic schedule, for reproducing races: from now on one thread
+ * runs at a time for exactly `instructions` instructions, then the next one
+ * is drawn from the runnable threads by a PRNG seeded with `seed`. Threads
+ * become runnable only at points the program determines (started, or woken by
+ * a put, a release or a thread's end), sleep() yields instead of sleeping,
+ * and blocking calls are honoured: the same seed gives the same interleaving
+ * and output. Slower (every instruction is counted). Settable while a single
+ * thread exists: 0, or -1 with an exception. `gilvm run --schedule=SEED[:N]`. */
+GV_API int Gv_SetSchedule(unsigned long long seed, unsigned instructions);
 GV_API GvGILMode Gv_GetGILMode(void);
 GV_API double Gv_GetSwitchInterval(void);
 

@@ -353,7 +353,133 @@ static void drop_handoff(GvGIL *gil, GvThreadState *ts, bool forced) {
     pthread_mutex_unlock(&gil->mutex);
 }
 
+/* ---- the deterministic schedule ----
+ *
+ * For finding races: `gilvm run --schedule=SEED:N` runs one thread at a time
+ * for exactly N instructions (counted by the eval loop's traced path), then
+ * hands the GIL to a thread drawn by a PRNG from the runnable threads, which
+ * may be the same one. Which threads are runnable is decided only at points
+ * the program itself determines: a thread becomes runnable when it is started
+ * or when the holder wakes it (queue_put, lock_release, a thread's end), and
+ * stops being runnable when it blocks. OS timing never enters the choice, so
+ * a seed gives the same interleaving run after run. (sleep() yields instead of
+ * sleeping; a wait with a timeout that actually expires is the one place the
+ * clock can still matter.) */
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* mutex held */
+static bool sched_contains(GvGIL *gil, GvThreadState *ts) {
+    for (size_t i = 0; i < gil->nrunnable; i++)
+        if (gil->runnable[i] == ts) return true;
+    return false;
+}
+
+/* mutex held */
+static void sched_add(GvGIL *gil, GvThreadState *ts) {
+    if (sched_contains(gil, ts)) return;
+    if (gil->nrunnable == gil->caprunnable) {
+        size_t ncap = gil->caprunnable ? gil->caprunnable * 2 : 16;
+        GvThreadState **n = realloc(gil->runnable, ncap * sizeof *n);
+        if (!n) {
+            fprintf(stderr, "gilvm: fatal error: out of memory in the scheduler\n");
+            abort();
+        }
+        gil->runnable = n;
+        gil->caprunnable = ncap;
+    }
+    gil->runnable[gil->nrunnable++] = ts;
+    /* Nobody holds the GIL (every thread was blocked): this one runs now. */
+    if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
+        make_holder(gil, ts, gv_now_ns());
+        pthread_cond_signal(&ts->gil_cond);
+    }
+}
+
+/* mutex held; keeps the others' order so that choices stay reproducible */
+static void sched_remove(GvGIL *gil, GvThreadState *ts) {
+    for (size_t i = 0; i < gil->nrunnable; i++) {
+        if (gil->runnable[i] != ts) continue;
+        memmove(&gil->runnable[i], &gil->runnable[i + 1], (gil->nrunnable - i - 1) * sizeof *gil->runnable);
+        gil->nrunnable--;
+        return;
+    }
+}
+
+void gv_gil_sched_runnable(GvGIL *gil, GvThreadState *ts) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    sched_add(gil, ts);
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t n) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    gil->mode = GV_GIL_SCHEDULE;
+    gil->sched_rng = seed;
+    gil->sched_n = n ? n : 1;
+    gil->nrunnable = 0;
+    sched_add(gil, ts);
+    gil->holder = ts;
+    ts->sched_left = gil->sched_n;
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+static int take_sched(GvGIL *gil, GvThreadState *ts) {
+    uint64_t start = gv_now_ns();
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    sched_add(gil, ts); /* no-op when the waker already made it runnable */
+    while (gil->holder != ts || !atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
+        if (must_exit(ts)) {
+            sched_remove(gil, ts);
+            pthread_mutex_unlock(&gil->mutex);
+            return -1;
+        }
+        pthread_cond_wait(&ts->gil_cond, &gil->mutex);
+    }
+    gil->stats.acquisitions++;
+    ts->gil_stats.acquisitions++;
+    uint64_t waited = gv_now_ns() - start;
+    count_wait(&gil->stats, waited);
+    count_wait(&ts->gil_stats, waited);
+    ts->sched_left = gil->sched_n;
+    ts->holds_gil = true;
+    pthread_mutex_unlock(&gil->mutex);
+    return 0;
+}
+
+/* forced: a slice ended, ts stays runnable; else ts blocks or leaves. */
+static void drop_sched(GvGIL *gil, GvThreadState *ts, bool forced) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    ts->holds_gil = false;
+    if (forced) {
+        gil->stats.forced_drops++;
+        ts->gil_stats.forced_drops++;
+    } else {
+        gil->stats.voluntary_drops++;
+        ts->gil_stats.voluntary_drops++;
+        sched_remove(gil, ts);
+    }
+    if (gil->nrunnable) {
+        GvThreadState *next = gil->runnable[splitmix64(&gil->sched_rng) % gil->nrunnable];
+        make_holder(gil, next, gv_now_ns());
+        if (next != ts) pthread_cond_signal(&next->gil_cond);
+    } else {
+        atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+        gil->holder = NULL;
+    }
+    pthread_mutex_unlock(&gil->mutex);
+}
+
 int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
+    if (gil->mode == GV_GIL_SCHEDULE) {
+        ts->gil_after_wait = false;
+        return take_sched(gil, ts);
+    }
     if (gil->mode == GV_GIL_CLASSIC) {
         ts->gil_after_wait = false;
         return take_classic(gil, ts);
@@ -362,7 +488,8 @@ int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
 }
 
 void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
-    if (gil->mode == GV_GIL_CLASSIC) drop_classic(gil, ts, forced);
+    if (gil->mode == GV_GIL_SCHEDULE) drop_sched(gil, ts, forced);
+    else if (gil->mode == GV_GIL_CLASSIC) drop_classic(gil, ts, forced);
     else drop_handoff(gil, ts, forced);
 }
 
@@ -372,6 +499,7 @@ void gv_gil_wake_all(GvGIL *gil) {
     pthread_cond_broadcast(&gil->switch_cond);
     for (GvThreadState *t = gil->prio_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
     for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
+    for (size_t i = 0; i < gil->nrunnable; i++) pthread_cond_signal(&gil->runnable[i]->gil_cond);
     pthread_mutex_unlock(&gil->mutex);
 }
 
@@ -380,6 +508,7 @@ const char *gv_gil_mode_name(int mode) {
     case GV_GIL_CLASSIC: return "classic";
     case GV_GIL_PRIORITY: return "priority";
     case GV_GIL_PRIORITY_SPIN: return "spin";
+    case GV_GIL_SCHEDULE: return "schedule";
     }
     return "?";
 }
@@ -393,6 +522,7 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {
 void gv_gil_forget(GvGIL *gil, GvThreadState *ts) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     if (gil->holder == ts) gil->holder = NULL;
+    sched_remove(gil, ts);
     pthread_mutex_unlock(&gil->mutex);
 }
 

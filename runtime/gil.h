@@ -27,6 +27,11 @@ typedef struct GvGIL {
     GvThreadState *prio_head, *prio_tail; /* coming back from a blocking wait */
     GvThreadState *norm_head, *norm_tail; /* forced to drop, or new */
     uint64_t holder_since;    /* when the holder got it */
+    /* Schedule mode: the threads that may run, in the order they became so. */
+    GvThreadState **runnable;
+    size_t nrunnable, caprunnable;
+    uint64_t sched_rng;       /* splitmix64 state, from the seed */
+    uint32_t sched_n;         /* instructions per slice */
 } GvGIL;
 
 /* A thread coming back from a blocking wait asks the holder to drop once the
@@ -52,6 +57,13 @@ void gv_gil_wake_all(GvGIL *gil);
  * *interrupted is (false). Returns false at once in the other modes. */
 bool gv_gil_spin_until(GvGIL *gil, _Atomic bool *flag, _Atomic bool *interrupted);
 const char *gv_gil_mode_name(int mode);
+/* Schedule mode (GV_GIL_SCHEDULE, internal): one thread runs at a time, for
+ * sched_n instructions, then the next is drawn from the runnable threads by
+ * a PRNG seeded with `seed`. Set while a single thread exists. */
+#define GV_GIL_SCHEDULE 3
+void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t n);
+/* Schedule mode: ts may run again (it was started, or woken by the holder). */
+void gv_gil_sched_runnable(GvGIL *gil, GvThreadState *ts);
 /* The spin budget, measured with bench/limit and bench/run pingpong: a futex
  * handoff costs 2.5-8.5 us here, so spinning longer than ~2 of them gains
  * nothing; see bench/README.md. */

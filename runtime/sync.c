@@ -196,10 +196,11 @@ static void nothing(void *obj, void *out) {
 }
 
 int gv_sleep(GvThreadState *ts, double seconds) {
-    if (!(seconds > 0)) {
-        /* sleep(0): let another thread run, as Python's does. */
-        gv_tstate_detach(ts);
-        gv_tstate_attach_or_exit(ts);
+    if (!(seconds > 0) || ts->interp->gil.mode == GV_GIL_SCHEDULE) {
+        /* sleep(0): let another thread run, as Python's does. Under the
+         * deterministic schedule every sleep is such a yield: time must not
+         * decide the interleaving. */
+        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_thread_abandon(ts);
         return 0;
     }
     return wait_for(ts, NULL, NULL, never, nothing, NULL, deadline_from(seconds)) < 0 ? -1 : 0;

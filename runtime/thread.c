@@ -219,6 +219,9 @@ void gv_unpark_one(GvWaitQueue *q) {
     GvThreadState *t = q->head;
     if (!t) return;
     dequeue(q, t);
+    /* Schedule mode: runnable now, at this deterministic point, whenever its
+     * OS thread gets to wake up. */
+    if (t->interp->gil.mode == GV_GIL_SCHEDULE) gv_gil_sched_runnable(&t->interp->gil, t);
     t->wake = true;
     pthread_cond_signal(&t->park_cond);
 }
@@ -343,6 +346,7 @@ GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue
     if (!daemon) interp->nondaemon_running++;
     pthread_mutex_unlock(&interp->mutex);
 
+    if (interp->gil.mode == GV_GIL_SCHEDULE) gv_gil_sched_runnable(&interp->gil, nts);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

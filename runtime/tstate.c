@@ -70,6 +70,7 @@ GvInterpreterState *gv_interp_new(void) {
 
 void gv_interp_delete(GvInterpreterState *interp) {
     free(interp->past_stats);
+    free(interp->gil.runnable);
     pthread_cond_destroy(&interp->threads_cond);
     pthread_mutex_destroy(&interp->mutex);
     pthread_mutex_destroy(&interp->pending_mutex);
@@ -103,7 +104,7 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     ts->trace_opcodes = interp->default_trace_opcodes;
     ts->c_profilefunc = interp->default_profilefunc;
     ts->c_profileobj = interp->default_profileobj;
-    ts->trace_active = ts->c_tracefunc || ts->c_profilefunc;
+    ts->trace_active = ts->c_tracefunc || ts->c_profilefunc || interp->gil.mode == GV_GIL_SCHEDULE;
     ts->id = interp->next_thread_id++;
     ts->next = interp->threads;
     interp->threads = ts;

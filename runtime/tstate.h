@@ -153,6 +153,7 @@ struct GvThreadState {
     /* -- threads and the GIL -- */
     bool holds_gil;               /* written by the owner, under interp->gil.mutex */
     bool gil_after_wait;          /* owner only: the next take follows a blocking wait */
+    int64_t sched_left;           /* schedule mode: instructions left in this slice */
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */

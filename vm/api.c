@@ -264,6 +264,21 @@ int Gv_SetGILMode(GvGILMode mode) {
     return 0;
 }
 
+int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
+    GvThreadState *ts = need_tstate("Gv_SetSchedule");
+    GvInterpreterState *interp = ts->interp;
+    if (instructions == 0) return gv_err_format(&gv_type_ValueError, "a schedule slice must be at least 1 instruction");
+    pthread_mutex_lock(&interp->mutex);
+    bool alone = interp->threads == ts && ts->next == NULL;
+    pthread_mutex_unlock(&interp->mutex);
+    if (!alone)
+        return gv_err_format(&gv_type_RuntimeError, "the schedule can only be set while a single thread exists");
+    gv_gil_set_schedule(&interp->gil, ts, seed, instructions);
+    ts->trace_active = true; /* instructions are counted on the traced path */
+    atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
+    return 0;
+}
+
 GvGILMode Gv_GetGILMode(void) {
     GvInterpreterState *interp = GvInterpreterState_Get();
     return interp ? (GvGILMode)interp->gil.mode : GV_GIL_CLASSIC;
@@ -339,7 +354,7 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
         t->c_profilefunc = func;
         t->c_profileobj = userdata;
     }
-    t->trace_active = t->c_tracefunc || t->c_profilefunc;
+    t->trace_active = t->c_tracefunc || t->c_profilefunc || t->interp->gil.mode == GV_GIL_SCHEDULE;
     atomic_fetch_or_explicit(&t->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
 }
 

@@ -49,6 +49,7 @@
 #include "../runtime/func.h"
 #include "../runtime/list.h"
 #include "../runtime/str.h"
+#include "../runtime/thread.h"
 #include "opcodes.h"
 
 static void fatal(const char *msg) {
@@ -754,6 +755,9 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         /* Report, then run the original (unfused) instruction at this index. */
         uint32_t at = (uint32_t)(pc - base - 1);
         SAVE_FRAME();
+        if (ts->interp->gil.mode == GV_GIL_SCHEDULE && --ts->sched_left <= 0 &&
+            gv_gil_yield(&ts->interp->gil, ts) < 0)
+            gv_thread_abandon(ts);
         if (trace_instruction(ts, f, sp, at) < 0) goto error;
         ins = f->code->instrs[at];
         EXECUTE();

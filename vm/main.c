@@ -17,12 +17,14 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--gil=MODE] [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
+    "  run [--gil=MODE] [--schedule=SEED[:N]] [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
     "                       --gil-stats prints the GIL's counters per thread at exit;\n"
     "                       --gil=classic|priority|spin picks how the GIL is handed over\n"
     "                       (default: $GILMODE, else classic);\n"
+    "                       --schedule=SEED[:N] runs one thread at a time for N instructions\n"
+    "                       (default 100), the next drawn from SEED: reproducible races;\n"
     "                       --trace prints each line run (--trace=op: each instruction)\n"
     "                       with thread, function and depth on stderr\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
@@ -287,9 +289,11 @@ int main(int argc, char **argv) {
         int first = 2;
         int trace = 0; /* 1 lines, 2 instructions */
         const char *mode = getenv("GILMODE");
+        const char *schedule = NULL;
         for (; first < argc && argv[first][0] == '-'; first++) {
             if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
             else if (strncmp(argv[first], "--gil=", 6) == 0) mode = argv[first] + 6;
+            else if (strncmp(argv[first], "--schedule=", 11) == 0) schedule = argv[first] + 11;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
             else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
             else break;
@@ -303,12 +307,22 @@ int main(int argc, char **argv) {
             else mode_ok = -1;
             if (mode_ok == 0) Gv_SetGILMode(m);
         }
+        if (schedule && mode_ok == 0) {
+            char *end;
+            unsigned long long seed = strtoull(schedule, &end, 10);
+            unsigned long n = 100;
+            if (*end == ':') n = strtoul(end + 1, &end, 10);
+            if (end == schedule || *end || n == 0 || n > 100000000) mode_ok = -2;
+            else Gv_SetSchedule(seed, (unsigned)n);
+        }
         if (trace && first < argc) {
             load_source(argv[first]);
             GvEval_SetTraceOpcodes(trace == 2);
             GvEval_SetTraceAllThreads(print_trace, stderr);
         }
-        if (mode_ok < 0)
+        if (mode_ok == -2)
+            status = usage_error("bad --schedule '%s' (SEED or SEED:N, N from 1 to 100000000)", schedule);
+        else if (mode_ok < 0)
             status = usage_error("unknown GIL mode '%s' (classic, priority or spin)", mode);
         else if (first < argc && argv[first][0] == '-' && argv[first][1])
             status = usage_error("unknown option '%s'", argv[first]);

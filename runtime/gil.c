@@ -167,11 +167,13 @@ static void drop_classic(GvGIL *gil, GvThreadState *ts, bool forced) {
     }
     pthread_cond_signal(&gil->cond);
     if (forced) {
-        /* Wait until another thread has taken it (the holder changed), unless
-         * nobody is left to take it: the wait is bounded by the interval. */
+        /* Wait until another thread has taken it (the holder changed). The
+         * waiter that asked is there to take it; on a loaded machine it may
+         * need a while to be scheduled, so the bound (against a requester
+         * that vanished) is generous, and finalization wakes us. */
         struct timespec deadline;
-        deadline_after(&deadline, atomic_load_explicit(&gil->interval_ns, memory_order_relaxed));
-        while (gil->holder == ts) {
+        deadline_after(&deadline, 1000000000);
+        while (gil->holder == ts && !must_exit(ts)) {
             if (pthread_cond_timedwait(&gil->switch_cond, &gil->mutex, &deadline) == ETIMEDOUT) break;
         }
     }

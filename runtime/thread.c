@@ -58,8 +58,20 @@ void gv_tstate_attach_or_exit(GvThreadState *ts) {
     if (gv_tstate_attach(ts) < 0) gv_thread_abandon(ts);
 }
 
-/* ---- binding a thread state to its OS thread ---- */
+/* ---- binding a thread state to its OS thread ----
+ *
+ * A pthread key with a destructor tells us when an OS thread ends while it
+ * still has a thread state (it returned or called pthread_exit, maybe holding
+ * the GIL). The key points at a thread-local cell, and the thread state
+ * points back at it, both under the runtime lock: so when Gv_Finalize frees
+ * a thread state whose OS thread still lives, it clears the cell first, and
+ * the destructor, running later, finds nothing to do. */
 
+typedef struct GvBinding {
+    GvThreadState *ts;
+} GvBinding;
+
+static _Thread_local GvBinding binding;
 static pthread_key_t bound_key;
 static pthread_once_t bound_once = PTHREAD_ONCE_INIT;
 static void on_thread_exit(void *p);
@@ -73,17 +85,33 @@ static void make_key(void) {
 
 void gv_thread_bind(GvThreadState *ts) {
     pthread_once(&bound_once, make_key);
-    pthread_setspecific(bound_key, ts);
+    gv_runtime_lock();
+    if (binding.ts) binding.ts->binding = NULL;
+    binding.ts = ts;
+    ts->binding = &binding;
+    gv_runtime_unlock();
+    pthread_setspecific(bound_key, &binding);
 }
 
 GvThreadState *gv_thread_bound(void) {
-    pthread_once(&bound_once, make_key);
-    return pthread_getspecific(bound_key);
+    gv_runtime_lock();
+    GvThreadState *ts = binding.ts;
+    gv_runtime_unlock();
+    return ts;
 }
 
 void gv_thread_unbind(void) {
-    pthread_once(&bound_once, make_key);
-    pthread_setspecific(bound_key, NULL);
+    gv_runtime_lock();
+    if (binding.ts) binding.ts->binding = NULL;
+    binding.ts = NULL;
+    gv_runtime_unlock();
+}
+
+void gv_thread_forget_binding(GvThreadState *ts) {
+    gv_runtime_lock();
+    if (ts->binding) ts->binding->ts = NULL;
+    ts->binding = NULL;
+    gv_runtime_unlock();
 }
 
 static void uncount(GvThreadState *ts) {
@@ -133,11 +161,35 @@ static void finish(GvThreadState *ts) {
  * code that never gave the state back, by pthread_exit, or while holding the
  * GIL. Release what it held so the VM goes on. */
 static void on_thread_exit(void *p) {
-    GvThreadState *ts = p;
-    if (!ts) return;
-    if (ts->status == GV_TS_ABANDONED) return;
+    GvBinding *b = p;
+    gv_runtime_lock();
+    GvThreadState *ts = b->ts;
+    b->ts = NULL;
+    if (ts) ts->binding = NULL;
+    if (!ts || gv_runtime_finalizing() || ts->status == GV_TS_ABANDONED) {
+        /* Nothing bound, or the finalizer owns (and may free) the state. */
+        gv_runtime_unlock();
+        return;
+    }
+    /* Counted, so the finalizer waits for us while we use ts below. */
+    pthread_mutex_lock(&ts->interp->mutex);
+    if (!ts->counted) {
+        ts->counted = true;
+        ts->interp->threads_running++;
+    }
+    pthread_mutex_unlock(&ts->interp->mutex);
+    gv_runtime_unlock();
+    if (!ts->runtime_owned) {
+        /* Its creator deletes it; the thread only gives back the GIL. */
+        if (ts->holds_gil) gv_gil_drop(&ts->interp->gil, ts, false);
+        if (gv_tstate_get() == ts) gv_tstate_set(NULL);
+        pthread_mutex_lock(&ts->interp->mutex);
+        uncount(ts);
+        pthread_mutex_unlock(&ts->interp->mutex);
+        return;
+    }
     if (!ts->holds_gil && gv_tstate_attach(ts) < 0) {
-        /* Finalizing: leave it to the finalizer. */
+        /* Finalizing started meanwhile: leave it to the finalizer. */
         GvInterpreterState *interp = ts->interp;
         pthread_mutex_lock(&interp->mutex);
         ts->status = GV_TS_ABANDONED;
@@ -179,9 +231,18 @@ static void to_timespec(uint64_t ns, struct timespec *t) {
     t->tv_nsec = (long)(ns % 1000000000u);
 }
 
+/* Something the thread must handle before it may sleep: an interruption, or
+ * a due pending call, asynchronous exception or signal (these can be due
+ * without an interruption: re-armed after a failed call, or at an unmask). */
+static bool must_wake(GvThreadState *ts) {
+    return atomic_load(&ts->interrupted) ||
+           (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed) &
+            (GV_EB_PENDING_CALLS | GV_EB_ASYNC_EXC | GV_EB_SIGNAL));
+}
+
 GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
     pthread_mutex_t *m = &ts->interp->mutex;
-    if (atomic_load(&ts->interrupted)) return GV_PARK_INTERRUPTED;
+    if (must_wake(ts)) return GV_PARK_INTERRUPTED;
     ts->wake = false;
     ts->parked = true;
     if (q) enqueue(q, ts);
@@ -194,7 +255,7 @@ GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
         pthread_mutex_lock(m);
     }
     while (!ts->wake) {
-        if (atomic_load(&ts->interrupted)) {
+        if (must_wake(ts)) {
             r = GV_PARK_INTERRUPTED;
             break;
         }
@@ -336,6 +397,7 @@ GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue
     h->id = nts->id;
     h->ts = nts;
     nts->daemon = daemon;
+    nts->runtime_owned = true;
     nts->handle = &h->hdr.ob;
     nts->nondaemon = !daemon;
     gv_incref(&h->hdr.ob);
@@ -407,7 +469,7 @@ void gv_threads_wait_nondaemon(GvThreadState *ts) {
 
 /* Drops every reference an abandoned thread's frames hold. The caller is
  * the only thread touching the VM. */
-static void clear_frames(GvThreadState *t) {
+void gv_tstate_clear_frames(GvThreadState *t) {
     for (GvFrame *f = t->current_frame; f; f = f->prev) {
         GvValue *base = gv_frame_stack_base(f);
         for (GvValue *v = base; v < f->sp; v++) gv_vdecref(*v);
@@ -448,7 +510,7 @@ bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
     while (t) {
         GvThreadState *next = t->next;
         if (t != ts && t->status == GV_TS_ABANDONED) {
-            clear_frames(t);
+            gv_tstate_clear_frames(t);
             if (t->start_args) start_args_free(t->start_args);
             t->start_args = NULL;
             gv_tstate_delete(t);

@@ -25,6 +25,8 @@ void gv_tstate_attach_or_exit(GvThreadState *ts);
 void gv_thread_bind(GvThreadState *ts);
 GvThreadState *gv_thread_bound(void);
 void gv_thread_unbind(void);
+/* Detaches ts from whatever OS thread is bound to it (before freeing it). */
+void gv_thread_forget_binding(GvThreadState *ts);
 
 /* ---- parking ----
  * A blocking wait detaches (releases the GIL), then under interp->mutex
@@ -57,5 +59,8 @@ void gv_threads_wait_nondaemon(GvThreadState *ts);
  * timeout_ns for all other threads to end or be abandoned. Returns true if
  * they all did (the interpreter can then be freed), false otherwise. */
 bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns);
+/* Drops every reference the thread state's frames hold (a thread that will
+ * never run them again). The caller is the only thread touching the VM. */
+void gv_tstate_clear_frames(GvThreadState *t);
 
 #endif

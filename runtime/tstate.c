@@ -12,6 +12,7 @@
 #include "dict.h"
 #include "errors.h"
 #include "list.h"
+#include "thread.h"
 
 /* The thread's current state. One load to find it. */
 static _Thread_local GvThreadState *current_tstate;
@@ -26,12 +27,23 @@ void gv_tstate_set(GvThreadState *ts) { current_tstate = ts; }
 static struct {
     _Atomic(GvInterpreterState *) interp;
     _Atomic bool finalizing;
-} runtime;
+    /* Orders "a thread from outside enters the VM" against "finalizing
+     * starts": a thread counted before is waited for; one arriving after is
+     * refused without touching its thread state (which may be freed). */
+    pthread_mutex_t lock;
+} runtime = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void gv_runtime_lock(void) { pthread_mutex_lock(&runtime.lock); }
+void gv_runtime_unlock(void) { pthread_mutex_unlock(&runtime.lock); }
 
 GvInterpreterState *gv_runtime_interp(void) { return atomic_load(&runtime.interp); }
 void gv_runtime_set_interp(GvInterpreterState *interp) { atomic_store(&runtime.interp, interp); }
 bool gv_runtime_finalizing(void) { return atomic_load(&runtime.finalizing); }
-void gv_runtime_set_finalizing(bool on) { atomic_store(&runtime.finalizing, on); }
+void gv_runtime_set_finalizing(bool on) {
+    pthread_mutex_lock(&runtime.lock);
+    atomic_store(&runtime.finalizing, on);
+    pthread_mutex_unlock(&runtime.lock);
+}
 
 bool gv_tstate_must_exit(GvThreadState *ts) {
     return atomic_load(&runtime.finalizing) && ts->interp->finalizer != ts;
@@ -177,6 +189,7 @@ void gv_tstate_free(GvThreadState *ts) {
 }
 
 void gv_tstate_delete(GvThreadState *ts) {
+    gv_thread_forget_binding(ts);
     gv_tstate_clear(ts);
     gv_tstate_unlink(ts);
     gv_gil_forget(&ts->interp->gil, ts);

@@ -166,6 +166,10 @@ struct GvThreadState {
     void *start_args;             /* what thread_start gave it, until it runs (runtime/thread.c) */
     int gilstate_counter;         /* GvGILState_Ensure nesting on this thread */
     bool gilstate_auto;           /* made by Ensure: deleted by the matching Release */
+    struct GvBinding *binding;    /* the OS thread's binding cell (runtime/thread.c), under the
+                                     runtime lock; NULL when no thread is bound to it */
+    bool runtime_owned;           /* made by the runtime for its thread (thread_start, Ensure):
+                                     the thread's end frees it; else its creator does */
     pthread_cond_t park_cond;     /* this thread sleeps here when parked (with interp->mutex) */
     bool parked;                  /* under interp->mutex */
     _Atomic bool wake;            /* set under interp->mutex: the wait it is in is over;
@@ -208,6 +212,8 @@ GvInterpreterState *gv_runtime_interp(void);
 void gv_runtime_set_interp(GvInterpreterState *interp);
 bool gv_runtime_finalizing(void);
 void gv_runtime_set_finalizing(bool on);
+void gv_runtime_lock(void);
+void gv_runtime_unlock(void);
 
 GvInterpreterState *gv_interp_new(void);
 void gv_interp_delete(GvInterpreterState *interp);

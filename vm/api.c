@@ -79,9 +79,11 @@ void Gv_Finalize(void) {
     gv_xdecref(a);
     gv_xdecref(g);
     gv_xdecref(b);
-    /* Thread states nobody deleted (GvThreadState_New without Delete). */
+    /* Thread states nobody deleted (GvThreadState_New without Delete, or a
+     * thread that left with GvEval_SaveThread and never came back). */
     while (interp->threads) {
         GvThreadState *t = interp->threads;
+        gv_tstate_clear_frames(t);
         gv_tstate_delete(t);
         if (t == ts) ts = NULL;
     }
@@ -155,8 +157,14 @@ GvThreadState *GvThreadState_Swap(GvThreadState *ts) {
 unsigned long GvThreadState_GetID(GvThreadState *ts) { return ts ? ts->id : 0; }
 
 /* A thread state used by a thread other than the main one counts as running:
- * finalization waits for it to come back or be abandoned. */
-static void count_running(GvThreadState *ts) {
+ * finalization waits for it to come back or be abandoned. Returns false,
+ * without touching ts (it may already be freed), once finalizing started. */
+static bool count_running(GvThreadState *ts) {
+    gv_runtime_lock();
+    if (gv_runtime_finalizing()) {
+        gv_runtime_unlock();
+        return false;
+    }
     GvInterpreterState *interp = ts->interp;
     pthread_mutex_lock(&interp->mutex);
     if (!ts->counted && ts != interp->main_thread) {
@@ -164,40 +172,70 @@ static void count_running(GvThreadState *ts) {
         interp->threads_running++;
     }
     pthread_mutex_unlock(&interp->mutex);
+    gv_runtime_unlock();
+    return true;
 }
 
 void GvEval_AcquireThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThread", "NULL thread state");
+    if (!count_running(ts)) pthread_exit(NULL); /* finalizing: this thread does not come back */
     if (ts->holds_gil) fatal_api("GvEval_AcquireThread", "the thread state already holds the GIL");
-    count_running(ts);
     if (!gv_thread_bound()) gv_thread_bind(ts);
     gv_tstate_attach_or_exit(ts);
 }
 
 int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThreadOrFail", "NULL thread state");
+    if (!count_running(ts)) return -1;
     if (ts->holds_gil) fatal_api("GvEval_AcquireThreadOrFail", "the thread state already holds the GIL");
-    count_running(ts);
-    if (gv_tstate_attach(ts) < 0) return -1;
+    if (gv_tstate_attach(ts) < 0) {
+        /* Refused: this thread will not touch the VM, so finalization must
+         * not wait for it. */
+        pthread_mutex_lock(&ts->interp->mutex);
+        if (ts->counted) {
+            ts->counted = false;
+            ts->interp->threads_running--;
+            pthread_cond_broadcast(&ts->interp->threads_cond);
+        }
+        pthread_mutex_unlock(&ts->interp->mutex);
+        return -1;
+    }
     if (!gv_thread_bound()) gv_thread_bind(ts);
     return 0;
+}
+
+/* A thread leaving through the public API comes back only through calls
+ * that check the finalizing flag before touching its thread state, so
+ * finalization need not wait for it (unlike a thread parked inside a VM
+ * wait, which touches VM memory as it wakes). */
+static void leave_vm(GvThreadState *ts) {
+    gv_tstate_detach(ts);
+    GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
+    if (ts->counted && !ts->nondaemon && !ts->handle) {
+        ts->counted = false;
+        interp->threads_running--;
+        pthread_cond_broadcast(&interp->threads_cond);
+    }
+    pthread_mutex_unlock(&interp->mutex);
 }
 
 void GvEval_ReleaseThread(GvThreadState *ts) {
     if (!ts || ts != gv_tstate_get() || !ts->holds_gil)
         fatal_api("GvEval_ReleaseThread", "the thread state is not current or does not hold the GIL");
-    gv_tstate_detach(ts);
+    leave_vm(ts);
 }
 
 GvThreadState *GvEval_SaveThread(void) {
     GvThreadState *ts = gv_tstate_get();
     if (!ts || !ts->holds_gil) fatal_api("GvEval_SaveThread", "no current thread state holding the GIL");
-    gv_tstate_detach(ts);
+    leave_vm(ts);
     return ts;
 }
 
 void GvEval_RestoreThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_RestoreThread", "NULL thread state");
+    if (!count_running(ts)) pthread_exit(NULL); /* finalizing: ts may be gone */
     gv_tstate_attach_or_exit(ts);
 }
 
@@ -208,18 +246,27 @@ GvGILState_STATE GvGILState_Ensure(void) {
         return GvGILState_LOCKED;
     }
     if (!ts) {
+        /* Created and counted under the runtime lock, so that finalization
+         * either waits for this thread or refuses it before it exists. */
+        gv_runtime_lock();
         GvInterpreterState *interp = gv_runtime_interp();
         if (!interp || gv_runtime_finalizing()) {
-            /* No interpreter to run in, or no longer: as at finalization,
-             * this thread does not come back. */
-            pthread_exit(NULL);
+            gv_runtime_unlock();
+            pthread_exit(NULL); /* no interpreter to run in, or no longer */
         }
         ts = gv_tstate_new(interp);
         if (!ts) fatal_api("GvGILState_Ensure", "out of memory");
         ts->gilstate_auto = true;
+        ts->runtime_owned = true;
+        pthread_mutex_lock(&interp->mutex);
+        ts->counted = true;
+        interp->threads_running++;
+        pthread_mutex_unlock(&interp->mutex);
+        gv_runtime_unlock();
         gv_thread_bind(ts);
+    } else if (!count_running(ts)) {
+        pthread_exit(NULL);
     }
-    count_running(ts);
     gv_tstate_attach_or_exit(ts);
     ts->gilstate_counter++;
     return GvGILState_UNLOCKED;
@@ -233,7 +280,7 @@ void GvGILState_Release(GvGILState_STATE state) {
         GvThreadState_DeleteCurrent();
         return;
     }
-    if (state == GvGILState_UNLOCKED) gv_tstate_detach(ts);
+    if (state == GvGILState_UNLOCKED) leave_vm(ts);
 }
 
 int GvGILState_Check(void) {
@@ -275,6 +322,7 @@ int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
         return gv_err_format(&gv_type_RuntimeError, "the schedule can only be set while a single thread exists");
     gv_gil_set_schedule(&interp->gil, ts, seed, instructions);
     ts->trace_active = true; /* instructions are counted on the traced path */
+    gv_eval_retarget(ts);
     atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
     return 0;
 }
@@ -355,6 +403,7 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
         t->c_profileobj = userdata;
     }
     t->trace_active = t->c_tracefunc || t->c_profilefunc || t->interp->gil.mode == GV_GIL_SCHEDULE;
+    gv_eval_retarget(t);
     atomic_fetch_or_explicit(&t->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
 }
 

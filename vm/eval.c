@@ -140,9 +140,34 @@ static int trace_setup_frame(GvFrame *f) {
     return 0;
 }
 
+void gv_eval_retarget(GvThreadState *t) {
+    for (GvFrame *f = t->current_frame; f; f = f->prev) {
+        const GvInstr *want = t->trace_active ? traced_array(f->code) : f->code->quick;
+        if (!want) {
+            gv_err_clear(t); /* out of memory: this frame stays as it is */
+            continue;
+        }
+        if (want == f->base) continue;
+        f->pc = want + (f->pc - f->base);
+        f->base = want;
+        f->trace_line = 0;
+        f->trace_last = (uint32_t)(f->pc - f->base);
+    }
+}
+
 /* Calls the hooks for one event. 0, or -1 with the hook's exception. */
 static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
+                       GvObject *arg);
+
+/* RETURN of a frame an exception unwinds: no instruction, no value. */
+static int trace_unwind_return(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
+    return trace_event(ts, f, sp, GV_TRACE_RETURN, at | 0x80000000u, NULL);
+}
+
+static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
                        GvObject *arg) {
+    bool unwinding = (at & 0x80000000u) != 0; /* flag bit: instructions never reach 2^31 */
+    at &= 0x7fffffffu;
     if (ts->tracing) return 0;
     GvTraceFunc tf = ts->c_tracefunc, pf = ts->c_profilefunc;
     bool profile_event = what == GV_TRACE_CALL || what == GV_TRACE_RETURN;
@@ -155,7 +180,7 @@ static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat w
         .filename = code->filename ? gv_str_cstr(code->filename) : "?",
         .line = gv_code_line(code, at),
         .offset = at,
-        .opname = at < code->ninstrs ? gv_opinfo[GV_OP(code->instrs[at])].name : "",
+        .opname = !unwinding && at < code->ninstrs ? gv_opinfo[GV_OP(code->instrs[at])].name : "",
         .depth = ts->recursion_depth,
         .stack_size = (int)(sp - gv_frame_stack_base(f)),
         .arg = arg,
@@ -417,9 +442,9 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
  * an error raised there is located at the jump. */
 #define JUMP_TO(target)                                      \
     do {                                                     \
-        const GvInstr *to_ = base + (target);                \
-        if (to_ < pc) CHECK_EVAL_BREAKER();                  \
-        pc = to_;                                            \
+        uint32_t to_ = (target);                             \
+        if (base + to_ < pc) CHECK_EVAL_BREAKER();           \
+        pc = base + to_; /* base may have changed (tracing) */ \
     } while (0)
 #define CHECK_EVAL_BREAKER()                                                     \
     do {                                                                         \
@@ -788,7 +813,13 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         }
         SAVE_FRAME();
         GvValue r;
-        if (call_other(ts, *callee, argc, callee + 1, &r) < 0) goto error;
+        int rc = call_other(ts, *callee, argc, callee + 1, &r);
+        if (__builtin_expect(base != f->base, 0)) {
+            /* A hook was set or removed meanwhile (gv_eval_retarget). */
+            pc = f->base + (pc - base);
+            base = f->base;
+        }
+        if (rc < 0) goto error;
         while (sp > callee) gv_vdecref(*--sp);
         PUSH(r);
         DISPATCH();
@@ -935,7 +966,7 @@ error: {
         if (__builtin_expect(ts->trace_active, 0) && !ts->tracing) {
             /* RETURN with no value: the frame ends by an exception. */
             GvObject *exc = gv_err_take(ts);
-            trace_event(ts, f, sp, GV_TRACE_RETURN, at, NULL);
+            trace_unwind_return(ts, f, sp, at);
             gv_err_clear(ts); /* an exception while unwinding is dropped */
             ts->current_exception = exc;
         }

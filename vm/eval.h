@@ -11,4 +11,9 @@
  * interp->eval_call points to. */
 int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
 
+/* After t's hooks changed (GIL held): moves every saved frame of t to the
+ * instruction array it should run (traced or not) at the same index. The
+ * frame running right now switches at its next eval-breaker check. */
+void gv_eval_retarget(GvThreadState *t);
+
 #endif

@@ -86,6 +86,8 @@ test)
     CC=clang setup build-fuzz -Dfuzz=true -Dtests=false \
         -Db_sanitize=address,undefined -Db_lundef=false
     ninja -C build-fuzz
+    # The inputs every build must survive (fuzz/regressions/, fuzz/seeds/), then fuzz.
+    meson test -C build-fuzz --suite fuzz --print-errorlogs
     fuzz_failed=()
     for target in fuzz_asm fuzz_load fuzz_exec; do
         fuzz/run.sh "$target" "$fuzz_seconds" || fuzz_failed+=("$target")

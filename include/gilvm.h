@@ -203,8 +203,9 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * returns -1 (with an exception set, else RuntimeError), the exception is
  * raised in the main thread where the call ran. */
 GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
-/* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0. A call
- * for a thread that ends first is dropped at finalization, never run. */
+/* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0 or no
+ * such thread is running. A call for a thread that ends before running it is
+ * dropped, never run. */
 GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);
 /* Runs the pending calls due on the calling thread now. GIL held. 0, or -1
  * with the exception of the first call that failed. */
@@ -215,8 +216,9 @@ GV_API int Gv_MakePendingCalls(void);
  * each instruction a LINE event when it starts a new source line (or jumps
  * back to one), an OPCODE event before each instruction when opcode events
  * are on, EXCEPTION when an exception is raised in or propagates into the
- * frame, and RETURN when the frame ends (also when an exception unwinds it,
- * then with arg NULL). Profile hooks get CALL and RETURN only. */
+ * frame, and RETURN when the frame ends (also when an exception unwinds it:
+ * then opname is ""). Values are not passed: arg is NULL for every event but
+ * EXCEPTION. Profile hooks get CALL and RETURN only. */
 typedef enum {
     GV_TRACE_CALL, GV_TRACE_EXCEPTION, GV_TRACE_LINE, GV_TRACE_RETURN, GV_TRACE_OPCODE
 } GvTraceWhat;

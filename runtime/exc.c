@@ -72,14 +72,17 @@ void gv_exc_dealloc(GvObject *o) {
 
 void gv_exc_add_traceback(GvException *e, GvCode *code, uint32_t pc) {
     if (e->ob.flags & GV_OBJ_STATIC) return;
+    /* A failed allocation sets MemoryError, which would replace the exception
+     * in flight (often e itself): set it aside meanwhile. A shorter
+     * traceback is the lesser loss. */
+    GvThreadState *ts = gv_tstate_get();
+    GvObject *in_flight = ts ? gv_err_take(ts) : NULL;
     GvTraceback *tb = (GvTraceback *)gv_object_new(GV_KTRACEBACK, sizeof(GvTraceback));
-    if (!tb) {
-        /* Keep the original error: a shorter traceback is the lesser loss. */
-        GvThreadState *ts = gv_tstate_get();
-        GvObject *mem = ts ? gv_err_take(ts) : NULL;
-        gv_xdecref(mem);
-        return;
+    if (ts) {
+        gv_err_clear(ts);
+        ts->current_exception = in_flight;
     }
+    if (!tb) return;
     tb->code = code;
     gv_incref(&code->ob);
     tb->pc = pc;

@@ -261,15 +261,26 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-bool gv_gil_spin_until(GvGIL *gil, _Atomic bool *flag, _Atomic bool *interrupted) {
+bool gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
     if (gil->mode != GV_GIL_PRIORITY_SPIN || gil->spin_ns <= 0) return false;
-    uint64_t until = gv_now_ns() + (uint64_t)gil->spin_ns;
+    /* Adaptive, per thread: a spin that ends in sleeping anyway halves the
+     * next budget, one that succeeds doubles it (up to gil->spin_ns). On a
+     * machine whose cores are busy with other work, spinning only steals
+     * the time the other thread needs to hand over; this backs off. */
+    if (ts->spin_ns <= 0 || ts->spin_ns > gil->spin_ns) ts->spin_ns = gil->spin_ns;
+    uint64_t until = gv_now_ns() + (uint64_t)ts->spin_ns;
     for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(flag, memory_order_acquire)) return true;
+        if (atomic_load_explicit(flag, memory_order_acquire)) {
+            ts->spin_ns = ts->spin_ns * 2 > gil->spin_ns ? gil->spin_ns : ts->spin_ns * 2;
+            return true;
+        }
         if (interrupted && atomic_load_explicit(interrupted, memory_order_relaxed)) return false;
         cpu_relax();
         /* Read the clock only every few dozen spins: it costs more than a pause. */
-        if ((i & 63) == 63 && gv_now_ns() >= until) return false;
+        if ((i & 63) == 63 && gv_now_ns() >= until) {
+            ts->spin_ns = ts->spin_ns / 2 < 500 ? 500 : ts->spin_ns / 2;
+            return false;
+        }
     }
 }
 
@@ -288,13 +299,15 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
         atomic_store(&ts->gil_granted, false);
         ts->gil_starving = false;
         if (prio) {
+            /* Ask at once; the holder honours it once it has run its minimum
+             * slice (gv_gil_yield), so we need not wake up to ask later. */
             enqueue(&gil->prio_head, &gil->prio_tail, ts);
-            if (start - gil->holder_since >= GV_GIL_MIN_SLICE_NS) request_drop(gil, ts);
+            request_drop(gil, ts);
         } else {
             enqueue(&gil->norm_head, &gil->norm_tail, ts);
         }
         pthread_mutex_unlock(&gil->mutex);
-        gv_gil_spin_until(gil, &ts->gil_granted, NULL);
+        gv_gil_spin_until(gil, ts, &ts->gil_granted, NULL);
         check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
         while (!atomic_load(&ts->gil_granted)) {
             if (must_exit(ts)) {
@@ -303,18 +316,14 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
                 pthread_mutex_unlock(&gil->mutex);
                 return -1;
             }
-            uint64_t now = gv_now_ns();
-            int64_t interval = atomic_load_explicit(&gil->interval_ns, memory_order_relaxed);
-            /* prio: until the holder's minimum slice is over; norm: an interval. */
-            int64_t wait = prio ? (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS - now) : interval;
-            if (wait < 1000) wait = prio ? interval : 1000;
+            int64_t wait = atomic_load_explicit(&gil->interval_ns, memory_order_relaxed);
             uint64_t seen = gil->switch_number;
             struct timespec deadline;
             deadline_after(&deadline, wait);
             int rc = pthread_cond_timedwait(&ts->gil_cond, &gil->mutex, &deadline);
             if (atomic_load(&ts->gil_granted) || rc != ETIMEDOUT) continue;
             if (prio) {
-                request_drop(gil, ts);
+                request_drop(gil, ts); /* again: a holder in C code may have missed it */
             } else if (gil->switch_number == seen) {
                 /* A whole interval with no handoff: this is CPython's drop
                  * request, and the waiter goes first at the next drop. */
@@ -325,10 +334,13 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
     }
     gil->stats.acquisitions++;
     ts->gil_stats.acquisitions++;
-    uint64_t waited = gv_now_ns() - start;
+    uint64_t now = gv_now_ns(), waited = now - start;
     count_wait(&gil->stats, waited);
     count_wait(&ts->gil_stats, waited);
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    ts->gil_since = now;
+    /* A request left from before is stale, unless someone waits already. */
+    if (!gil->prio_head && !gil->norm_head)
+        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
     ts->holds_gil = true;
     pthread_mutex_unlock(&gil->mutex);
     return 0;
@@ -516,6 +528,17 @@ const char *gv_gil_mode_name(int mode) {
 }
 
 int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {
+    if (gil->mode == GV_GIL_PRIORITY || gil->mode == GV_GIL_PRIORITY_SPIN) {
+        /* The minimum slice: keep the request (so the next checks come back
+         * here) but run on until the holder has had GV_GIL_MIN_SLICE_NS. A
+         * starving waiter does not wait for it. */
+        if (gv_now_ns() - ts->gil_since < GV_GIL_MIN_SLICE_NS) {
+            check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+            bool starving = gil->norm_head && gil->norm_head->gil_starving;
+            pthread_mutex_unlock(&gil->mutex);
+            if (!starving) return 0;
+        }
+    }
     atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
     gv_gil_drop(gil, ts, true);
     return gv_gil_take(gil, ts);

@@ -55,7 +55,7 @@ void gv_gil_forget(GvGIL *gil, GvThreadState *ts);
 void gv_gil_wake_all(GvGIL *gil);
 /* Spin mode: spins up to gil->spin_ns until *flag is set (true) or
  * *interrupted is (false). Returns false at once in the other modes. */
-bool gv_gil_spin_until(GvGIL *gil, _Atomic bool *flag, _Atomic bool *interrupted);
+bool gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
 const char *gv_gil_mode_name(int mode);
 /* Schedule mode (GV_GIL_SCHEDULE, internal): one thread runs at a time, for
  * sched_n instructions, then the next is drawn from the runnable threads by

@@ -82,6 +82,14 @@ void gv_async_unmask(GvThreadState *ts) {
 
 int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(void *), void *arg,
                    bool owns_object) {
+    if (target) {
+        /* A call for a thread that is not (or no longer) running would sit in
+         * the queue until finalization, taking a place from the others. */
+        pthread_mutex_lock(&interp->mutex);
+        bool alive = find_live(interp, target) != NULL;
+        pthread_mutex_unlock(&interp->mutex);
+        if (!alive) return -1;
+    }
     pthread_mutex_lock(&interp->pending_mutex);
     if (interp->pending_count == GV_PENDING_CALLS_MAX) {
         pthread_mutex_unlock(&interp->pending_mutex);
@@ -141,6 +149,15 @@ int gv_pending_run(GvThreadState *ts) {
         }
     }
     return 0;
+}
+
+void gv_pending_drop_for(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    struct GvPendingCall c;
+    /* take_due would also take the main thread's calls if ts were main;
+     * a thread that ends is never the main one. */
+    while (ts != interp->main_thread && take_due(interp, ts, &c))
+        if (c.owns_object) gv_decref((GvObject *)c.arg);
 }
 
 void gv_pending_clear(GvInterpreterState *interp) {

@@ -138,6 +138,7 @@ _Noreturn void gv_thread_abandon(GvThreadState *ts) {
 /* The thread that owns ts (attached) is done with it for good. */
 static void finish(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
+    gv_pending_drop_for(ts);
     gv_tstate_clear(ts);
     gv_tstate_unlink(ts);
     gv_thread_unbind();
@@ -251,7 +252,7 @@ GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
         /* Spin mode: whoever wakes us is likely running on the other core
          * right now; a short spin saves the futex round trip. */
         pthread_mutex_unlock(m);
-        gv_gil_spin_until(&ts->interp->gil, &ts->wake, &ts->interrupted);
+        gv_gil_spin_until(&ts->interp->gil, ts, &ts->wake, &ts->interrupted);
         pthread_mutex_lock(m);
     }
     while (!ts->wake) {

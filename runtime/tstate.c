@@ -37,7 +37,11 @@ void gv_runtime_lock(void) { pthread_mutex_lock(&runtime.lock); }
 void gv_runtime_unlock(void) { pthread_mutex_unlock(&runtime.lock); }
 
 GvInterpreterState *gv_runtime_interp(void) { return atomic_load(&runtime.interp); }
-void gv_runtime_set_interp(GvInterpreterState *interp) { atomic_store(&runtime.interp, interp); }
+void gv_runtime_set_interp(GvInterpreterState *interp) {
+    pthread_mutex_lock(&runtime.lock);
+    atomic_store(&runtime.interp, interp);
+    pthread_mutex_unlock(&runtime.lock);
+}
 bool gv_runtime_finalizing(void) { return atomic_load(&runtime.finalizing); }
 void gv_runtime_set_finalizing(bool on) {
     pthread_mutex_lock(&runtime.lock);

@@ -154,6 +154,8 @@ struct GvThreadState {
     bool holds_gil;               /* written by the owner, under interp->gil.mutex */
     bool gil_after_wait;          /* owner only: the next take follows a blocking wait */
     int64_t sched_left;           /* schedule mode: instructions left in this slice */
+    uint64_t gil_since;           /* handoff modes: when this thread last got the GIL (owner) */
+    int64_t spin_ns;              /* spin mode: this thread's current spin budget (owner) */
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
@@ -279,6 +281,8 @@ int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(v
 /* Runs the calls due on ts (GIL held). 0, or -1 with the exception of the
  * first call that failed (the others stay queued). */
 int gv_pending_run(GvThreadState *ts);
+/* Drops the calls queued for ts (a thread that ends), releasing what they hold. GIL held. */
+void gv_pending_drop_for(GvThreadState *ts);
 /* Drops every queued call (finalization), releasing the objects it holds. */
 void gv_pending_clear(GvInterpreterState *interp);
 

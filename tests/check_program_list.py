@@ -8,6 +8,9 @@ in one of the lists in tests/programs/meson.build:
   example_programs  examples/NAME.gva
   programs          tests/programs/NAME.gva
   exc_programs      tests/programs/exc/NAME.gva
+  thread_programs   tests/programs/threads/NAME.gva
+  service_programs  tests/programs/services/NAME.gva
+  schedule_programs tests/programs/schedule/NAME.gva
 A listed name whose file does not exist is an error too. Exit 0 if the lists
 and the files agree, else print what differs and exit 1.
 Python 3 standard library only.
@@ -21,6 +24,9 @@ LISTS = {
     "example_programs": "examples",
     "programs": os.path.join("tests", "programs"),
     "exc_programs": os.path.join("tests", "programs", "exc"),
+    "thread_programs": os.path.join("tests", "programs", "threads"),
+    "service_programs": os.path.join("tests", "programs", "services"),
+    "schedule_programs": os.path.join("tests", "programs", "schedule"),
 }
 
 
@@ -67,7 +73,7 @@ def main(argv):
     if ok:
         print("all %d programs are listed" % len(found))
         return 0
-    print("(add each program to example_programs, programs or exc_programs;"
+    print("(add each program to example_programs, programs, exc_programs, thread_programs, service_programs or schedule_programs;"
           " files in other folders under tests/programs/ need a list of their own)")
     return 1
 

@@ -20,6 +20,10 @@ then checks the file's annotations (comments the VM ignores):
                           after the line the previous one matched. Use it for
                           the order of traceback lines.
   ; expect-no-stderr      standard error is empty.
+  ; gilvm-args: ARGS      options for `gilvm run` before the file
+                          (e.g. `--schedule=7:5`), split on blanks.
+  ; program-args: ARGS    arguments after the file: what argv() returns.
+  ; repeat: N             run N times; every run must match (reproducibility).
 
 An annotation is a comment: it starts at the first `;` of the line that is
 not inside a string constant, so it may follow an instruction on the same
@@ -36,7 +40,8 @@ import sys
 
 TIMEOUT_SECONDS = 60
 
-ANNOTATION = re.compile(r";\s*(expect(?:-exit|-stderr-line|-stderr|-no-stderr)?)(:|\s*$)(.*)$")
+ANNOTATION = re.compile(
+    r";\s*(expect(?:-exit|-stderr-line|-stderr|-no-stderr)?|gilvm-args|program-args|repeat)(:|\s*$)(.*)$")
 
 
 def comment_of(line):
@@ -66,6 +71,9 @@ class Expectations:
         self.stderr_lines = []   # (lineno, text)
         self.no_stderr = None    # lineno
         self.errors = []         # malformed annotations
+        self.gilvm_args = []     # options before the file
+        self.program_args = []   # arguments after it
+        self.repeat = 1
 
 
 def parse(path):
@@ -107,6 +115,15 @@ def parse(path):
             exp.stderr.append((lineno, text))
         elif kind == "expect-stderr-line":
             exp.stderr_lines.append((lineno, text))
+        elif kind == "gilvm-args":
+            exp.gilvm_args += text.split()
+        elif kind == "program-args":
+            exp.program_args += text.split()
+        elif kind == "repeat":
+            try:
+                exp.repeat = max(1, int(text.strip()))
+            except ValueError:
+                exp.errors.append((lineno, "repeat needs an integer, got %r" % text))
     return exp
 
 
@@ -130,7 +147,18 @@ def main(argv):
     for lineno, msg in exp.errors:
         failures.append("%s:%d: bad annotation: %s" % (path, lineno, msg))
 
-    cmd = [gilvm, "run", path]
+    cmd = [gilvm, "run"] + exp.gilvm_args + [path] + exp.program_args
+    for run in range(exp.repeat):
+        status = run_once(cmd, path, exp, failures, run, exp.repeat)
+        if status != 0:
+            return status
+    return 0
+
+
+def run_once(cmd, path, exp, failures, run, runs):
+    if run:
+        failures = []
+    label = "" if runs == 1 else " (run %d of %d)" % (run + 1, runs)
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=TIMEOUT_SECONDS)
@@ -142,7 +170,7 @@ def main(argv):
         print("--- stderr so far ---\n" + show(err))
         return 1
     except OSError as e:
-        print("%s: FAIL: cannot run %s: %s" % (path, gilvm, e))
+        print("%s: FAIL: cannot run %s: %s" % (path, cmd[0], e))
         return 1
 
     out = proc.stdout.decode("utf-8", "replace")
@@ -213,11 +241,12 @@ def main(argv):
         failures.append("--- got stderr ---\n%s" % (show(err) or "(nothing)"))
 
     if failures:
-        print("%s: FAIL (%s)" % (path, " ".join(cmd)))
+        print("%s: FAIL%s (%s)" % (path, label, " ".join(cmd)))
         for f in failures:
             print(f)
         return 1
-    print("%s: ok" % path)
+    if run + 1 == runs:
+        print("%s: ok%s" % (path, "" if runs == 1 else " (%d runs)" % runs))
     return 0
 
 

@@ -125,6 +125,14 @@ void GvThreadState_Delete(GvThreadState *ts) {
     if (ts->holds_gil) fatal_api("GvThreadState_Delete", "the thread state holds the GIL");
     if (ts->current_frame) fatal_api("GvThreadState_Delete", "the thread state is running bytecode");
     if (gv_thread_bound() == ts) gv_thread_unbind();
+    GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
+    if (ts->counted) { /* its thread never gave it back: finalization must not wait for it */
+        ts->counted = false;
+        interp->threads_running--;
+        pthread_cond_broadcast(&interp->threads_cond);
+    }
+    pthread_mutex_unlock(&interp->mutex);
     gv_tstate_delete(ts);
 }
 
@@ -373,16 +381,23 @@ int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc) {
 void GvThreadState_MaskAsyncExc(void) { gv_async_mask(need_tstate("GvThreadState_MaskAsyncExc")); }
 void GvThreadState_UnmaskAsyncExc(void) { gv_async_unmask(need_tstate("GvThreadState_UnmaskAsyncExc")); }
 
-int Gv_AddPendingCall(int (*func)(void *), void *arg) {
+/* Under the runtime lock: Gv_Finalize unpublishes the interpreter under it
+ * before freeing anything, so an adder either finishes first (and the call is
+ * dropped at finalization) or finds no interpreter. */
+static int add_pending(unsigned long target, int (*func)(void *), void *arg) {
+    if (!func) return -1;
+    gv_runtime_lock();
     GvInterpreterState *interp = gv_runtime_interp();
-    if (!interp || !func) return -1;
-    return gv_pending_add(interp, 0, func, arg, false);
+    int rc = interp && !gv_runtime_finalizing() ? gv_pending_add(interp, target, func, arg, false) : -1;
+    gv_runtime_unlock();
+    return rc;
 }
 
+int Gv_AddPendingCall(int (*func)(void *), void *arg) { return add_pending(0, func, arg); }
+
 int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg) {
-    GvInterpreterState *interp = gv_runtime_interp();
-    if (!interp || !func || thread_id == 0) return -1;
-    return gv_pending_add(interp, thread_id, func, arg, false);
+    if (thread_id == 0) return -1;
+    return add_pending(thread_id, func, arg);
 }
 
 int Gv_MakePendingCalls(void) {

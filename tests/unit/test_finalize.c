@@ -1,0 +1,269 @@
+/* Finalization with threads (Gv_Finalize, runtime/thread.c "Shutdown"):
+ * daemon threads in every state do not hang or crash the exit, non-daemon
+ * threads are waited for, Gv_IsFinalizing, and what a thread that tries to
+ * take the GIL during finalization gets (GvEval_AcquireThread ends it,
+ * GvEval_AcquireThreadOrFail returns -1).
+ *
+ * These tests make and finalize their own interpreters. "Promptly" is a
+ * generous bound: the finalizer gives up waiting for threads after 2 s (and
+ * then leaks the interpreter), so a finalization that takes 1.5 s means a
+ * thread did not come back. */
+#include "thread_testutil.h"
+
+#define PROMPT_S 1.5
+
+static const char *DAEMONS_SRC =
+    ".func spin r\n LOAD_GLOBAL queue_put\n LOAD_FAST r\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    "top:\n JUMP top\n.end\n"
+    ".func sleeper r\n LOAD_GLOBAL queue_put\n LOAD_FAST r\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL sleep\n LOAD_CONST 1000\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func locker r l\n LOAD_GLOBAL queue_put\n LOAD_FAST r\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func getter r q\n LOAD_GLOBAL queue_put\n LOAD_FAST r\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL queue_get\n LOAD_FAST q\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func joiner r h\n LOAD_GLOBAL queue_put\n LOAD_FAST r\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL thread_join\n LOAD_FAST h\n CALL 1\n RETURN_VALUE\n.end\n"
+    /* start_all(): 16 daemon threads: 4 spinning, 3 sleeping, 3 blocked on a
+     * lock main holds, 3 in queue_get of an empty queue, 3 joining a
+     * spinner; returns when each has said it is about to block */
+    ".func start_all\n.local r l q spinners i\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST r\n"
+    " LOAD_GLOBAL lock_new\n CALL 0\n STORE_FAST l\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST q\n"
+    " BUILD_LIST 0\n STORE_FAST spinners\n"
+    " LOAD_CONST 0\n STORE_FAST i\n"
+    "s:\n LOAD_FAST i\n LOAD_CONST 4\n COMPARE_LT\n POP_JUMP_IF_FALSE s_done\n"
+    " LOAD_GLOBAL append\n LOAD_FAST spinners\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL spin\n LOAD_FAST r\n CALL 2\n CALL 2\n POP_TOP\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP s\n"
+    "s_done:\n LOAD_CONST 0\n STORE_FAST i\n"
+    "b:\n LOAD_FAST i\n LOAD_CONST 3\n COMPARE_LT\n POP_JUMP_IF_FALSE b_done\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL sleeper\n LOAD_FAST r\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL locker\n LOAD_FAST r\n LOAD_FAST l\n CALL 3\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL getter\n LOAD_FAST r\n LOAD_FAST q\n CALL 3\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL joiner\n LOAD_FAST r\n"
+    " LOAD_FAST spinners\n LOAD_FAST i\n LOAD_INDEX\n CALL 3\n POP_TOP\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP b\n"
+    "b_done:\n LOAD_CONST 0\n STORE_FAST i\n"
+    "w:\n LOAD_FAST i\n LOAD_CONST 16\n COMPARE_LT\n POP_JUMP_IF_FALSE w_done\n"
+    " LOAD_GLOBAL queue_get\n LOAD_FAST r\n CALL 1\n POP_TOP\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP w\n"
+    "w_done:\n LOAD_CONST 16\n RETURN_VALUE\n.end\n";
+
+static void test_finalize_with_16_daemon_threads_returns_promptly_every_round(void **state) {
+    (void)state;
+    int rounds = (int)gv_scale(100, 10);
+    double worst = 0;
+    gv_watchdog_arm(rounds * 3.0 + 30, "finalization rounds");
+    for (int round = 0; round < rounds; round++) {
+        double t0 = gv_now();
+        assert_non_null(Gv_Initialize());
+        assert_false(Gv_IsFinalizing());
+        /* Spinners hold the GIL an interval at a time: a short one gets the
+         * other threads started sooner. */
+        assert_int_equal(Gv_SetSwitchInterval(0.0005), 0);
+        gv_load(DAEMONS_SRC);
+        assert_int_equal(gv_call_int("start_all", 0, NULL), 16);
+        assert_int_equal(gv_count_tstates(), 17);
+        double t1 = gv_now();
+        Gv_Finalize();
+        double t2 = gv_now();
+        assert_null(GvInterpreterState_Get());
+        assert_null(GvThreadState_Get());
+        if (t2 - t1 > worst) worst = t2 - t1;
+        if (t2 - t1 > PROMPT_S || t2 - t0 > 2.0)
+            fail_msg("round %d: Gv_Finalize took %.3f s (the whole round %.3f s)", round, t2 - t1, t2 - t0);
+    }
+    gv_watchdog_disarm();
+    print_message("%d rounds, slowest Gv_Finalize %.1f ms\n", rounds, worst * 1e3);
+}
+
+/* ---- a raw thread meeting finalization ---- */
+
+typedef struct Late {
+    GvThreadState *ts;
+    bool or_fail;          /* use GvEval_AcquireThreadOrFail */
+    bool linger;           /* after it failed, stay alive until Gv_Finalize returned */
+    _Atomic bool finalize_returned;
+    _Atomic bool saw_finalizing_during;
+    _Atomic bool returned_from_acquire;
+    _Atomic int rc;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool ready;            /* it has used ts once and given the GIL back */
+    bool may_exit;
+} Late;
+
+static void *late_main(void *p) {
+    Late *l = p;
+    /* Use the thread state once, as a worker thread would. */
+    GvEval_AcquireThread(l->ts);
+    GvEval_ReleaseThread(l->ts);
+    pthread_mutex_lock(&l->m);
+    l->ready = true;
+    pthread_cond_broadcast(&l->c);
+    pthread_mutex_unlock(&l->m);
+    /* Wait (outside the VM) until finalization starts. */
+    double end = gv_now() + 20;
+    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+    /* Finalization does not wait for a thread that left the VM through the
+     * public API, so it may be over already: what matters is that the
+     * thread comes back before the next Gv_Initialize. */
+    atomic_store(&l->saw_finalizing_during, Gv_IsFinalizing());
+    if (l->or_fail) {
+        atomic_store(&l->rc, GvEval_AcquireThreadOrFail(l->ts));
+    } else {
+        GvEval_AcquireThread(l->ts); /* must not come back */
+    }
+    atomic_store(&l->returned_from_acquire, true);
+    if (l->linger) {
+        pthread_mutex_lock(&l->m);
+        while (!l->may_exit) pthread_cond_wait(&l->c, &l->m);
+        pthread_mutex_unlock(&l->m);
+    }
+    return NULL;
+}
+
+/* Starts the raw thread, lets it use its thread state, then finalizes;
+ * returns how long Gv_Finalize took. The thread is joined. */
+static double finalize_with_late_thread(Late *l) {
+    pthread_mutex_init(&l->m, NULL);
+    pthread_cond_init(&l->c, NULL);
+    atomic_store(&l->rc, 12345);
+    assert_non_null(Gv_Initialize());
+    l->ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(l->ts);
+    pthread_t t;
+    gv_watchdog_arm(30, "finalization with a raw thread");
+    assert_int_equal(pthread_create(&t, NULL, late_main, l), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&l->m);
+    while (!l->ready) pthread_cond_wait(&l->c, &l->m);
+    pthread_mutex_unlock(&l->m);
+    Gv_END_ALLOW_THREADS
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    atomic_store(&l->finalize_returned, true);
+    /* Finalization stays visible until the next Gv_Initialize. */
+    assert_true(Gv_IsFinalizing());
+    pthread_mutex_lock(&l->m);
+    l->may_exit = true;
+    pthread_cond_broadcast(&l->c);
+    pthread_mutex_unlock(&l->m);
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    assert_non_null(Gv_Initialize());
+    assert_false(Gv_IsFinalizing());
+    Gv_Finalize();
+    return took;
+}
+
+static void test_acquire_thread_or_fail_returns_minus_1_during_finalization(void **state) {
+    (void)state;
+    Late l;
+    memset(&l, 0, sizeof l);
+    l.or_fail = true;
+    double took = finalize_with_late_thread(&l);
+    assert_true(atomic_load(&l.saw_finalizing_during));
+    assert_true(atomic_load(&l.returned_from_acquire));
+    assert_int_equal(atomic_load(&l.rc), -1);
+    if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+}
+
+/* The same, but the thread goes on with work of its own after the refusal:
+ * it was refused, so finalization has nothing to wait for. */
+static void test_thread_refused_by_acquire_or_fail_does_not_delay_finalization(void **state) {
+    (void)state;
+    Late l;
+    memset(&l, 0, sizeof l);
+    l.or_fail = true;
+    l.linger = true;
+    double took = finalize_with_late_thread(&l);
+    assert_true(atomic_load(&l.saw_finalizing_during));
+    assert_int_equal(atomic_load(&l.rc), -1);
+    if (took > PROMPT_S)
+        fail_msg("Gv_Finalize took %.2f s: it waited for a thread that GvEval_AcquireThreadOrFail had refused", took);
+}
+
+static void test_acquire_thread_during_finalization_ends_the_thread(void **state) {
+    (void)state;
+    Late l;
+    memset(&l, 0, sizeof l);
+    double took = finalize_with_late_thread(&l);
+    assert_true(atomic_load(&l.saw_finalizing_during));
+    assert_false(atomic_load(&l.returned_from_acquire));
+    if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+}
+
+/* A thread the VM never saw calls GvGILState_Ensure once finalization has
+ * started (or ended): it does not come back. */
+static _Atomic bool ensure_returned;
+
+static void *ensure_late(void *p) {
+    (void)p;
+    double end = gv_now() + 20;
+    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+    GvGILState_Ensure();
+    atomic_store(&ensure_returned, true);
+    return NULL;
+}
+
+static void test_gilstate_ensure_during_finalization_ends_the_thread(void **state) {
+    (void)state;
+    atomic_store(&ensure_returned, false);
+    assert_non_null(Gv_Initialize());
+    pthread_t t;
+    gv_watchdog_arm(30, "Ensure during finalization");
+    assert_int_equal(pthread_create(&t, NULL, ensure_late, NULL), 0);
+    Gv_Finalize();
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    assert_false(atomic_load(&ensure_returned));
+    assert_non_null(Gv_Initialize());
+    Gv_Finalize();
+}
+
+/* ---- non-daemon threads ---- */
+
+static const char *WORKERS_SRC =
+    ".func worker\n LOAD_GLOBAL sleep\n LOAD_CONST 0.2\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL print\n LOAD_CONST \"worker done\"\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func daemon\n LOAD_GLOBAL sleep\n LOAD_CONST 100\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL print\n LOAD_CONST \"daemon woke\"\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func start\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL daemon\n CALL 1\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+static void test_finalize_waits_for_non_daemon_threads_only(void **state) {
+    (void)state;
+    assert_non_null(Gv_Initialize());
+    gv_load(WORKERS_SRC);
+    GvCapture cap;
+    gv_capture_begin(&cap, 1);
+    gv_vdecref(gv_call_ok("start", 0, NULL));
+    gv_watchdog_arm(30, "waiting for a non-daemon thread");
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    gv_watchdog_disarm();
+    char *out = gv_capture_end(&cap);
+    /* The worker finished its sleep and printed; the daemon was dropped. */
+    if (strcmp(out, "worker done\n") != 0) fail_msg("stdout: \"%s\", expected \"worker done\\n\"", out);
+    free(out);
+    if (took > 0.2 + PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_finalize_with_16_daemon_threads_returns_promptly_every_round),
+        cmocka_unit_test(test_acquire_thread_or_fail_returns_minus_1_during_finalization),
+        cmocka_unit_test(test_thread_refused_by_acquire_or_fail_does_not_delay_finalization),
+        cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

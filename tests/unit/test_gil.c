@@ -1,0 +1,287 @@
+/* The GIL (runtime/gil.c): CPU-bound threads share it, a waiter gets it by
+ * asking the holder to drop (forced switching), the switch interval, and the
+ * counters GvGIL_GetStats reports.
+ *
+ * Every test gets a fresh interpreter. Nothing here asserts a duration: the
+ * tests wait for an event (with a watchdog) and then check what happened. */
+#include "thread_testutil.h"
+
+/* counters[i] counts the iterations of spin(i); stop ends every spinner. */
+static const char *SPIN_SRC =
+    ".func spin i\n"
+    "top:\n"
+    " LOAD_GLOBAL stop\n POP_JUMP_IF_TRUE done\n"
+    " LOAD_GLOBAL counters\n LOAD_FAST i\n LOAD_INDEX\n LOAD_CONST 1\n BINARY_ADD\n"
+    " LOAD_GLOBAL counters\n LOAD_FAST i\n STORE_INDEX\n"
+    " JUMP top\n"
+    "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    /* starts spin(0) and spin(1) on two VM threads */
+    ".func start\n"
+    " LOAD_CONST false\n STORE_GLOBAL stop\n"
+    " LOAD_CONST 0\n LOAD_CONST 0\n BUILD_LIST 2\n STORE_GLOBAL counters\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL spin\n LOAD_CONST 0\n CALL 2\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL spin\n LOAD_CONST 1\n CALL 2\n"
+    " BUILD_LIST 2\n STORE_GLOBAL handles\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    ".func sample i\n LOAD_GLOBAL counters\n LOAD_FAST i\n LOAD_INDEX\n RETURN_VALUE\n.end\n"
+    ".func finish\n"
+    " LOAD_CONST true\n STORE_GLOBAL stop\n"
+    " LOAD_GLOBAL thread_join\n LOAD_GLOBAL handles\n LOAD_CONST 0\n LOAD_INDEX\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL thread_join\n LOAD_GLOBAL handles\n LOAD_CONST 1\n LOAD_INDEX\n CALL 1\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    /* spins until stop, returns how many times it went round */
+    ".func spin_until_stop\n.local n\n"
+    " LOAD_CONST 0\n STORE_FAST n\n"
+    "top:\n LOAD_GLOBAL stop\n POP_JUMP_IF_TRUE done\n"
+    " LOAD_FAST n\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST n\n JUMP top\n"
+    "done:\n LOAD_FAST n\n RETURN_VALUE\n.end\n";
+
+static int64_t sample(int i) {
+    GvValue arg = gv_int(i);
+    return gv_call_int("sample", 1, &arg);
+}
+
+/* Lets the other threads run for about ms milliseconds. */
+static void allow_threads_for(long ms) {
+    Gv_BEGIN_ALLOW_THREADS
+    gv_msleep(ms);
+    Gv_END_ALLOW_THREADS
+}
+
+static void test_two_spinning_threads_both_make_progress(void **state) {
+    (void)state;
+    gv_load(SPIN_SRC);
+    GvGILStats before, after;
+    GvGIL_GetStats(&before);
+    gv_call_ok("start", 0, NULL);
+    gv_watchdog_arm(60, "two spinning threads");
+    /* The main thread is the third observer: every few milliseconds it takes
+     * the GIL and looks at both counters. Neither spinner ends before `stop`,
+     * so a window in which a counter moved is a window in which that thread
+     * held the GIL while the other was alive and spinning too. */
+    int64_t last[2] = {sample(0), sample(1)};
+    int moved[2] = {0, 0};
+    double end = gv_now() + 30;
+    while ((moved[0] < 3 || moved[1] < 3) && gv_now() < end) {
+        allow_threads_for(3);
+        for (int i = 0; i < 2; i++) {
+            int64_t now = sample(i);
+            assert_true(now >= last[i]);
+            if (now > last[i]) moved[i]++;
+            last[i] = now;
+        }
+    }
+    gv_call_ok("finish", 0, NULL);
+    gv_watchdog_disarm();
+    if (moved[0] < 3 || moved[1] < 3)
+        fail_msg("a spinner starved: spin(0) moved in %d windows, spin(1) in %d", moved[0], moved[1]);
+    assert_true(last[0] > 0 && last[1] > 0);
+    GvGIL_GetStats(&after);
+    /* Every window hands the GIL from main to a spinner and back, and the
+     * spinners to each other: many switches, some forced. */
+    assert_true(after.switches - before.switches >= 6);
+    assert_true(after.forced_drops > before.forced_drops);
+}
+
+/* A thread the test drives through the C API: takes the GIL with its own
+ * thread state, runs spin_until_stop(), and records its GIL counters before
+ * giving the thread state back. */
+typedef struct Spinner {
+    GvThreadState *ts;
+    GvGILStats stats;
+    int64_t iterations;
+} Spinner;
+
+static void *spinner_main(void *p) {
+    Spinner *s = p;
+    GvEval_AcquireThread(s->ts);
+    s->iterations = gv_call_int("spin_until_stop", 0, NULL);
+    GvThreadState_GetGILStats(s->ts, &s->stats);
+    GvThreadState_Clear(s->ts);
+    GvThreadState_DeleteCurrent();
+    return NULL;
+}
+
+/* Two CPU-bound threads (plus the main thread looking in now and then).
+ * Every drop a spinner makes is forced (it never blocks), and every forced
+ * drop happens because some thread is waiting for the GIL. CPython's forced
+ * switching guarantees that this waiter, not the dropper, takes the GIL next:
+ * so every acquisition by a spinner is a switch (the previous holder was
+ * another thread). acquisitions - switches counts the times a dropper took
+ * the GIL straight back. */
+static void check_forced_switching(long min_forced_drops) {
+    gv_load(SPIN_SRC);
+    gv_set_global("stop", gv_bool(false));
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    Spinner sp[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&sp[i], 0, sizeof sp[i]);
+        sp[i].ts = GvThreadState_New(interp);
+        assert_non_null(sp[i].ts);
+    }
+    gv_watchdog_arm(60, "forced switching");
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, spinner_main, &sp[i]), 0);
+    GvGILStats st[2];
+    double end = gv_now() + 30;
+    for (;;) {
+        allow_threads_for(5);
+        /* Both thread states are alive until stop: their counters can be read
+         * with the GIL held. */
+        for (int i = 0; i < 2; i++) GvThreadState_GetGILStats(sp[i].ts, &st[i]);
+        if (st[0].forced_drops >= (unsigned long long)min_forced_drops &&
+            st[1].forced_drops >= (unsigned long long)min_forced_drops)
+            break;
+        if (gv_now() > end) break;
+    }
+    gv_set_global("stop", gv_bool(true));
+    Gv_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    for (int i = 0; i < 2; i++) {
+        GvGILStats *s = &sp[i].stats;
+        print_message("spinner %d: %llu acquisitions, %llu switches, %llu forced drops, %llu drop requests, %lld iterations\n", i,
+                      s->acquisitions, s->switches, s->forced_drops, s->drop_requests, (long long)sp[i].iterations);
+        if (s->forced_drops < (unsigned long long)min_forced_drops)
+            fail_msg("spinner %d made only %llu forced drops in 30 s", i, s->forced_drops);
+        assert_true(sp[i].iterations > 0);
+        /* No voluntary drop before the stats were taken: it never blocked. */
+        assert_int_equal(s->voluntary_drops, 0);
+        if (s->acquisitions != s->switches)
+            fail_msg("spinner %d took the GIL back right after dropping it %llu times "
+                     "(%llu acquisitions, %llu switches, %llu forced drops)",
+                     i, s->acquisitions - s->switches, s->acquisitions, s->switches, s->forced_drops);
+    }
+}
+
+static void test_forced_drop_hands_gil_to_the_waiter(void **state) {
+    (void)state;
+    check_forced_switching(20);
+}
+
+/* The same with the shortest interval there is (1 ns): drop requests come
+ * all the time and a waiter needs far longer than an interval just to wake
+ * up. Forced switching must still hand over, whatever the interval. */
+static void test_forced_drop_hands_gil_to_the_waiter_with_tiny_interval(void **state) {
+    (void)state;
+    assert_int_equal(Gv_SetSwitchInterval(1e-9), 0);
+    check_forced_switching(200);
+}
+
+static const char *INTERVAL_SRC =
+    ".func get\n LOAD_GLOBAL get_switch_interval\n CALL 0\n RETURN_VALUE\n.end\n"
+    ".func set s\n LOAD_GLOBAL set_switch_interval\n LOAD_FAST s\n CALL 1\n RETURN_VALUE\n.end\n";
+
+static double get_from_program(void) {
+    GvValue v = gv_call_ok("get", 0, NULL);
+    if (gv_is_float(v)) return v.as.f;
+    assert_true(gv_is_int(v));
+    return (double)v.as.i;
+}
+
+static void test_switch_interval_set_and_get_through_c_api_and_builtins(void **state) {
+    (void)state;
+    gv_load(INTERVAL_SRC);
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    /* Default: 5 ms, in both views and in the GIL itself. */
+    assert_true(Gv_GetSwitchInterval() == 0.005);
+    assert_true(get_from_program() == 0.005);
+    assert_int_equal(atomic_load(&interp->gil.interval_ns), 5000000);
+
+    /* C sets, the program and the GIL see it. */
+    assert_int_equal(Gv_SetSwitchInterval(0.001), 0);
+    assert_true(Gv_GetSwitchInterval() == 0.001);
+    assert_true(get_from_program() == 0.001);
+    assert_int_equal(atomic_load(&interp->gil.interval_ns), 1000000);
+
+    /* The program sets, C and the GIL see it; an int is kept as an int. */
+    GvValue arg = gv_float(0.25);
+    gv_vdecref(gv_call_ok("set", 1, &arg));
+    assert_true(Gv_GetSwitchInterval() == 0.25);
+    assert_int_equal(atomic_load(&interp->gil.interval_ns), 250000000);
+    arg = gv_int(2);
+    gv_vdecref(gv_call_ok("set", 1, &arg));
+    GvValue v = gv_call_ok("get", 0, NULL);
+    assert_true(gv_is_int(v) && v.as.i == 2);
+    assert_true(Gv_GetSwitchInterval() == 2.0);
+
+    /* Refused values change nothing. */
+    assert_int_equal(Gv_SetSwitchInterval(0), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    GvErr_Clear();
+    assert_int_equal(Gv_SetSwitchInterval(-0.5), -1);
+    GvErr_Clear();
+    arg = gv_float(0.0);
+    gv_call_raises("set", 1, &arg, &gv_type_ValueError);
+    arg = gv_int(-1);
+    gv_call_raises("set", 1, &arg, &gv_type_ValueError);
+    assert_true(Gv_GetSwitchInterval() == 2.0);
+    assert_int_equal(atomic_load(&interp->gil.interval_ns), 2000000000);
+}
+
+static unsigned long long hist_sum(const GvGILStats *s) {
+    unsigned long long n = 0;
+    for (int i = 0; i < GV_GIL_HIST_BUCKETS; i++) n += s->wait_hist[i];
+    return n;
+}
+
+/* whole: the interpreter's counters (a thread's own may be forced to drop
+ * more often than it asked others to). */
+static void check_consistent(const GvGILStats *s, bool held, bool whole) {
+    assert_true(s->acquisitions >= s->switches);
+    assert_int_equal(hist_sum(s), s->acquisitions);
+    assert_true(s->wait_ns_max <= s->wait_ns_total);
+    /* A bit set by one or more requests makes at most one forced drop. */
+    if (whole) assert_true(s->forced_drops <= s->drop_requests);
+    /* Every acquisition ends in exactly one drop, except the current one. */
+    assert_int_equal(s->acquisitions, s->forced_drops + s->voluntary_drops + (held ? 1 : 0));
+}
+
+static void test_gil_stats_are_consistent(void **state) {
+    (void)state;
+    GvGILStats s;
+    GvGIL_GetStats(&s);
+    check_consistent(&s, true, true);
+    assert_true(s.acquisitions >= 1); /* the main thread's, at Gv_Initialize */
+
+    gv_load(SPIN_SRC);
+    gv_call_ok("start", 0, NULL);
+    gv_watchdog_arm(60, "stats run");
+    /* Run until there has been real contention. */
+    double end = gv_now() + 30;
+    do {
+        allow_threads_for(5);
+        GvGIL_GetStats(&s);
+    } while ((s.forced_drops < 10 || s.switches < 10) && gv_now() < end);
+    gv_call_ok("finish", 0, NULL);
+    gv_watchdog_disarm();
+
+    GvGIL_GetStats(&s);
+    check_consistent(&s, true, true);
+    assert_true(s.forced_drops >= 10);
+    assert_true(s.drop_requests >= s.forced_drops);
+    assert_true(s.wait_ns_total > 0);
+
+    /* The main thread's own counters obey the same rules and are part of the
+     * interpreter's. */
+    GvGILStats m;
+    GvThreadState_GetGILStats(GvThreadState_Get(), &m);
+    check_consistent(&m, true, false);
+    assert_true(m.acquisitions <= s.acquisitions);
+    assert_true(m.switches <= s.switches);
+    assert_true(m.voluntary_drops >= 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter, gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter_with_tiny_interval, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_switch_interval_set_and_get_through_c_api_and_builtins, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_gil_stats_are_consistent, gv_test_setup, gv_test_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,341 @@
+/* Threads the VM did not create: GvGILState_Ensure/Release (nesting, the
+ * thread state it makes and deletes, running bytecode), releasing the GIL
+ * around blocking C code (Gv_BEGIN/END_ALLOW_THREADS), a thread that ends
+ * while holding the GIL, and a thread state made by one thread and used by
+ * another (GvThreadState_New + GvEval_AcquireThread/ReleaseThread).
+ *
+ * "Raw" threads here are plain pthreads. While one of them needs the GIL the
+ * main thread waits for it inside Gv_BEGIN/END_ALLOW_THREADS. Every wait has a
+ * watchdog: a bug fails the run instead of hanging it. */
+#include "thread_testutil.h"
+
+static const char *SRC =
+    /* bump(): counter += 1; returns thread_id() */
+    ".func bump\n"
+    " LOAD_GLOBAL counter\n LOAD_CONST 1\n BINARY_ADD\n STORE_GLOBAL counter\n"
+    " LOAD_GLOBAL thread_id\n CALL 0\n RETURN_VALUE\n.end\n"
+    ".func set_flag v\n LOAD_FAST v\n STORE_GLOBAL flag\n LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    /* start_setter(): a VM thread that sets flag = 1 */
+    ".func start_setter\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL set_flag\n LOAD_CONST 1\n CALL 2\n RETURN_VALUE\n.end\n";
+
+static void load(void) {
+    gv_load(SRC);
+    gv_set_global("counter", gv_int(0));
+    gv_set_global("flag", gv_int(0));
+}
+
+/* Runs fn on a raw pthread while the main thread waits for it with the GIL
+ * released. */
+static void run_raw_thread(void *(*fn)(void *), void *arg, const char *what) {
+    pthread_t t;
+    gv_watchdog_arm(30, what);
+    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+}
+
+/* ---- GvGILState_Ensure from a raw thread, three deep ---- */
+
+typedef struct Nested {
+    int tstates_before, tstates_inside, tstates_after;
+    bool check_before, check_after;
+    bool check_at[3], check_after_release[3];
+    GvGILState_STATE states[3];
+    GvThreadState *ts_at[3];
+    int64_t id_from_bytecode;
+    unsigned long id_of_ts;
+    bool current_after;
+} Nested;
+
+static void *nested_main(void *p) {
+    Nested *n = p;
+    n->check_before = GvGILState_Check();
+    n->tstates_before = gv_count_tstates();
+    for (int i = 0; i < 3; i++) {
+        n->states[i] = GvGILState_Ensure();
+        n->check_at[i] = GvGILState_Check();
+        n->ts_at[i] = GvThreadState_Get();
+    }
+    n->tstates_inside = gv_count_tstates();
+    /* It may run bytecode: through the eval loop, with its own thread id. */
+    n->id_from_bytecode = gv_call_int("bump", 0, NULL);
+    n->id_of_ts = GvThreadState_GetID(GvThreadState_Get());
+    for (int i = 2; i >= 0; i--) {
+        GvGILState_Release(n->states[i]);
+        n->check_after_release[i] = GvGILState_Check();
+    }
+    n->check_after = GvGILState_Check();
+    n->current_after = GvThreadState_Get() != NULL;
+    n->tstates_after = gv_count_tstates();
+    return NULL;
+}
+
+static void test_ensure_from_raw_thread_nests_three_deep(void **state) {
+    (void)state;
+    load();
+    Nested n;
+    memset(&n, 0, sizeof n);
+    int main_before = gv_count_tstates();
+    run_raw_thread(nested_main, &n, "nested GvGILState_Ensure");
+
+    assert_false(n.check_before);
+    assert_int_equal(n.tstates_before, main_before);
+    /* The first Ensure made a thread state; the inner ones reuse it. */
+    assert_int_equal(n.states[0], GvGILState_UNLOCKED);
+    assert_int_equal(n.states[1], GvGILState_LOCKED);
+    assert_int_equal(n.states[2], GvGILState_LOCKED);
+    for (int i = 0; i < 3; i++) {
+        assert_true(n.check_at[i]);
+        assert_non_null(n.ts_at[i]);
+        assert_ptr_equal(n.ts_at[i], n.ts_at[0]);
+    }
+    assert_int_equal(n.tstates_inside, main_before + 1);
+    /* It ran bytecode as itself. */
+    assert_int_equal(gv_global_int("counter"), 1);
+    assert_int_equal(n.id_from_bytecode, (int64_t)n.id_of_ts);
+    assert_int_not_equal(n.id_of_ts, GvThreadState_GetID(GvThreadState_Get()));
+    /* The inner Releases keep the GIL; the outermost gives it back and
+     * deletes the thread state. */
+    assert_true(n.check_after_release[2]);
+    assert_true(n.check_after_release[1]);
+    assert_false(n.check_after_release[0]);
+    assert_false(n.check_after);
+    assert_false(n.current_after);
+    assert_int_equal(n.tstates_after, main_before);
+    assert_int_equal(gv_count_tstates(), main_before);
+}
+
+/* Ensure twice in a row from the same raw thread: each outermost pair makes
+ * and deletes its own thread state, with a fresh thread id. */
+typedef struct Twice {
+    unsigned long id[2];
+    int tstates_after;
+} Twice;
+
+static void *twice_main(void *p) {
+    Twice *t = p;
+    for (int i = 0; i < 2; i++) {
+        GvGILState_STATE s = GvGILState_Ensure();
+        t->id[i] = (unsigned long)gv_call_int("bump", 0, NULL);
+        GvGILState_Release(s);
+    }
+    t->tstates_after = gv_count_tstates();
+    return NULL;
+}
+
+static void test_ensure_release_pairs_in_sequence_each_make_a_thread_state(void **state) {
+    (void)state;
+    load();
+    int before = gv_count_tstates();
+    Twice t;
+    memset(&t, 0, sizeof t);
+    run_raw_thread(twice_main, &t, "two Ensure/Release pairs");
+    assert_int_equal(gv_global_int("counter"), 2);
+    assert_int_not_equal(t.id[0], t.id[1]);
+    assert_int_equal(t.tstates_after, before);
+}
+
+/* ---- Ensure on a thread that already holds the GIL ---- */
+
+static void test_ensure_on_thread_holding_gil_returns_locked(void **state) {
+    (void)state;
+    load();
+    GvThreadState *ts = GvThreadState_Get();
+    int before = gv_count_tstates();
+    assert_true(GvGILState_Check());
+    GvGILState_STATE s = GvGILState_Ensure();
+    assert_int_equal(s, GvGILState_LOCKED);
+    assert_true(GvGILState_Check());
+    assert_ptr_equal(GvThreadState_Get(), ts);
+    assert_int_equal(gv_count_tstates(), before); /* no new thread state */
+    GvGILState_Release(s);
+    /* Releasing LOCKED keeps the GIL and the thread state. */
+    assert_true(GvGILState_Check());
+    assert_ptr_equal(GvThreadState_Get(), ts);
+    assert_int_equal(gv_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(ts));
+}
+
+static void test_ensure_inside_allow_threads_retakes_gil_and_release_drops_it(void **state) {
+    (void)state;
+    load();
+    GvThreadState *ts = GvThreadState_Get();
+    int before = gv_count_tstates();
+    GvGILState_STATE s;
+    bool inside_before, inside_ensured, inside_released;
+    GvThreadState *ensured_ts;
+    Gv_BEGIN_ALLOW_THREADS
+    inside_before = GvGILState_Check();
+    /* The main thread's own state is taken back, not a new one made. */
+    s = GvGILState_Ensure();
+    inside_ensured = GvGILState_Check();
+    ensured_ts = GvThreadState_Get();
+    GvGILState_Release(s);
+    inside_released = GvGILState_Check();
+    Gv_END_ALLOW_THREADS
+    assert_false(inside_before);
+    assert_int_equal(s, GvGILState_UNLOCKED);
+    assert_true(inside_ensured);
+    assert_ptr_equal(ensured_ts, ts);
+    assert_false(inside_released);
+    assert_true(GvGILState_Check());
+    assert_int_equal(gv_count_tstates(), before);
+}
+
+/* ---- releasing the GIL around blocking C code ---- */
+
+typedef struct Handshake {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+} Handshake;
+
+static void *set_flag_and_signal(void *p) {
+    Handshake *h = p;
+    GvGILState_STATE s = GvGILState_Ensure();
+    GvValue v = gv_int(42);
+    gv_vdecref(gv_call_ok("set_flag", 1, &v));
+    GvGILState_Release(s);
+    pthread_mutex_lock(&h->m);
+    h->done = true;
+    pthread_cond_signal(&h->c);
+    pthread_mutex_unlock(&h->m);
+    return NULL;
+}
+
+/* The main thread blocks on a pthread condition that only the other thread
+ * signals, and only after running bytecode: so it ran while main was
+ * blocked, which it can only do if main released the GIL. */
+static void test_allow_threads_lets_another_thread_run_bytecode_while_blocked(void **state) {
+    (void)state;
+    load();
+    Handshake h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    pthread_t t;
+    gv_watchdog_arm(30, "blocked in Gv_BEGIN_ALLOW_THREADS");
+    assert_int_equal(pthread_create(&t, NULL, set_flag_and_signal, &h), 0);
+    bool main_held_gil_while_blocked;
+    Gv_BEGIN_ALLOW_THREADS
+    main_held_gil_while_blocked = GvGILState_Check();
+    pthread_mutex_lock(&h.m);
+    while (!h.done) pthread_cond_wait(&h.c, &h.m);
+    pthread_mutex_unlock(&h.m);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    assert_false(main_held_gil_while_blocked);
+    assert_int_equal(gv_global_int("flag"), 42);
+}
+
+/* The same with a thread the VM started (thread_start_daemon) and a plain
+ * usleep: the flag can only change while main is inside the block, since it
+ * holds the GIL everywhere else. */
+static void test_allow_threads_around_usleep_lets_vm_thread_run(void **state) {
+    (void)state;
+    load();
+    gv_vdecref(gv_call_ok("start_setter", 0, NULL));
+    assert_int_equal(gv_global_int("flag"), 0);
+    gv_watchdog_arm(30, "VM thread during usleep");
+    int windows = 0;
+    while (gv_global_int("flag") == 0) {
+        assert_int_equal(gv_global_int("flag"), 0); /* held GIL: nothing moves */
+        Gv_BEGIN_ALLOW_THREADS
+        usleep(20000);
+        Gv_END_ALLOW_THREADS
+        windows++;
+    }
+    gv_watchdog_disarm();
+    assert_int_equal(gv_global_int("flag"), 1);
+    assert_true(windows >= 1);
+}
+
+/* ---- a thread that ends while holding the GIL ---- */
+
+static void *ensure_then_exit(void *p) {
+    (void)p;
+    GvGILState_Ensure();
+    gv_call_int("bump", 0, NULL);
+    pthread_exit(NULL); /* no Release */
+}
+
+static void test_thread_exiting_while_holding_gil_releases_it(void **state) {
+    (void)state;
+    load();
+    int before = gv_count_tstates();
+    GvGILStats s0, s1;
+    GvGIL_GetStats(&s0);
+    /* If the GIL stayed with the dead thread, END_ALLOW_THREADS would wait
+     * forever: the watchdog turns that into a failure. */
+    run_raw_thread(ensure_then_exit, NULL, "taking the GIL back from a thread that exited holding it");
+    assert_true(GvGILState_Check());
+    assert_int_equal(gv_global_int("counter"), 1);
+    /* Its thread state is gone too, and the GIL can be passed around again. */
+    assert_int_equal(gv_count_tstates(), before);
+    GvGIL_GetStats(&s1);
+    assert_true(s1.voluntary_drops >= s0.voluntary_drops + 2); /* main's, the dead thread's */
+    assert_int_equal(gv_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(GvThreadState_Get()));
+    Gv_BEGIN_ALLOW_THREADS
+    Gv_END_ALLOW_THREADS
+    assert_int_equal(gv_global_int("counter"), 2);
+}
+
+/* ---- a thread state made by one thread, used by another ---- */
+
+static void *acquire_bump_release(void *p) {
+    GvThreadState *ts = p;
+    GvEval_AcquireThread(ts);
+    gv_call_int("bump", 0, NULL);
+    GvEval_ReleaseThread(ts);
+    return NULL; /* the thread ends; ts stays with its owner */
+}
+
+/* CPython's pattern for threads created elsewhere: the owner makes a thread
+ * state, the thread takes the GIL with it and gives it back, and the owner
+ * deletes it when the thread is done. The thread's end must not delete it
+ * (that would make the owner's Delete a double free), and deleting it must
+ * not leave finalization waiting for a thread that is gone. */
+static void test_thread_state_used_by_raw_thread_is_deleted_by_its_owner(void **state) {
+    (void)state;
+    load();
+    int before = gv_count_tstates();
+    GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(ts);
+    assert_int_equal(gv_count_tstates(), before + 1);
+    run_raw_thread(acquire_bump_release, ts, "AcquireThread/ReleaseThread from a raw thread");
+    assert_int_equal(gv_global_int("counter"), 1);
+    if (gv_count_tstates() != before + 1)
+        fail_msg("the raw thread's exit deleted the thread state its owner still holds "
+                 "(%d thread states, expected %d): the owner's GvThreadState_Delete would free it twice",
+                 gv_count_tstates(), before + 1);
+    GvThreadState_Clear(ts);
+    GvThreadState_Delete(ts);
+    assert_int_equal(gv_count_tstates(), before);
+    /* Nothing is left for finalization to wait for. */
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    assert_non_null(Gv_Initialize()); /* for the teardown */
+    if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a deleted thread state", took);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_release_pairs_in_sequence_each_make_a_thread_state, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_on_thread_holding_gil_returns_locked, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_inside_allow_threads_retakes_gil_and_release_drops_it,
+                                        gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_threads_lets_another_thread_run_bytecode_while_blocked,
+                                        gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_threads_around_usleep_lets_vm_thread_run, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_exiting_while_holding_gil_releases_it, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gv_test_setup,
+                                        gv_test_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

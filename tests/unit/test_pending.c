@@ -1,0 +1,555 @@
+/* Pending calls (Gv_AddPendingCall, Gv_AddPendingCallToThread,
+ * Gv_MakePendingCalls, the add_pending_call builtin): the queue's bound,
+ * where and when calls run, what a failing call does, and what is left at
+ * finalization.
+ *
+ * A C pending call records what it saw (the thread it ran on, when) in a
+ * `Seen` the test owns. */
+#include <stdint.h>
+
+#include "svc_testutil.h"
+
+static int fail_value_error(void *arg);
+
+typedef struct Seen {
+    int runs;
+    unsigned long thread_id;  /* GvThreadState_GetID of the thread it ran on */
+    bool had_gil;
+    pthread_t os_thread;
+    double at;                /* svc_now() when it ran */
+} Seen;
+
+static int record(void *arg) {
+    Seen *s = arg;
+    s->runs++;
+    s->thread_id = GvThreadState_GetID(GvThreadState_Get());
+    s->had_gil = GvGILState_Check();
+    s->os_thread = pthread_self();
+    s->at = svc_now();
+    return 0;
+}
+
+static const char *const COMMON =
+    ".func nop\n"
+    "    LOAD_CONST none\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func report e\n"
+    "    LOAD_GLOBAL type_name\n"
+    "    LOAD_FAST e\n"
+    "    CALL 1\n"
+    "    LOAD_CONST \":\"\n"
+    "    BINARY_ADD\n"
+    "    LOAD_GLOBAL str\n"
+    "    LOAD_FAST e\n"
+    "    CALL 1\n"
+    "    BINARY_ADD\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    /* sleep(30), returning report(e) if something raises meanwhile. */
+    ".func sleep_long\n"
+    "    .local x\n"
+    "    .try s e h\n"
+    "s:\n"
+    "    LOAD_GLOBAL sleep\n"
+    "    LOAD_CONST 30\n"
+    "    CALL 1\n"
+    "    POP_TOP\n"
+    "e:\n"
+    "    LOAD_CONST \"slept 30 s\"\n"
+    "    RETURN_VALUE\n"
+    "h:\n"
+    "    STORE_FAST x\n"
+    "    POP_EXCEPT\n"
+    "    LOAD_GLOBAL report\n"
+    "    LOAD_FAST x\n"
+    "    CALL 1\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func make_queue\n"
+    "    LOAD_GLOBAL queue_new\n"
+    "    CALL 0\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func get q\n"
+    "    LOAD_GLOBAL queue_get\n"
+    "    LOAD_FAST q\n"
+    "    LOAD_CONST 30\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func put q x\n"
+    "    LOAD_GLOBAL queue_put\n"
+    "    LOAD_FAST q\n"
+    "    LOAD_FAST x\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n";
+
+static int setup(void **state) {
+    int rc = svc_setup(state);
+    svc_load(COMMON);
+    return rc;
+}
+
+/* ---- the queue's bound ---- */
+
+static int order[GV_PENDING_CALLS_MAX + 1];
+static int norder;
+static int note_order(void *arg) {
+    order[norder++] = (int)(intptr_t)arg;
+    return 0;
+}
+
+static void test_pending_queue_full_returns_minus_1(void **state) {
+    (void)state;
+    assert_true(GV_PENDING_CALLS_MAX >= 32); /* ASSEMBLY.md: at least 32 */
+    norder = 0;
+    for (int i = 0; i < GV_PENDING_CALLS_MAX; i++)
+        assert_int_equal(Gv_AddPendingCall(note_order, (void *)(intptr_t)i), 0);
+    assert_int_equal(Gv_AddPendingCall(note_order, (void *)(intptr_t)999), -1);
+    assert_int_equal(norder, 0); /* nothing ran yet: no checkpoint */
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    assert_int_equal(norder, GV_PENDING_CALLS_MAX);
+    for (int i = 0; i < GV_PENDING_CALLS_MAX; i++) assert_int_equal(order[i], i); /* FIFO */
+    /* Room again. */
+    assert_int_equal(Gv_AddPendingCall(note_order, (void *)(intptr_t)7), 0);
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    assert_int_equal(norder, GV_PENDING_CALLS_MAX + 1);
+}
+
+/* add_pending_call(f) from a program, n times in straight-line code (no
+ * checkpoint in between: builtin calls are not checkpoints); returns how
+ * many were accepted before the first false. */
+static void load_add_n(int n) {
+    static char src[16384];
+    size_t k = 0;
+    k += (size_t)snprintf(src + k, sizeof src - k,
+                          ".func count_up\n"
+                          "    LOAD_GLOBAL ran\n"
+                          "    LOAD_CONST 1\n"
+                          "    BINARY_ADD\n"
+                          "    STORE_GLOBAL ran\n"
+                          "    LOAD_CONST none\n"
+                          "    RETURN_VALUE\n"
+                          ".end\n"
+                          ".func add_n\n");
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(src + k, sizeof src - k,
+                              "    LOAD_GLOBAL add_pending_call\n"
+                              "    LOAD_GLOBAL count_up\n"
+                              "    CALL 1\n"
+                              "    POP_JUMP_IF_FALSE full\n");
+    k += (size_t)snprintf(src + k, sizeof src - k,
+                          "    LOAD_CONST %d\n"
+                          "    RETURN_VALUE\n"
+                          "full:\n"
+                          "    LOAD_CONST -1\n"
+                          "    RETURN_VALUE\n"
+                          ".end\n", n);
+    assert_true(k < sizeof src);
+    svc_load(src);
+    GvObject *key = gv_str_from_cstr("ran");
+    gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), gv_int(0));
+    gv_decref(key);
+}
+
+static void test_add_pending_call_holds_at_least_32(void **state) {
+    (void)state;
+    load_add_n(32);
+    assert_int_equal(svc_call_int("add_n", 0, NULL), 32);
+    GvValue ran = svc_global("ran");
+    assert_int_equal(ran.as.i, 0); /* queued, not run */
+    svc_call_ok("nop", 0, NULL);   /* a checkpoint on the main thread runs them all */
+    ran = svc_global("ran");
+    assert_int_equal(ran.as.i, 32);
+}
+
+static void test_add_pending_call_returns_false_when_full(void **state) {
+    (void)state;
+    load_add_n(GV_PENDING_CALLS_MAX + 1);
+    assert_int_equal(svc_call_int("add_n", 0, NULL), -1); /* the last one is refused */
+    svc_call_ok("nop", 0, NULL);
+    GvValue ran = svc_global("ran");
+    assert_int_equal(ran.as.i, GV_PENDING_CALLS_MAX); /* the refused one holds nothing */
+}
+
+/* ---- where and when ---- */
+
+typedef struct RawArgs {
+    Seen seen;
+    int add_rc;
+    GvInterpreterState *interp;
+    bool wait_main_parked;
+    double added_at;
+    int (*fn)(void *);
+} RawArgs;
+
+/* A thread the VM did not create: no thread state, no GIL. */
+static void *raw_adder(void *p) {
+    RawArgs *a = p;
+    if (a->wait_main_parked && !svc_wait_parked(a->interp, 1, 10)) {
+        a->add_rc = -2;
+        return NULL;
+    }
+    if (GvThreadState_Get() != NULL || GvGILState_Check()) {
+        a->add_rc = -3;
+        return NULL;
+    }
+    a->added_at = svc_now();
+    a->add_rc = Gv_AddPendingCall(a->fn, a);
+    return NULL;
+}
+
+static int record_raw(void *arg) { return record(&((RawArgs *)arg)->seen); }
+
+static void test_pending_from_raw_pthread_runs_on_main_thread(void **state) {
+    (void)state;
+    static RawArgs a;
+    memset(&a, 0, sizeof a);
+    a.fn = record_raw;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    assert_int_equal(a.add_rc, 0);
+    assert_int_equal(a.seen.runs, 0); /* not run by the adder */
+    svc_call_ok("nop", 0, NULL);      /* the main thread's next checkpoint */
+    assert_int_equal(a.seen.runs, 1);
+    assert_int_equal(a.seen.thread_id, 1);
+    assert_true(a.seen.had_gil);
+    assert_true(pthread_equal(a.seen.os_thread, pthread_self()));
+}
+
+static int fail_wake(void *arg) {
+    record_raw(arg);
+    GvErr_SetString(GvExc_RuntimeError, "wake");
+    return -1;
+}
+
+/* The main thread is asleep for 30 s; the call runs during the sleep and
+ * raises there, which ends it. */
+static void test_pending_runs_promptly_while_main_sleeps_and_failure_raises_there(void **state) {
+    (void)state;
+    static RawArgs a;
+    memset(&a, 0, sizeof a);
+    a.fn = fail_wake;
+    a.interp = GvInterpreterState_Get();
+    a.wait_main_parked = true;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
+    svc_call_expect_str("sleep_long", 0, NULL, "RuntimeError:wake");
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    assert_int_equal(a.add_rc, 0);
+    assert_int_equal(a.seen.runs, 1);
+    assert_int_equal(a.seen.thread_id, 1);
+    double took = a.seen.at - a.added_at;
+    if (took > SVC_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
+}
+
+/* A call that runs VM code: puts "woken" on the global queue `wq`. */
+static int put_woken(void *arg) {
+    record_raw(arg);
+    GvValue args[2] = {svc_global("wq"), svc_str("woken")};
+    int rc = svc_call("put", 2, args, NULL);
+    gv_vdecref(args[0]);
+    gv_vdecref(args[1]);
+    return rc;
+}
+
+static void test_pending_runs_promptly_while_main_blocked_in_queue_get(void **state) {
+    (void)state;
+    GvValue q = svc_call_ok("make_queue", 0, NULL);
+    GvObject *key = gv_str_from_cstr("wq");
+    gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), q);
+    gv_decref(key);
+    static RawArgs a;
+    memset(&a, 0, sizeof a);
+    a.fn = put_woken;
+    a.interp = GvInterpreterState_Get();
+    a.wait_main_parked = true;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
+    svc_call_expect_str("get", 1, &q, "woken");
+    gv_vdecref(q);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    assert_int_equal(a.add_rc, 0);
+    assert_int_equal(a.seen.runs, 1);
+    assert_int_equal(a.seen.thread_id, 1);
+    double took = a.seen.at - a.added_at;
+    if (took > SVC_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
+}
+
+/* Two calls queued for main; the first fails and ends main's wait with its
+ * exception; main waits again, for what the second call does. The second is
+ * due, so the new wait must run it at once instead of sleeping through it.
+ * (The builtin is called straight from C, as an embedder may: no eval-loop
+ * checkpoint runs between the two waits, as none runs between a handler's
+ * first instruction and a blocking call in bytecode.) */
+static int put_second(void *arg) {
+    (void)arg;
+    GvValue args[2] = {svc_global("wq"), svc_str("second ran")};
+    int rc = svc_call("put", 2, args, NULL);
+    gv_vdecref(args[0]);
+    gv_vdecref(args[1]);
+    return rc;
+}
+
+static void test_pending_left_after_failure_run_in_next_wait(void **state) {
+    (void)state;
+    GvValue q = svc_call_ok("make_queue", 0, NULL);
+    GvObject *key = gv_str_from_cstr("wq");
+    gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), q);
+    gv_decref(key);
+    GvObject *name = gv_str_from_cstr("queue_get");
+    GvValue queue_get;
+    assert_int_equal(gv_dict_get((GvDict *)GvThreadState_Get()->interp->builtins, gv_obj(name), &queue_get), 1);
+    gv_decref(name);
+    GvValue args[2] = {q, gv_int(5)};
+    GvThreadState *ts = GvThreadState_Get();
+    assert_int_equal(Gv_AddPendingCall(fail_value_error, NULL), 0);
+    assert_int_equal(Gv_AddPendingCall(put_second, NULL), 0);
+    GvValue r = gv_none();
+    /* The first wait runs the first call, which fails: the wait raises it. */
+    assert_int_equal(gv_eval_call(ts, queue_get, 2, args, &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    GvErr_Clear();
+    double t0 = svc_now();
+    int rc = gv_eval_call(ts, queue_get, 2, args, &r);
+    double took = svc_now() - t0;
+    gv_vdecref(queue_get);
+    gv_vdecref(q);
+    assert_int_equal(rc, 0);
+    if (!gv_is_kind(r, GV_KSTR))
+        fail_msg("the second wait timed out after %.1f s: the due call never ran in it (after a "
+                 "failing call gv_pending_run re-arms GV_EB_PENDING_CALLS but not ts->interrupted, "
+                 "and gv_park only looks at interrupted: runtime/services.c gv_pending_run)", took);
+    assert_string_equal(gv_str_cstr(r.as.o), "second ran");
+    gv_vdecref(r);
+    if (took > SVC_PROMPT) fail_msg("the second call ran %.1f s late", took);
+}
+
+/* ---- a chosen thread ---- */
+
+typedef struct Targeted {
+    Seen seen;
+    GvValue queue; /* where to put "from pending" */
+} Targeted;
+
+static int put_from_pending(void *arg) {
+    Targeted *t = arg;
+    record(&t->seen);
+    GvValue args[2] = {t->queue, svc_str("from pending")};
+    int rc = svc_call("put", 2, args, NULL);
+    gv_vdecref(args[1]);
+    return rc;
+}
+
+static void test_pending_to_thread_runs_on_that_thread(void **state) {
+    (void)state;
+    /* Two VM threads, A and B, each blocked on a queue of its own. */
+    svc_load(".func start_two qa qb\n"
+             "    LOAD_GLOBAL thread_start\n"
+             "    LOAD_GLOBAL get\n"
+             "    LOAD_FAST qa\n"
+             "    CALL 2\n"
+             "    STORE_GLOBAL ha\n"
+             "    LOAD_GLOBAL thread_start\n"
+             "    LOAD_GLOBAL get\n"
+             "    LOAD_FAST qb\n"
+             "    CALL 2\n"
+             "    STORE_GLOBAL hb\n"
+             "    LOAD_CONST none\n"
+             "    RETURN_VALUE\n"
+             ".end\n"
+             ".func join_a\n"
+             "    LOAD_GLOBAL thread_join\n"
+             "    LOAD_GLOBAL ha\n"
+             "    CALL 1\n"
+             "    RETURN_VALUE\n"
+             ".end\n"
+             ".func join_b\n"
+             "    LOAD_GLOBAL thread_join\n"
+             "    LOAD_GLOBAL hb\n"
+             "    CALL 1\n"
+             "    RETURN_VALUE\n"
+             ".end\n"
+             ".func id_of h\n"
+             "    LOAD_GLOBAL thread_id\n"
+             "    LOAD_FAST h\n"
+             "    CALL 1\n"
+             "    RETURN_VALUE\n"
+             ".end\n");
+    GvValue qs[2] = {svc_call_ok("make_queue", 0, NULL), svc_call_ok("make_queue", 0, NULL)};
+    svc_call_ok("start_two", 2, qs);
+    GvValue ha = svc_global("ha"), hb = svc_global("hb");
+    unsigned long a_id = (unsigned long)svc_call_int("id_of", 1, &ha);
+    unsigned long b_id = (unsigned long)svc_call_int("id_of", 1, &hb);
+    gv_vdecref(ha);
+    gv_vdecref(hb);
+    static Targeted t;
+    memset(&t, 0, sizeof t);
+    t.queue = qs[0];
+    assert_int_equal(svc_wait_parked_gil(a_id, 10), true);
+    assert_int_equal(svc_wait_parked_gil(b_id, 10), true);
+    assert_int_equal(Gv_AddPendingCallToThread(a_id, put_from_pending, &t), 0);
+    svc_call_ok("nop", 0, NULL); /* a checkpoint on main: must not run A's call */
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    /* A runs it in its wait, gets "from pending" and ends. */
+    svc_call_expect_str("join_a", 0, NULL, "from pending");
+    assert_int_equal(t.seen.runs, 1);
+    assert_int_equal(t.seen.thread_id, a_id);
+    assert_true(t.seen.had_gil);
+    /* B never saw it. */
+    GvValue args[2] = {qs[1], svc_str("bye")};
+    svc_call_ok("put", 2, args);
+    gv_vdecref(args[1]);
+    svc_call_expect_str("join_b", 0, NULL, "bye");
+    gv_vdecref(qs[0]);
+    gv_vdecref(qs[1]);
+}
+
+static void test_pending_to_thread_id_0_returns_minus_1(void **state) {
+    (void)state;
+    static Seen s;
+    assert_int_equal(Gv_AddPendingCallToThread(0, record, &s), -1);
+    assert_int_equal(Gv_AddPendingCall(NULL, NULL), -1);
+}
+
+/* ---- Gv_MakePendingCalls ---- */
+
+static void test_make_pending_calls_runs_due_calls_now(void **state) {
+    (void)state;
+    static Seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(Gv_AddPendingCall(record, &s), 0);
+    assert_int_equal(s.runs, 0);
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    assert_int_equal(s.runs, 1);
+    assert_int_equal(Gv_MakePendingCalls(), 0); /* ran once */
+    assert_int_equal(s.runs, 1);
+}
+
+static int fail_value_error(void *arg) {
+    (void)arg;
+    GvErr_SetString(GvExc_ValueError, "pending failed");
+    return -1;
+}
+
+static int fail_without_exception(void *arg) {
+    (void)arg;
+    return -1;
+}
+
+static void test_make_pending_calls_failure_stops_and_keeps_the_rest(void **state) {
+    (void)state;
+    static Seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(Gv_AddPendingCall(fail_value_error, NULL), 0);
+    assert_int_equal(Gv_AddPendingCall(record, &s), 0);
+    assert_int_equal(Gv_MakePendingCalls(), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gv_test_exc_message(), "pending failed");
+    GvErr_Clear();
+    assert_int_equal(s.runs, 0);
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    assert_int_equal(s.runs, 1);
+}
+
+static void test_pending_failure_without_exception_raises_runtime_error(void **state) {
+    (void)state;
+    assert_int_equal(Gv_AddPendingCall(fail_without_exception, NULL), 0);
+    GvValue r;
+    assert_int_equal(svc_call("nop", 0, NULL, &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
+    GvErr_Clear();
+}
+
+/* ---- the program form ---- */
+
+static void test_add_pending_call_non_callable_is_type_error(void **state) {
+    (void)state;
+    svc_load(".func bad\n"
+             "    LOAD_GLOBAL add_pending_call\n"
+             "    LOAD_CONST 5\n"
+             "    CALL 1\n"
+             "    RETURN_VALUE\n"
+             ".end\n");
+    GvValue r;
+    assert_int_equal(svc_call("bad", 0, NULL, &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    GvErr_Clear();
+}
+
+/* ---- finalization ---- */
+
+/* add_pending_call(f) holds a reference to f; calls still queued when the
+ * interpreter finalizes are dropped, never run, and release what they hold
+ * (ASan's leak check sees the rest). Its own interpreter: the test ends it. */
+static void test_pending_left_at_finalize_dropped_without_leak(void **state) {
+    (void)state;
+    svc_load(".func never\n"
+             "    LOAD_CONST none\n"
+             "    RETURN_VALUE\n"
+             ".end\n"
+             ".func queue_some\n"
+             "    LOAD_GLOBAL add_pending_call\n"
+             "    LOAD_GLOBAL never\n"
+             "    CALL 1\n"
+             "    POP_TOP\n"
+             "    LOAD_GLOBAL add_pending_call\n"
+             "    LOAD_GLOBAL never\n"
+             "    CALL 1\n"
+             "    RETURN_VALUE\n" /* returns: no checkpoint after the adds */
+             ".end\n");
+    GvValue f = svc_global("never"); /* kept past finalization to count its references */
+    int64_t before = f.as.o->refcnt;
+    GvValue r = svc_call_ok("queue_some", 0, NULL);
+    assert_true(r.tag == GV_TBOOL && r.as.i == 1);
+    assert_int_equal(f.as.o->refcnt, before + 2); /* the queue holds two */
+    static Seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(Gv_AddPendingCall(record, &s), 0);
+    Gv_Finalize();
+    assert_int_equal(s.runs, 0);
+    assert_int_equal(f.as.o->refcnt, 1); /* only ours is left */
+    gv_vdecref(f);
+    assert_non_null(Gv_Initialize()); /* for the teardown */
+}
+
+static void test_pending_without_interpreter_returns_minus_1(void **state) {
+    (void)state;
+    Gv_Finalize();
+    static Seen s;
+    assert_int_equal(Gv_AddPendingCall(record, &s), -1);
+    assert_int_equal(Gv_AddPendingCallToThread(1, record, &s), -1);
+    assert_non_null(Gv_Initialize());
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, svc_teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        T(test_pending_queue_full_returns_minus_1),
+        T(test_add_pending_call_holds_at_least_32),
+        T(test_add_pending_call_returns_false_when_full),
+        T(test_pending_from_raw_pthread_runs_on_main_thread),
+        T(test_pending_runs_promptly_while_main_sleeps_and_failure_raises_there),
+        T(test_pending_runs_promptly_while_main_blocked_in_queue_get),
+        T(test_pending_left_after_failure_run_in_next_wait),
+        T(test_pending_to_thread_runs_on_that_thread),
+        T(test_pending_to_thread_id_0_returns_minus_1),
+        T(test_make_pending_calls_runs_due_calls_now),
+        T(test_make_pending_calls_failure_stops_and_keeps_the_rest),
+        T(test_pending_failure_without_exception_raises_runtime_error),
+        T(test_add_pending_call_non_callable_is_type_error),
+        T(test_pending_left_at_finalize_dropped_without_leak),
+        T(test_pending_without_interpreter_returns_minus_1),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,176 @@
+/* Ctrl-C (runtime/breaker.c): after Gv_InitSignals, SIGINT raises
+ * KeyboardInterrupt in the main thread at once, whatever it is doing:
+ * sleeping, blocked in lock_acquire (with or without a timeout), queue_get or
+ * thread_join, or running a tight loop. A program can catch it.
+ *
+ * A helper pthread sends SIGINT to the main thread with pthread_kill, once
+ * the main thread is parked (for the blocking cases) or after a short delay
+ * (for the loop). Each blocking call would last 10 s or forever: returning
+ * within 1 s of the signal shows the signal cut it short. */
+#include "thread_testutil.h"
+
+static int setup(void **state) {
+    (void)state;
+    if (!Gv_Initialize()) return -1;
+    return Gv_InitSignals();
+}
+
+static int teardown(void **state) {
+    (void)state;
+    Gv_Finalize();
+    return 0;
+}
+
+static const char *SRC =
+    ".func nap\n LOAD_GLOBAL sleep\n LOAD_CONST 10\n CALL 1\n POP_TOP\n LOAD_CONST \"slept\"\n RETURN_VALUE\n.end\n"
+    ".func block_lock\n.local l\n LOAD_GLOBAL lock_new\n CALL 0\n STORE_FAST l\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func block_lock_timed\n.local l\n LOAD_GLOBAL lock_new\n CALL 0\n STORE_FAST l\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL lock_acquire\n LOAD_FAST l\n LOAD_CONST 10\n CALL 2\n RETURN_VALUE\n.end\n"
+    ".func block_queue\n LOAD_GLOBAL queue_get\n LOAD_GLOBAL queue_new\n CALL 0\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func block_queue_timed\n LOAD_GLOBAL queue_get\n LOAD_GLOBAL queue_new\n CALL 0\n LOAD_CONST 10\n CALL 2\n"
+    " RETURN_VALUE\n.end\n"
+    /* joins a daemon thread that waits forever on an empty queue */
+    ".func forever q\n LOAD_GLOBAL queue_get\n LOAD_FAST q\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func block_join\n LOAD_GLOBAL thread_join\n"
+    " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL forever\n LOAD_GLOBAL queue_new\n CALL 0\n CALL 2\n"
+    " CALL 1\n RETURN_VALUE\n.end\n"
+    ".func tight_loop\n.local n\n LOAD_CONST 0\n STORE_FAST n\n"
+    "top:\n LOAD_FAST n\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST n\n JUMP top\n.end\n"
+    /* catches the KeyboardInterrupt that cuts its sleep short */
+    ".func nap_caught\n"
+    " .try start end handler\n"
+    "start:\n LOAD_GLOBAL sleep\n LOAD_CONST 10\n CALL 1\n POP_TOP\n LOAD_CONST \"slept\"\n RETURN_VALUE\n"
+    "end:\n"
+    "handler:\n LOAD_GLOBAL KeyboardInterrupt\n CHECK_EXC_MATCH\n POP_JUMP_IF_FALSE other\n"
+    " POP_TOP\n POP_EXCEPT\n LOAD_CONST \"caught\"\n RETURN_VALUE\n"
+    "other:\n RERAISE\n.end\n";
+
+typedef struct Killer {
+    pthread_t target;
+    GvThreadState *target_ts; /* NULL: do not wait for it to park */
+    long delay_ms;
+    _Atomic double sent_at;
+    _Atomic bool parked_in_time;
+} Killer;
+
+static void *killer_main(void *p) {
+    Killer *k = p;
+    if (k->target_ts) atomic_store(&k->parked_in_time, gv_wait_parked(k->target_ts, 10));
+    gv_msleep(k->delay_ms);
+    atomic_store(&k->sent_at, gv_now());
+    pthread_kill(k->target, SIGINT);
+    return NULL;
+}
+
+/* Calls fname() with a SIGINT on its way; expects KeyboardInterrupt within
+ * 1 s of the signal. wait_parked: send it only once main is blocked. */
+static void expect_interrupted(const char *fname, bool wait_parked, long delay_ms) {
+    gv_load(SRC);
+    Killer k;
+    memset(&k, 0, sizeof k);
+    k.target = pthread_self();
+    k.target_ts = wait_parked ? GvThreadState_Get() : NULL;
+    k.delay_ms = delay_ms;
+    pthread_t t;
+    gv_watchdog_arm(30, fname);
+    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    GvValue r = gv_none();
+    int rc = gv_call(fname, 0, NULL, &r);
+    double returned_at = gv_now();
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    if (wait_parked && !atomic_load(&k.parked_in_time)) fail_msg("%s() never blocked", fname);
+    if (rc == 0) {
+        gv_vdecref(r);
+        fail_msg("%s() returned instead of raising KeyboardInterrupt", fname);
+    }
+    GvType *type = gv_test_exc_type();
+    if (type != &gv_type_KeyboardInterrupt)
+        fail_msg("%s() raised %s (%s), not KeyboardInterrupt", fname, type ? type->name : "?", gv_test_exc_message());
+    GvErr_Clear();
+    double delay = returned_at - atomic_load(&k.sent_at);
+    if (delay > 1.0) fail_msg("%s() raised KeyboardInterrupt %.2f s after SIGINT", fname, delay);
+    /* The main thread goes on normally: nothing left pending. */
+    GvValue arg = gv_float(0.01);
+    gv_load(".func short_nap s\n LOAD_GLOBAL sleep\n LOAD_FAST s\n CALL 1\n RETURN_VALUE\n.end\n");
+    assert_int_equal(gv_call("short_nap", 1, &arg, &r), 0);
+}
+
+static void test_sigint_interrupts_sleep(void **state) {
+    (void)state;
+    expect_interrupted("nap", true, 0);
+}
+
+static void test_sigint_interrupts_lock_acquire(void **state) {
+    (void)state;
+    expect_interrupted("block_lock", true, 0);
+}
+
+static void test_sigint_interrupts_lock_acquire_with_timeout(void **state) {
+    (void)state;
+    expect_interrupted("block_lock_timed", true, 0);
+}
+
+static void test_sigint_interrupts_queue_get(void **state) {
+    (void)state;
+    expect_interrupted("block_queue", true, 0);
+}
+
+static void test_sigint_interrupts_queue_get_with_timeout(void **state) {
+    (void)state;
+    expect_interrupted("block_queue_timed", true, 0);
+}
+
+static void test_sigint_interrupts_thread_join(void **state) {
+    (void)state;
+    expect_interrupted("block_join", true, 0);
+}
+
+static void test_sigint_interrupts_tight_loop(void **state) {
+    (void)state;
+    expect_interrupted("tight_loop", false, 50);
+}
+
+/* Two in a row: the first leaves nothing behind that breaks the second. */
+static void test_sigint_twice_interrupts_twice(void **state) {
+    (void)state;
+    expect_interrupted("nap", true, 0);
+    expect_interrupted("block_queue", true, 0);
+}
+
+static void test_keyboard_interrupt_can_be_caught_by_the_program(void **state) {
+    (void)state;
+    gv_load(SRC);
+    Killer k;
+    memset(&k, 0, sizeof k);
+    k.target = pthread_self();
+    k.target_ts = GvThreadState_Get();
+    pthread_t t;
+    gv_watchdog_arm(30, "nap_caught");
+    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    GvValue r = gv_call_ok("nap_caught", 0, NULL);
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    char *s = GvObject_StrDup(r.as.o);
+    assert_string_equal(s, "caught");
+    free(s);
+    gv_vdecref(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire_with_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get_with_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_thread_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

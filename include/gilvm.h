@@ -140,8 +140,9 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly before sleeping (on
  *   machines with more than one core).
  * Settable only while the interpreter has a single thread state: 0, or -1 with
- * RuntimeError. The `gilvm` command takes --gil=classic|priority|spin or the
- * GILMODE environment variable. */
+ * RuntimeError. Gv_Initialize starts in the mode the GILMODE environment
+ * variable names (classic, priority or spin), else CLASSIC; the `gilvm`
+ * command also takes --gil=MODE. */
 typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
 GV_API int Gv_SetGILMode(GvGILMode mode);
 /* A deterministic schedule, for reproducing races: from now on one thread

@@ -136,8 +136,18 @@ static bool take_due(GvInterpreterState *interp, GvThreadState *ts, struct GvPen
 int gv_pending_run(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_PENDING_CALLS, memory_order_relaxed);
+    /* Only the calls due now: one that adds another (or itself) must not
+     * keep this thread here forever; those run at the next check. */
+    bool is_main = ts == interp->main_thread;
+    unsigned due = 0;
+    pthread_mutex_lock(&interp->pending_mutex);
+    for (unsigned i = 0; i < interp->pending_count; i++) {
+        const struct GvPendingCall *p = &interp->pending[(interp->pending_first + i) % GV_PENDING_CALLS_MAX];
+        due += p->target == ts->id || (p->target == 0 && is_main);
+    }
+    pthread_mutex_unlock(&interp->pending_mutex);
     struct GvPendingCall c;
-    while (take_due(interp, ts, &c)) {
+    for (; due > 0 && take_due(interp, ts, &c); due--) {
         int rc = c.fn(c.arg);
         if (c.owns_object) gv_decref((GvObject *)c.arg);
         if (rc < 0) {
@@ -148,6 +158,15 @@ int gv_pending_run(GvThreadState *ts) {
             return -1;
         }
     }
+    /* Calls added meanwhile: at the next check. */
+    pthread_mutex_lock(&interp->pending_mutex);
+    bool more = false;
+    for (unsigned i = 0; i < interp->pending_count && !more; i++) {
+        const struct GvPendingCall *p = &interp->pending[(interp->pending_first + i) % GV_PENDING_CALLS_MAX];
+        more = p->target == ts->id || (p->target == 0 && is_main);
+    }
+    pthread_mutex_unlock(&interp->pending_mutex);
+    if (more) atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_PENDING_CALLS, memory_order_relaxed);
     return 0;
 }
 

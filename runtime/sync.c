@@ -39,15 +39,20 @@ static int wait_for(GvThreadState *ts, GvWaitQueue *q, void *obj, ReadyFn ready,
         gv_tstate_detach(ts);
         pthread_mutex_lock(&interp->mutex);
         GvParkResult r = GV_PARK_WOKEN;
-        bool got = false;
+        bool got = false, parked = false;
+        /* Under the deterministic schedule a woken thread is runnable: it must
+         * take the GIL before it may wait again (its next detach takes it out
+         * of the runnable set), or the scheduler could pick a sleeper. */
+        bool schedule = ts->interp->gil.mode == GV_GIL_SCHEDULE;
         for (;;) {
             if (ready(obj)) {
                 take(obj, out);
                 got = true;
                 break;
             }
-            if (r == GV_PARK_TIMEOUT || r == GV_PARK_INTERRUPTED) break;
+            if (r == GV_PARK_TIMEOUT || r == GV_PARK_INTERRUPTED || (schedule && parked)) break;
             r = gv_park(ts, q, deadline);
+            parked = true;
         }
         pthread_mutex_unlock(&interp->mutex);
         gv_tstate_attach_or_exit(ts);

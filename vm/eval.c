@@ -960,6 +960,17 @@ error: {
             }
             PUSH(gv_obj(exc)); /* the stack takes the reference we took */
             pc = base + h->handler;
+            if (h->handler <= at && atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {
+                /* Landing back on an earlier handler is a backward jump: a
+                 * loop through it must still notice GIL requests, Ctrl-C,
+                 * async exceptions. An error raised here is located at the
+                 * handler's first instruction. */
+                pc++;
+                SAVE_FRAME();
+                if (handle_eval_breaker(ts) < 0) goto error;
+                pc--;
+                SWITCH_TRACING();
+            }
             RESUME();
         }
     unwind_frame: {

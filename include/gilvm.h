@@ -60,6 +60,9 @@ GV_API void Gv_Finalize(void);
  * runs bytecode again: GvEval_AcquireThread, GvEval_RestoreThread and
  * GvGILState_Ensure end the calling OS thread (pthread_exit), as CPython's
  * PyEval_AcquireThread does; GvEval_AcquireThreadOrFail returns -1 instead.
+ * A thread ended that way does not return into its C code, so references that
+ * code held (across a call into the VM, say) are never released: embedders
+ * whose threads may outlive the interpreter should borrow rather than own.
  * May be called from any thread, with or without the GIL. */
 GV_API int Gv_IsFinalizing(void);
 

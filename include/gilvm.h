@@ -12,8 +12,20 @@
  *   function says it steals them.
  * - Errors: functions return -1 or NULL and set the current thread's
  *   exception (GvErr_Occurred) unless they say otherwise.
- * - Threads: unless a function says otherwise, call it from a thread that has
- *   a current thread state (Gv_Initialize gives the calling thread one). */
+ * - The GIL: unless a function says "any thread", call it with the GIL held:
+ *   from a thread whose current thread state holds it (Gv_Initialize gives
+ *   the calling thread one, holding the GIL; see "thread states and the GIL").
+ *   Those functions check: called without the GIL (or without a current
+ *   thread state) they print
+ *       gilvm: fatal error: NAME: called without holding the GIL
+ *   to stderr and abort(), rather than corrupt the interpreter. The check is
+ *   a thread-local load and a field, cheap enough for every call.
+ * - NULL arguments: where a comment says what NULL means, it means that.
+ *   Otherwise a function that reports errors returns -1 or NULL with
+ *   TypeError set ("NAME: ... must not be NULL"), and one that cannot
+ *   (a void function) ends the process the same way as above, with
+ *   "gilvm: fatal error: NAME: NULL ..." on stderr. Nothing is ever silently
+ *   ignored or dereferenced. */
 #ifndef GILVM_H
 #define GILVM_H
 
@@ -42,17 +54,18 @@ typedef struct GvProgram GvProgram;                   /* a loaded .gva/.gvc file
 
 /* ---- version ---- */
 /* The library's version string, e.g. "0.1.0" (may differ from the header's
- * GILVM_VERSION_STRING if the library was rebuilt). */
+ * GILVM_VERSION_STRING if the library was rebuilt). Any thread. */
 GV_API const char *Gv_GetVersion(void);
 
 /* ---- lifecycle ---- */
 /* Creates the interpreter and a thread state for the calling thread, which
- * becomes the main thread. Returns that thread state, or NULL if out of memory
- * or already initialized. */
+ * becomes the main thread and holds the GIL. Returns that thread state, or
+ * NULL if out of memory or already initialized. Any thread. */
 GV_API GvThreadState *Gv_Initialize(void);
 /* Frees the interpreter, every object it still holds (reference cycles
- * included) and the main thread state. Call from the main thread. Safe to call
- * when not initialized (does nothing). */
+ * included) and the main thread state. Call from the main thread, GIL held
+ * (a fatal error otherwise). Safe to call when not initialized (does
+ * nothing, from any thread). */
 GV_API void Gv_Finalize(void);
 
 /* True from the moment Gv_Finalize starts shutting threads down. From then on
@@ -69,7 +82,8 @@ GV_API int Gv_IsFinalizing(void);
 /* Makes Ctrl-C (SIGINT) raise KeyboardInterrupt in the calling (main) thread
  * at its next eval-breaker check, also when it is blocked in sleep, a lock, a
  * queue or a join. Not done by Gv_Initialize: an embedder may have its own
- * SIGINT handling. Undone by Gv_Finalize. 0, or -1 if it could not be set up. */
+ * SIGINT handling. Undone by Gv_Finalize. 0, or -1 if it could not be set up
+ * (no exception set). GIL held. */
 GV_API int Gv_InitSignals(void);
 
 /* ---- thread states and the GIL ----
@@ -78,43 +92,55 @@ GV_API int Gv_InitSignals(void);
  * it holds the GIL. "The current thread state" is the one the calling thread
  * is attached to (NULL when detached, e.g. inside Gv_BEGIN_ALLOW_THREADS). */
 
-/* The calling thread's current thread state (borrowed), or NULL. Never fails. */
+/* The calling thread's current thread state (borrowed), or NULL. Never
+ * fails. Any thread. */
 GV_API GvThreadState *GvThreadState_Get(void);
-/* The interpreter (borrowed), or NULL when not initialized. */
+/* The interpreter (borrowed), or NULL when not initialized. Any thread. */
 GV_API GvInterpreterState *GvInterpreterState_Get(void);
 /* A new thread state for interp, not attached to any thread: give it to
- * GvEval_AcquireThread from the thread that will use it. Callable with or
- * without the GIL. NULL if out of memory or finalizing. */
+ * GvEval_AcquireThread from the thread that will use it. Any thread, with or
+ * without the GIL. NULL (no exception set) if out of memory, finalizing, or
+ * interp is NULL or not the running interpreter. */
 GV_API GvThreadState *GvThreadState_New(GvInterpreterState *interp);
 /* Drops what the thread state holds (its per-thread dict, pending exception
- * and handled exceptions). The caller holds the GIL; ts must not be running
- * bytecode. */
+ * and handled exceptions). GIL held; ts must not be running bytecode. ts
+ * NULL, or running bytecode: a fatal error. */
 GV_API void GvThreadState_Clear(GvThreadState *ts);
-/* Frees a cleared thread state that is not current. The caller holds the GIL. */
+/* Frees a cleared thread state that is not current. GIL held. ts NULL,
+ * current, holding the GIL or running bytecode: a fatal error. */
 GV_API void GvThreadState_Delete(GvThreadState *ts);
 /* Clears and frees the current thread state and releases the GIL: the last
- * call of a thread that is done with the VM. */
+ * call of a thread that is done with the VM. GIL held. */
 GV_API void GvThreadState_DeleteCurrent(void);
 /* Makes ts (may be NULL) the calling thread's current thread state and
- * returns the previous one. Does not take or release the GIL. */
+ * returns the previous one. Does not take or release the GIL: any thread, but
+ * a thread that runs VM code with ts must hold the GIL (through ts, or
+ * through the thread state it swapped out). */
 GV_API GvThreadState *GvThreadState_Swap(GvThreadState *ts);
 /* The id thread_id() reports for ts: a small int, unique for the process's
- * lifetime. */
+ * lifetime; 0 for NULL. Any thread. */
 GV_API unsigned long GvThreadState_GetID(GvThreadState *ts);
 
 /* Takes the GIL (blocking) and makes ts current. If the interpreter is
- * finalizing, the calling thread exits instead (see Gv_IsFinalizing). */
+ * finalizing, the calling thread exits instead (see Gv_IsFinalizing). Called
+ * without the GIL: ts NULL, ts holding the GIL, or a calling thread that
+ * already holds the GIL (it would wait for itself forever) is a fatal
+ * error. */
 GV_API void GvEval_AcquireThread(GvThreadState *ts);
-/* As GvEval_AcquireThread, but returns -1 (without the GIL) instead of ending
- * the thread when the interpreter is finalizing; 0 on success. */
+/* As GvEval_AcquireThread (the same fatal errors), but returns -1 (without
+ * the GIL) instead of ending the thread when the interpreter is finalizing;
+ * 0 on success. */
 GV_API int GvEval_AcquireThreadOrFail(GvThreadState *ts);
-/* Detaches ts (which must be current) and releases the GIL. */
+/* Detaches ts and releases the GIL. ts must be the calling thread's current
+ * thread state, holding the GIL: NULL or any other is a fatal error. */
 GV_API void GvEval_ReleaseThread(GvThreadState *ts);
 /* Releases the GIL around a blocking call: returns the current thread state
- * and detaches it. Pair with GvEval_RestoreThread. */
+ * and detaches it. Pair with GvEval_RestoreThread. GIL held (a fatal error
+ * otherwise). */
 GV_API GvThreadState *GvEval_SaveThread(void);
 /* Takes the GIL back and re-attaches ts (from GvEval_SaveThread). Ends the
- * thread if the interpreter is finalizing. */
+ * thread if the interpreter is finalizing. ts NULL, or a calling thread that
+ * already holds the GIL: a fatal error. */
 GV_API void GvEval_RestoreThread(GvThreadState *ts);
 #define Gv_BEGIN_ALLOW_THREADS { GvThreadState *gv_save_ = GvEval_SaveThread();
 #define Gv_END_ALLOW_THREADS GvEval_RestoreThread(gv_save_); }
@@ -123,11 +149,15 @@ GV_API void GvEval_RestoreThread(GvThreadState *ts);
  * Ensure makes sure the calling thread has a thread state and holds the GIL,
  * whatever its state before; Release undoes exactly one Ensure. Calls nest:
  * the thread state Ensure creates for a thread is deleted by the matching
- * outermost Release. Any thread, with or without the GIL. */
+ * outermost Release. Any thread, with or without the GIL. A Release without
+ * a matching Ensure on the calling thread, or with a state Ensure did not
+ * return, is a fatal error. Ensure after Gv_Finalize started ends the calling
+ * thread (see Gv_IsFinalizing). */
 typedef enum { GvGILState_LOCKED = 0, GvGILState_UNLOCKED = 1 } GvGILState_STATE;
 GV_API GvGILState_STATE GvGILState_Ensure(void);
 GV_API void GvGILState_Release(GvGILState_STATE state);
-/* True if the calling thread holds the GIL. Any thread. */
+/* True if the calling thread holds the GIL (the check every "GIL held"
+ * function makes). Any thread. */
 GV_API int GvGILState_Check(void);
 
 /* The switch interval: how long a thread waiting for the GIL lets the holder
@@ -138,12 +168,15 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  * - CLASSIC: CPython's "new GIL": waiters race for it; a thread back from a
  *   blocking call waits up to an interval before it may ask the holder to drop.
  * - PRIORITY: direct handoff through FIFO queues; a thread back from a blocking
- *   call goes first and asks the holder to drop at once (once the holder has run
- *   20 us); CPU-bound threads take turns; none waits much more than an interval.
- * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly before sleeping (on
- *   machines with more than one core).
+ *   call, or entering from outside with a new thread state (GvGILState_Ensure),
+ *   goes first and asks the holder to drop at once (once the holder has run
+ *   20 us); CPU-bound threads take turns in order; a CPU-bound thread that has
+ *   waited a whole interval goes before everyone, so none waits much more than
+ *   an interval plus 20 us per thread ahead of it.
+ * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly (up to 20 us, adapted per
+ *   thread) before sleeping, when the process may run on more than one core.
  * Settable only while the interpreter has a single thread state: 0, or -1 with
- * RuntimeError. Gv_Initialize starts in the mode the GILMODE environment
+ * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
  * variable names (classic, priority or spin), else CLASSIC; the `gilvm`
  * command also takes --gil=MODE. */
 typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
@@ -155,9 +188,12 @@ GV_API int Gv_SetGILMode(GvGILMode mode);
  * a put, a release or a thread's end), sleep() yields instead of sleeping,
  * and blocking calls are honoured: the same seed gives the same interleaving
  * and output. Slower (every instruction is counted). Settable while a single
- * thread exists: 0, or -1 with an exception. `gilvm run --schedule=SEED[:N]`. */
+ * thread exists: 0, or -1 with an exception. GIL held.
+ * `gilvm run --schedule=SEED[:N]`. */
 GV_API int Gv_SetSchedule(unsigned long long seed, unsigned instructions);
+/* The GIL's mode; CLASSIC when not initialized. Any thread. */
 GV_API GvGILMode Gv_GetGILMode(void);
+/* The switch interval in seconds. GIL held. */
 GV_API double Gv_GetSwitchInterval(void);
 
 /* GIL telemetry (see GvGIL_GetStats). Wait times are in nanoseconds. */
@@ -167,21 +203,26 @@ typedef struct GvGILStats {
     unsigned long long switches;        /* takes by a thread other than the previous holder */
     unsigned long long forced_drops;    /* drops because a waiter asked */
     unsigned long long voluntary_drops; /* drops around blocking calls and at thread exit */
-    unsigned long long drop_requests;   /* requests a waiter sent after waiting an interval */
+    unsigned long long drop_requests;   /* requests a waiter sent (after an interval; at once in the priority modes) */
+    unsigned long long spins;           /* spin mode: waits for the GIL that spun before sleeping */
+    unsigned long long spin_hits;       /* ... and got the GIL while spinning (no sleep) */
     unsigned long long wait_ns_total;   /* time spent waiting to take the GIL */
     unsigned long long wait_ns_max;
     /* wait_hist[i]: takes that waited [2^i, 2^(i+1)) microseconds; [0] also holds < 1 µs. */
     unsigned long long wait_hist[GV_GIL_HIST_BUCKETS];
 } GvGILStats;
-/* The interpreter's counters, summed over every thread that ever ran. Any thread. */
+/* The interpreter's counters, summed over every thread that ever ran (all
+ * zero when not initialized). Any thread. out NULL: a fatal error. */
 GV_API void GvGIL_GetStats(GvGILStats *out);
-/* One thread's counters. The caller holds the GIL (ts stays alive). */
+/* One thread's counters. GIL held (ts stays alive). ts or out NULL: a fatal
+ * error. */
 GV_API void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out);
 
 /* ---- thread-state services ---- */
 /* The calling thread's per-thread dictionary (borrowed), created on first
  * use; what tls() returns to programs. NULL without raising when the thread
- * has no current thread state (or out of memory). Freed with the thread state. */
+ * has no current thread state (any thread may ask) or out of memory. With a
+ * current thread state, GIL held. Freed with the thread state. */
 GV_API GvObject *GvThreadState_GetDict(void);
 /* Asks the thread with that id (GvThreadState_GetID, thread_id()) to raise
  * `exc` (an exception instance or type; NULL clears a pending one) at its
@@ -194,7 +235,8 @@ GV_API GvObject *GvThreadState_GetDict(void);
 GV_API int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc);
 /* A masking scope for the calling thread (Ruby's Thread.handle_interrupt):
  * while masked, asynchronous exceptions are held back; the outermost Unmask
- * makes a held-back one due at the next check. Scopes nest. GIL held. */
+ * makes a held-back one due at the next check. Scopes nest. GIL held (a
+ * fatal error otherwise). */
 GV_API void GvThreadState_MaskAsyncExc(void);
 GV_API void GvThreadState_UnmaskAsyncExc(void);
 
@@ -203,16 +245,18 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
 /* Schedules func(arg) to run on the main thread, with the GIL, at its next
  * eval-breaker check (or during its current blocking wait). Callable from any
  * thread, with or without the GIL, even one the VM did not create; never
- * blocks. 0, or -1 if the queue is full or there is no interpreter. If func
- * returns -1 (with an exception set, else RuntimeError), the exception is
- * raised in the main thread where the call ran. */
+ * blocks. 0, or -1 (no exception set) if the queue is full, there is no
+ * interpreter, or func is NULL. If func returns -1 (with an exception set,
+ * else RuntimeError), the exception is raised in the main thread where the
+ * call ran. */
 GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
 /* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0 or no
  * such thread is running. A call for a thread that ends before running it is
  * dropped, never run. */
 GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);
-/* Runs the pending calls due on the calling thread now. GIL held. 0, or -1
- * with the exception of the first call that failed. */
+/* Runs the pending calls due on the calling thread now. GIL held (a fatal
+ * error otherwise). 0, or -1 with the exception of the first call that
+ * failed. */
 GV_API int Gv_MakePendingCalls(void);
 
 /* ---- trace and profile hooks ---- */
@@ -242,16 +286,18 @@ typedef struct GvTraceEvent {
  * traced frame. Runs with the GIL; while it runs, its own calls into the VM
  * are not traced. */
 typedef int (*GvTraceFunc)(void *userdata, const GvTraceEvent *event);
-/* Sets (func NULL: removes) the calling thread's trace or profile hook. Running
- * frames start reporting at their next call or backward jump. When no hook is
- * set the eval loop runs as fast as without this feature. GIL held. */
+/* Sets (func NULL: removes) the calling thread's trace or profile hook;
+ * userdata is passed to it as it is (NULL is fine). Running frames start
+ * reporting at their next call or backward jump. When no hook is set the eval
+ * loop runs as fast as without this feature. GIL held. */
 GV_API void GvEval_SetTrace(GvTraceFunc func, void *userdata);
 GV_API void GvEval_SetProfile(GvTraceFunc func, void *userdata);
-/* The same for every thread of the interpreter, running now or started later. */
+/* The same for every thread of the interpreter, running now or started later.
+ * GIL held. */
 GV_API void GvEval_SetTraceAllThreads(GvTraceFunc func, void *userdata);
 GV_API void GvEval_SetProfileAllThreads(GvTraceFunc func, void *userdata);
 /* Turns OPCODE events on or off for the trace hooks set after this call (and
- * the calling thread's current one). */
+ * the calling thread's current one). GIL held. */
 GV_API void GvEval_SetTraceOpcodes(int on);
 
 /* ---- load diagnostics ---- */
@@ -265,33 +311,43 @@ typedef struct GvDiag {
 /* ---- programs ---- */
 /* Assembles .gva source text (len bytes; need not be NUL-terminated) and
  * verifies it. filename is used in diagnostics and tracebacks. Returns NULL
- * and fills *diag on any error; never raises. */
+ * and fills *diag on any error; never raises. GIL held (a fatal error
+ * otherwise); without any current thread state: NULL with the diagnostic "no
+ * thread state". NULLs: source is read as empty, filename as "<input>", and
+ * diag may be NULL (the error is then not reported). The same for the two
+ * loaders below. */
 GV_API GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename,
                                      GvDiag *diag);
 /* Loads a binary .gvc image and verifies it. Returns NULL and fills *diag on a
- * bad magic number, an unsupported version, a truncated or corrupted file, or
- * code the verifier rejects. */
+ * bad magic number, an unsupported version, a truncated or corrupted file
+ * (data NULL reads as empty), or code the verifier rejects. */
 GV_API GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename,
                                       GvDiag *diag);
 /* Reads a file and loads it as .gvc if it starts with the .gvc magic number,
  * else assembles it as .gva. NULL and *diag filled on error (including a file
- * that cannot be read). */
+ * that cannot be read, and path NULL). */
 GV_API GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag);
 /* Serializes a program to a .gvc image in a malloc'ed buffer the caller frees.
- * 0 on success, -1 if out of memory (no exception set). */
+ * 0 on success, -1 (no exception set) if out of memory or program, data or
+ * len is NULL. Needs no GIL (it only reads the program). */
 GV_API int GvProgram_Save(const GvProgram *program, void **data, size_t *len);
-/* Writes the program as .gva text (the disassembly) to a FILE*. */
+/* Writes the program as .gva text (the disassembly) to a FILE*. GIL held;
+ * program or file NULL: a fatal error. */
 GV_API void GvProgram_Disassemble(const GvProgram *program, void *file);
-/* Frees a program (its functions stay alive while globals refer to them). */
+/* Frees a program (its functions stay alive while globals refer to them).
+ * NULL does nothing (any thread); otherwise GIL held. */
 GV_API void GvProgram_Free(GvProgram *program);
 /* Defines every function of the program as a global of the interpreter, then
  * calls `main()` on the current thread. Returns 0 and sets *exit_status to
  * main's result if it is an int (else 0). If an exception escapes, returns -1
- * with it set (see GvErr_PrintEx). */
+ * with it set (see GvErr_PrintEx). exit_status may be NULL (the status is
+ * dropped); program NULL: -1 with TypeError. */
 GV_API int GvProgram_Run(GvProgram *program, int *exit_status);
 
 /* Sets what the argv() builtin returns: a list of argc strings (copied; they
- * must be valid UTF-8, else ValueError). 0, or -1 with an exception set. */
+ * must be valid UTF-8, else ValueError). argc <= 0 gives an empty list (argv
+ * may then be NULL); argv or one of its first argc strings NULL otherwise:
+ * TypeError. 0, or -1 with an exception set. */
 GV_API int Gv_SetArgv(int argc, char **argv);
 
 /* ---- exceptions ---- */
@@ -312,38 +368,49 @@ GV_API extern GvObject *const GvExc_SystemExit;
 GV_API extern GvObject *const GvExc_MemoryError;
 
 /* Sets the current exception to a new instance of `type` (an exception type)
- * with the message. A `type` that is not an exception type sets TypeError. */
+ * with the message (NULL: ""). A `type` that is not an exception type (NULL
+ * included) sets TypeError instead. */
 GV_API void GvErr_SetString(GvObject *type, const char *message);
 /* Sets the current exception: `value` may be an instance of `type` (raised as
- * it is) or any value (its str() becomes the message of a new instance). */
+ * it is) or any value (its str() becomes the message of a new instance), or
+ * NULL (a new instance without a message). `type` not an exception type (NULL
+ * included): TypeError instead. */
 GV_API void GvErr_SetObject(GvObject *type, GvObject *value);
-/* The type of the exception in flight (borrowed), or NULL. Never fails. */
+/* The type of the exception in flight (borrowed), or NULL; NULL also when
+ * the thread has no current thread state. Never fails. Any thread. */
 GV_API GvObject *GvErr_Occurred(void);
-/* Drops the exception in flight, if any. */
+/* Drops the exception in flight, if any. Does nothing when the thread has no
+ * current thread state (any thread may call it); otherwise GIL held. */
 GV_API void GvErr_Clear(void);
 /* Takes the exception in flight (a new reference; none remains set), or NULL.
  * CPython 3.12's PyErr_GetRaisedException. */
 GV_API GvObject *GvErr_GetRaisedException(void);
 /* Sets the exception in flight, stealing `exc` (an exception instance, or NULL
- * to clear). */
+ * to clear). Anything else is released and TypeError set instead. */
 GV_API void GvErr_SetRaisedException(GvObject *exc);
 /* The exception being handled by the innermost running handler (a new
  * reference), or NULL. What exc_info() returns to programs. */
 GV_API GvObject *GvErr_GetHandledException(void);
 /* Replaces the exception being handled by the innermost handler (borrowed;
- * NULL to clear). Does nothing if no handler is running. */
+ * NULL to clear: exc_info() then gives None until that handler ends). Does
+ * nothing if no handler is running; an object that is not an exception
+ * instance sets TypeError instead. */
 GV_API void GvErr_SetHandledException(GvObject *exc);
 /* Prints the exception in flight as a Python-style traceback to stderr and
  * clears it. Returns the exit status a program would end with: SystemExit's
- * code (printing nothing, or its message), else 1. Returns 0 if none is set. */
+ * code (printing nothing, or its message), else 1. Returns 0 if none is set,
+ * and when the thread has no current thread state (any thread may call it);
+ * otherwise GIL held. */
 GV_API int GvErr_PrintEx(void);
-/* True if `exc` is an exception instance whose type is `type` or a subtype. */
+/* True if `exc` is an exception instance whose type is `type` or a subtype;
+ * 0 if either is NULL. Any thread (types never change). */
 GV_API int GvErr_GivenExceptionMatches(GvObject *exc, GvObject *type);
 
 /* ---- recursion ---- */
 /* The limit on bytecode frames per thread (default 1000). A call past it
  * raises RecursionError. Applies to the current thread and to threads created
- * after. Values < 1 are ignored (returns -1 with ValueError set). */
+ * after. Values < 1 are ignored (returns -1 with ValueError set). GIL held
+ * (both functions). */
 GV_API int Gv_SetRecursionLimit(int limit);
 GV_API int Gv_GetRecursionLimit(void);
 
@@ -358,14 +425,33 @@ GV_API int Gv_GetRecursionLimit(void);
  * raises again and no handler catches anything, so the program ends (a
  * handler that caught the error and looped would defeat the budget).
  * n < 0 removes the budget (the default); calling again renews it. Applies to
- * the calling thread only. Does nothing without a current thread state. */
+ * the calling thread only. Does nothing without a current thread state (any
+ * thread may call it). */
 GV_API void Gv_SetInstructionBudget(long long n);
 
+/* ---- memory ---- */
+/* Limits the memory the VM allocates for what programs make (objects, list
+ * items, dict tables, strings, queues, data-stack chunks), counted as
+ * malloc_usable_size reports the blocks: an allocation that would take the
+ * total past `bytes` fails, and the program sees MemoryError (which it may
+ * catch; the VM goes on). 0 removes the limit (the default). Process-wide,
+ * like malloc; any thread, with or without the GIL, before Gv_Initialize
+ * too. A limit below the current usage makes allocations fail until enough
+ * is freed. Not counted: thread states and C stacks, the scratch memory of
+ * loading and verifying, and memory an embedder allocates itself. `gilvm
+ * run` sets half the physical memory (or of the cgroup's limit, if lower) by
+ * default; --max-memory=SIZE sets another. */
+GV_API void Gv_SetMemoryLimit(size_t bytes);
+/* Bytes the VM's counted allocations hold now (see Gv_SetMemoryLimit). Any
+ * thread. */
+GV_API size_t Gv_GetMemoryUsage(void);
+
 /* ---- objects ---- */
+/* Reference counts are not atomic: GIL held. NULL does nothing (any thread). */
 GV_API void Gv_IncRef(GvObject *o);
-GV_API void Gv_DecRef(GvObject *o); /* NULL is allowed */
+GV_API void Gv_DecRef(GvObject *o);
 /* str(o) as a NUL-terminated UTF-8 string in a malloc'ed buffer the caller
- * frees; NULL on error. */
+ * frees; NULL on error (o NULL: TypeError). GIL held. */
 GV_API char *GvObject_StrDup(GvObject *o);
 
 #ifdef __cplusplus

@@ -48,16 +48,16 @@ void gv_code_dealloc(GvObject *o) {
     for (uint32_t i = 0; i < c->nnames; i++) gv_xdecref(c->names[i]);
     if (c->localnames)
         for (uint32_t i = 0; i < c->nlocals; i++) gv_xdecref(c->localnames[i]);
-    free(c->instrs);
-    free(c->pos);
-    free(c->consts);
-    free(c->names);
-    free(c->localnames);
-    free(c->exc);
-    free(c->quick);
+    gv_free(c->instrs);
+    gv_free(c->pos);
+    gv_free(c->consts);
+    gv_free(c->names);
+    gv_free(c->localnames);
+    gv_free(c->exc);
+    free(c->quick); /* plain malloc: vm/quicken.c, vm/eval.c */
     free(c->traced);
     free(c->gcache);
-    free(c);
+    gv_free(c);
 }
 
 uint32_t gv_code_line(const GvCode *code, uint32_t pc) {

@@ -79,7 +79,7 @@ static int rebuild(GvDict *d, size_t need) {
     if (!index) return -1;
     GvDictEntry *entries = gv_malloc(cap * sizeof *entries);
     if (!entries) {
-        free(index);
+        gv_free(index);
         return -1;
     }
     for (size_t i = 0; i < index_cap; i++) index[i] = EMPTY;
@@ -93,8 +93,8 @@ static int rebuild(GvDict *d, size_t need) {
         index[i] = (int64_t)n;
         n++;
     }
-    free(d->index);
-    free(d->entries);
+    gv_free(d->index);
+    gv_free(d->entries);
     d->index = index;
     d->entries = entries;
     d->index_cap = index_cap;
@@ -191,7 +191,7 @@ static void drop_entries(GvDictEntry *entries, size_t n) {
         gv_vdecref(entries[k].key);
         gv_vdecref(entries[k].value);
     }
-    free(entries);
+    gv_free(entries);
 }
 
 /* Empties the dict before dropping anything: a destructor running from here
@@ -200,7 +200,7 @@ static void drop_entries(GvDictEntry *entries, size_t n) {
 void gv_dict_clear(GvDict *d) {
     GvDictEntry *entries = d->entries;
     size_t n = d->nentries;
-    free(d->index);
+    gv_free(d->index);
     d->index = NULL;
     d->entries = NULL;
     d->used = d->nentries = d->cap = d->index_cap = 0;
@@ -224,7 +224,7 @@ void gv_dict_dealloc(GvObject *o) {
     GvDict *d = (GvDict *)o;
     GvDictEntry *entries = d->entries;
     size_t n = d->nentries;
-    free(d->index);
-    free(d);
+    gv_free(d->index);
+    gv_free(d);
     drop_entries(entries, n);
 }

@@ -21,7 +21,8 @@ static GvException static_memory_error = {
 int gv_err_nomemory(void) {
     GvThreadState *ts = gv_tstate_get();
     if (!ts) return -1;
-    GvException *e = calloc(1, sizeof *e);
+    /* Past the memory limit too: raising MemoryError must not need room. */
+    GvException *e = gv_mem_alloc(sizeof *e, GV_MEM_ZERO | GV_MEM_NO_LIMIT);
     if (e) {
         e->ob.refcnt = 1;
         e->ob.kind = GV_KEXC;

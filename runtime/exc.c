@@ -55,7 +55,7 @@ void gv_exc_dealloc(GvObject *o) {
      * freeing each link we hold the last reference to. */
     GvObject *ctx = e->context;
     GvTraceback *tb = e->traceback;
-    free(e);
+    gv_free(e);
     while (ctx) {
         GvException *c = (GvException *)ctx;
         if (c->ob.refcnt > 1 || (c->ob.flags & GV_OBJ_STATIC)) {
@@ -96,7 +96,7 @@ void gv_traceback_dealloc(GvObject *o) {
     while (tb) {
         GvTraceback *next = tb->next;
         gv_decref(&tb->code->ob);
-        free(tb);
+        gv_free(tb);
         if (!next || --next->ob.refcnt > 0) break;
         tb = next;
     }

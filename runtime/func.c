@@ -14,7 +14,7 @@ GvObject *gv_function_new(GvCode *code) {
 void gv_function_dealloc(GvObject *o) {
     GvFunction *f = (GvFunction *)o;
     gv_decref(&f->code->ob);
-    free(f);
+    gv_free(f);
 }
 
 GvObject *gv_builtin_new(const char *name, GvBuiltinFn fn, int min_args, int max_args) {
@@ -27,4 +27,4 @@ GvObject *gv_builtin_new(const char *name, GvBuiltinFn fn, int min_args, int max
     return &b->ob;
 }
 
-void gv_builtin_dealloc(GvObject *o) { free(o); }
+void gv_builtin_dealloc(GvObject *o) { gv_free(o); }

@@ -61,6 +61,15 @@ static void check(int rc, const char *what) {
     }
 }
 
+static int usable_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 void gv_gil_init(GvGIL *gil) {
     check(pthread_mutex_init(&gil->mutex, NULL), "GIL mutex init");
     pthread_condattr_t attr;
@@ -79,8 +88,10 @@ void gv_gil_init(GvGIL *gil) {
     gil->prio_head = gil->prio_tail = gil->norm_head = gil->norm_tail = NULL;
     gil->holder_since = 0;
     gil->mode = GV_GIL_CLASSIC;
-    /* Spinning only pays when another core can hand the GIL over meanwhile. */
-    gil->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? GV_GIL_SPIN_NS : 0;
+    /* Spinning only pays when another core can hand the GIL over meanwhile:
+     * count the cores this process may run on (taskset, cpusets), not the
+     * machine's. */
+    gil->spin_ns = usable_cpus() > 1 ? GV_GIL_SPIN_NS : 0;
 }
 
 static void deadline_after(struct timespec *ts, int64_t ns) {
@@ -190,15 +201,29 @@ static void drop_classic(GvGIL *gil, GvThreadState *ts, bool forced) {
  *   it the holder (`locked` never goes to 0 in between) and signals that one
  *   thread on its own condition variable. Nobody barges in.
  * - Priority. A thread coming back from a blocking wait (sleep, lock, queue,
- *   join, an embedder's Gv_BEGIN_ALLOW_THREADS) queues in `prio` and asks the
- *   holder to drop as soon as the holder has run GV_GIL_MIN_SLICE_NS. Threads
- *   forced to drop, and new ones, queue in `norm`, FIFO: round robin among
- *   CPU-bound threads.
+ *   join, an embedder's Gv_BEGIN_ALLOW_THREADS) or entering the VM from
+ *   outside (a new thread state: GvGILState_Ensure) queues in `prio` and asks
+ *   the holder to drop as soon as the holder has run GV_GIL_MIN_SLICE_NS.
+ *   Threads forced to drop, and threads the VM starts, queue in `norm`, FIFO:
+ *   round robin among CPU-bound threads. A forced dropper queues itself and
+ *   hands over in one step (yield_handoff), so no other waiter can slip in
+ *   ahead of it while it is preempted between the two.
+ * - A request is not lost. A waiter asks once; the handoff it causes may go
+ *   to another waiter (one further ahead), so whoever takes the GIL while
+ *   `prio` (or a starving `norm` head) still waits is asked at once in its
+ *   turn (took()). Without this the second of two threads back from I/O
+ *   waited a whole interval.
  * - No starvation. A `norm` waiter that waits a whole switch interval asks
  *   the holder to drop and marks itself starving; a starving waiter is served
- *   before `prio`. So a waiting thread gets the GIL within about one switch
- *   interval plus one minimum slice (plus the time the holder needs to reach
- *   an eval-breaker check), whatever the others do.
+ *   before `prio`. The bound: the head of `norm` gets the GIL within one
+ *   switch interval plus one minimum slice (plus the time the holder needs to
+ *   reach an eval-breaker check), whatever stream of priority threads
+ *   arrives; a thread behind it in `norm` within that much per thread ahead
+ *   of it. A `prio` waiter waits at most for the starving `norm` heads ahead
+ *   of it, one slice each. (Beazley's priority-request proposal had no such
+ *   bound: an I/O thread that never really blocks could keep a CPU-bound one
+ *   out forever. tests/unit/test_gil_modes.c checks the order by hand-built
+ *   queues.)
  * - Spinning (spin mode). A waiter spins for a bounded time (spin_ns, with
  *   a pause instruction) on its grant before it sleeps: on a multi-core
  *   machine a handoff then costs a cache-line transfer instead of a futex
@@ -284,6 +309,85 @@ bool gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomi
     }
 }
 
+/* mutex held, ts not the holder: queues ts (in `prio`, asking the holder at
+ * once, or at the tail of `norm`) and waits until a dropper grants it the
+ * GIL. Returns 0 with the mutex held, or -1 (dequeued) if ts must exit. */
+static int queue_and_wait(GvGIL *gil, GvThreadState *ts, bool prio) {
+    atomic_store(&ts->gil_granted, false);
+    ts->gil_starving = false;
+    if (prio) {
+        /* Ask at once; the holder honours it once it has run its minimum
+         * slice (gv_gil_yield), so we need not wake up to ask later. */
+        enqueue(&gil->prio_head, &gil->prio_tail, ts);
+        request_drop(gil, ts);
+    } else {
+        enqueue(&gil->norm_head, &gil->norm_tail, ts);
+    }
+    if (gil->mode == GV_GIL_PRIORITY_SPIN && gil->spin_ns > 0) {
+        pthread_mutex_unlock(&gil->mutex);
+        bool hit = gv_gil_spin_until(gil, ts, &ts->gil_granted, NULL);
+        check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+        gil->stats.spins++;
+        ts->gil_stats.spins++;
+        gil->stats.spin_hits += hit;
+        ts->gil_stats.spin_hits += hit;
+    }
+    while (!atomic_load(&ts->gil_granted)) {
+        if (must_exit(ts)) {
+            if (!unqueue(&gil->prio_head, &gil->prio_tail, ts)) unqueue(&gil->norm_head, &gil->norm_tail, ts);
+            return -1;
+        }
+        int64_t wait = atomic_load_explicit(&gil->interval_ns, memory_order_relaxed);
+        uint64_t seen = gil->switch_number;
+        struct timespec deadline;
+        deadline_after(&deadline, wait);
+        int rc = pthread_cond_timedwait(&ts->gil_cond, &gil->mutex, &deadline);
+        if (atomic_load(&ts->gil_granted) || rc != ETIMEDOUT) continue;
+        if (prio) {
+            request_drop(gil, ts); /* again: a holder in C code may have missed it */
+        } else if (gil->switch_number == seen) {
+            /* A whole interval with no handoff: this is CPython's drop
+             * request, and the waiter goes first at the next drop. */
+            ts->gil_starving = true;
+            request_drop(gil, ts);
+        }
+    }
+    return 0;
+}
+
+/* mutex held: ts has just become the holder after waiting since `start`. */
+static void took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
+    gil->stats.acquisitions++;
+    ts->gil_stats.acquisitions++;
+    uint64_t now = gv_now_ns(), waited = now - start;
+    count_wait(&gil->stats, waited);
+    count_wait(&ts->gil_stats, waited);
+    ts->gil_since = now;
+    /* Whoever asked asked the previous holder. If a thread back from a wait,
+     * or a starving one, still waits, it asks us now (honoured after our
+     * minimum slice): a waiter asks only once, and that request was used up
+     * by the handoff that brought us here. Otherwise a request left over is
+     * stale. */
+    if (gil->prio_head || (gil->norm_head && gil->norm_head->gil_starving))
+        atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    ts->holds_gil = true;
+}
+
+/* mutex held: makes the head of the queues the holder and wakes it, or marks
+ * the GIL free if nobody waits. */
+static void hand_over(GvGIL *gil) {
+    GvThreadState *next = pick_next(gil);
+    if (next) {
+        make_holder(gil, next, gv_now_ns());
+        atomic_store_explicit(&next->gil_granted, true, memory_order_release);
+        pthread_cond_signal(&next->gil_cond);
+    } else {
+        atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+    }
+}
+
 static int take_handoff(GvGIL *gil, GvThreadState *ts) {
     bool prio = ts->gil_after_wait;
     ts->gil_after_wait = false;
@@ -295,53 +399,11 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
     }
     if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
         make_holder(gil, ts, start);
-    } else {
-        atomic_store(&ts->gil_granted, false);
-        ts->gil_starving = false;
-        if (prio) {
-            /* Ask at once; the holder honours it once it has run its minimum
-             * slice (gv_gil_yield), so we need not wake up to ask later. */
-            enqueue(&gil->prio_head, &gil->prio_tail, ts);
-            request_drop(gil, ts);
-        } else {
-            enqueue(&gil->norm_head, &gil->norm_tail, ts);
-        }
+    } else if (queue_and_wait(gil, ts, prio) < 0) {
         pthread_mutex_unlock(&gil->mutex);
-        gv_gil_spin_until(gil, ts, &ts->gil_granted, NULL);
-        check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
-        while (!atomic_load(&ts->gil_granted)) {
-            if (must_exit(ts)) {
-                if (!unqueue(&gil->prio_head, &gil->prio_tail, ts))
-                    unqueue(&gil->norm_head, &gil->norm_tail, ts);
-                pthread_mutex_unlock(&gil->mutex);
-                return -1;
-            }
-            int64_t wait = atomic_load_explicit(&gil->interval_ns, memory_order_relaxed);
-            uint64_t seen = gil->switch_number;
-            struct timespec deadline;
-            deadline_after(&deadline, wait);
-            int rc = pthread_cond_timedwait(&ts->gil_cond, &gil->mutex, &deadline);
-            if (atomic_load(&ts->gil_granted) || rc != ETIMEDOUT) continue;
-            if (prio) {
-                request_drop(gil, ts); /* again: a holder in C code may have missed it */
-            } else if (gil->switch_number == seen) {
-                /* A whole interval with no handoff: this is CPython's drop
-                 * request, and the waiter goes first at the next drop. */
-                ts->gil_starving = true;
-                request_drop(gil, ts);
-            }
-        }
+        return -1;
     }
-    gil->stats.acquisitions++;
-    ts->gil_stats.acquisitions++;
-    uint64_t now = gv_now_ns(), waited = now - start;
-    count_wait(&gil->stats, waited);
-    count_wait(&ts->gil_stats, waited);
-    ts->gil_since = now;
-    /* A request left from before is stale, unless someone waits already. */
-    if (!gil->prio_head && !gil->norm_head)
-        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
-    ts->holds_gil = true;
+    took(gil, ts, start);
     pthread_mutex_unlock(&gil->mutex);
     return 0;
 }
@@ -356,15 +418,35 @@ static void drop_handoff(GvGIL *gil, GvThreadState *ts, bool forced) {
         gil->stats.voluntary_drops++;
         ts->gil_stats.voluntary_drops++;
     }
-    GvThreadState *next = pick_next(gil);
-    if (next) {
-        make_holder(gil, next, gv_now_ns());
-        atomic_store_explicit(&next->gil_granted, true, memory_order_release);
-        pthread_cond_signal(&next->gil_cond);
-    } else {
-        atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
-    }
+    hand_over(gil);
     pthread_mutex_unlock(&gil->mutex);
+}
+
+/* A forced switch in the handoff modes: the holder queues itself at the tail
+ * of `norm` and hands over in one step under the mutex. Done as a drop and
+ * then a take, the dropper could be preempted in between (three runnable
+ * threads on two cores) and another waiter, asking meanwhile, would find it
+ * missing from the queue: CPU-bound threads would lose turns. Returns 1 if
+ * nobody waits (the request was stale: keep running), 0 once ts holds the
+ * GIL again, -1 if ts must exit (not holding it). */
+static int yield_handoff(GvGIL *gil, GvThreadState *ts) {
+    uint64_t start = gv_now_ns();
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    if (!gil->prio_head && !gil->norm_head) {
+        pthread_mutex_unlock(&gil->mutex);
+        return 1;
+    }
+    ts->holds_gil = false;
+    gil->stats.forced_drops++;
+    ts->gil_stats.forced_drops++;
+    hand_over(gil);
+    if (must_exit(ts) || queue_and_wait(gil, ts, false) < 0) {
+        pthread_mutex_unlock(&gil->mutex);
+        return -1;
+    }
+    took(gil, ts, start);
+    pthread_mutex_unlock(&gil->mutex);
+    return 0;
 }
 
 /* ---- the deterministic schedule ----
@@ -540,6 +622,10 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {
         }
     }
     atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    if (gil->mode == GV_GIL_PRIORITY || gil->mode == GV_GIL_PRIORITY_SPIN) {
+        ts->gil_after_wait = false;
+        return yield_handoff(gil, ts) < 0 ? -1 : 0;
+    }
     gv_gil_drop(gil, ts, true);
     return gv_gil_take(gil, ts);
 }

@@ -13,7 +13,7 @@ GvObject *gv_list_new(size_t cap) {
     if (cap) {
         l->items = gv_calloc(cap, sizeof(GvValue));
         if (!l->items) {
-            free(l);
+            gv_free(l);
             return NULL;
         }
         l->cap = cap;
@@ -92,7 +92,7 @@ void gv_list_clear(GvList *l) {
     l->items = NULL;
     l->size = l->cap = 0;
     for (size_t i = 0; i < n; i++) gv_vdecref(items[i]);
-    free(items);
+    gv_free(items);
 }
 
 /* Called only by gv_dealloc, which has already untracked the list. */
@@ -100,7 +100,7 @@ void gv_list_dealloc(GvObject *o) {
     GvList *l = (GvList *)o;
     GvValue *items = l->items;
     size_t n = l->size;
-    free(l);
+    gv_free(l);
     for (size_t i = 0; i < n; i++) gv_vdecref(items[i]);
-    free(items);
+    gv_free(items);
 }

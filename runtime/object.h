@@ -125,14 +125,41 @@ typedef struct GvNative {
     const GvNativeType *type;
 } GvNative;
 
-/* ---- allocation ---- */
+/* ---- allocation ----
+ * Everything a program can make grow (objects, list items, dict tables, str
+ * data, buffers, queue rings, data-stack chunks) is allocated here and counted
+ * against the memory limit (Gv_SetMemoryLimit; see object.c for why a count
+ * and not setrlimit). The rule that keeps the count right: memory from
+ * gv_malloc/gv_calloc/gv_realloc/gv_mem_alloc is released with gv_free,
+ * never free(); memory from plain malloc never goes to gv_free. */
 /* Allocates a zeroed object of `size` bytes with refcount 1. On failure sets
  * MemoryError and returns NULL. */
 GvObject *gv_object_new(GvKind kind, size_t size);
-/* malloc/realloc that raise MemoryError on failure (and on size overflow). */
+/* malloc/realloc/calloc that raise MemoryError on failure, on size overflow
+ * and past the memory limit. gv_realloc leaves p valid when it fails. */
 void *gv_malloc(size_t size);
 void *gv_realloc(void *p, size_t size);
 void *gv_calloc(size_t n, size_t size);
+/* The same without raising, for callers with no thread state or holding a
+ * lock: NULL on failure. Flags: GV_MEM_ZERO zeroes the block; GV_MEM_NO_LIMIT
+ * counts it but never refuses it (small fixed blocks that error handling
+ * itself needs); GV_MEM_ANY_THREAD for a block that may be allocated or freed
+ * by a thread without the GIL (every other counted block is allocated and
+ * freed with the GIL held). */
+#define GV_MEM_ZERO 0x1u
+#define GV_MEM_NO_LIMIT 0x2u
+#define GV_MEM_ANY_THREAD 0x4u
+void *gv_mem_alloc(size_t size, unsigned flags);
+/* Releases a block from gv_mem_alloc: the same GV_MEM_ANY_THREAD flag as it
+ * was allocated with. NULL is allowed. */
+void gv_mem_free(void *p, unsigned flags);
+/* Releases a block from gv_malloc, gv_calloc, gv_realloc or gv_mem_alloc
+ * without GV_MEM_ANY_THREAD; the GIL is held. NULL is allowed. */
+void gv_free(void *p);
+/* Bytes those allocations hold now (as malloc_usable_size counts them);
+ * signed, so that a count gone below zero (a gv_free of memory that was
+ * never counted) shows. Gv_GetMemoryUsage is the public, clamped form. */
+int64_t gv_mem_in_use(void);
 
 /* ---- generic operations on values (runtime/object.c) ---- */
 const char *gv_type_name(GvValue v);      /* Python's name: "int", "str", "ValueError", ... */

@@ -179,7 +179,7 @@ GvObject *gv_str_format(const char *fmt, ...) {
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
     GvObject *r = str_lossy(big, (size_t)n);
-    free(big);
+    gv_free(big);
     return r;
 }
 
@@ -209,7 +209,7 @@ GvObject *gv_str_char_at(GvStr *s, size_t i) {
     return make(s->data + start, pos - start, 1);
 }
 
-void gv_str_dealloc(GvObject *o) { free(o); }
+void gv_str_dealloc(GvObject *o) { gv_free(o); }
 
 /* ---- comparison and hashing ---- */
 
@@ -328,7 +328,7 @@ void gv_buf_init(GvBuf *b) {
 }
 
 void gv_buf_free(GvBuf *b) {
-    free(b->data);
+    gv_free(b->data);
     gv_buf_init(b);
 }
 

@@ -32,27 +32,53 @@ static uint64_t deadline_from(double timeout) {
 typedef bool (*ReadyFn)(void *obj);
 typedef void (*TakeFn)(void *obj, void *out);
 
+/* Under the deterministic schedule every decision is made while holding the
+ * GIL, at a point the schedule chose: whether the object is ready, and taking
+ * it. The thread queues itself as a waiter before it detaches, so whoever
+ * makes the object ready (running only after the detach) wakes it; woken, it
+ * takes the GIL back and looks again. Taking the item as soon as its OS
+ * thread woke up instead would let OS timing decide which of two getters of
+ * one queue gets it. */
+static int wait_for_sched(GvThreadState *ts, GvWaitQueue *q, void *obj, ReadyFn ready, TakeFn take,
+                          void *out, uint64_t deadline) {
+    GvInterpreterState *interp = ts->interp;
+    for (;;) {
+        pthread_mutex_lock(&interp->mutex);
+        if (ready(obj)) {
+            take(obj, out);
+            pthread_mutex_unlock(&interp->mutex);
+            return 1;
+        }
+        gv_park_prepare(ts, q);
+        pthread_mutex_unlock(&interp->mutex);
+        gv_tstate_detach(ts);
+        pthread_mutex_lock(&interp->mutex);
+        GvParkResult r = gv_park_prepared(ts, q, deadline);
+        pthread_mutex_unlock(&interp->mutex);
+        gv_tstate_attach_or_exit(ts);
+        if (r == GV_PARK_TIMEOUT) return 0;
+        if (r == GV_PARK_INTERRUPTED && gv_tstate_check_interrupts(ts) < 0) return -1;
+        if (deadline && gv_now_ns() >= deadline) return 0;
+    }
+}
+
 static int wait_for(GvThreadState *ts, GvWaitQueue *q, void *obj, ReadyFn ready, TakeFn take,
                     void *out, uint64_t deadline) {
     GvInterpreterState *interp = ts->interp;
+    if (interp->gil.mode == GV_GIL_SCHEDULE) return wait_for_sched(ts, q, obj, ready, take, out, deadline);
     for (;;) {
         gv_tstate_detach(ts);
         pthread_mutex_lock(&interp->mutex);
         GvParkResult r = GV_PARK_WOKEN;
-        bool got = false, parked = false;
-        /* Under the deterministic schedule a woken thread is runnable: it must
-         * take the GIL before it may wait again (its next detach takes it out
-         * of the runnable set), or the scheduler could pick a sleeper. */
-        bool schedule = ts->interp->gil.mode == GV_GIL_SCHEDULE;
+        bool got = false;
         for (;;) {
             if (ready(obj)) {
                 take(obj, out);
                 got = true;
                 break;
             }
-            if (r == GV_PARK_TIMEOUT || r == GV_PARK_INTERRUPTED || (schedule && parked)) break;
+            if (r == GV_PARK_TIMEOUT || r == GV_PARK_INTERRUPTED) break;
             r = gv_park(ts, q, deadline);
-            parked = true;
         }
         pthread_mutex_unlock(&interp->mutex);
         gv_tstate_attach_or_exit(ts);
@@ -128,7 +154,7 @@ typedef struct Queue {
 static void queue_dealloc(GvObject *o) {
     Queue *q = (Queue *)o;
     for (size_t i = 0; i < q->size; i++) gv_vdecref(q->items[(q->head + i) % q->cap]);
-    free(q->items);
+    gv_free(q->items);
 }
 static const GvNativeType queue_type = {"queue", queue_dealloc};
 
@@ -149,13 +175,13 @@ int gv_queue_put(GvThreadState *ts, GvObject *queue, GvValue v) {
         /* Grow by moving the ring into a larger array: nothing else is
          * touched, so this is safe under the mutex alone. */
         size_t ncap = q->cap ? q->cap * 2 : 8;
-        GvValue *ni = ncap < SIZE_MAX / sizeof(GvValue) ? malloc(ncap * sizeof(GvValue)) : NULL;
+        GvValue *ni = ncap < SIZE_MAX / sizeof(GvValue) ? gv_mem_alloc(ncap * sizeof(GvValue), 0) : NULL;
         if (!ni) {
             pthread_mutex_unlock(m);
             return gv_err_nomemory();
         }
         for (size_t i = 0; i < q->size; i++) ni[i] = q->items[(q->head + i) % q->cap];
-        free(q->items);
+        gv_free(q->items);
         q->items = ni;
         q->head = 0;
         q->cap = ncap;

@@ -242,11 +242,19 @@ static bool must_wake(GvThreadState *ts) {
 }
 
 GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
-    pthread_mutex_t *m = &ts->interp->mutex;
     if (must_wake(ts)) return GV_PARK_INTERRUPTED;
+    gv_park_prepare(ts, q);
+    return gv_park_prepared(ts, q, deadline_ns);
+}
+
+void gv_park_prepare(GvThreadState *ts, GvWaitQueue *q) {
     ts->wake = false;
-    ts->parked = true;
     if (q) enqueue(q, ts);
+}
+
+GvParkResult gv_park_prepared(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns) {
+    pthread_mutex_t *m = &ts->interp->mutex;
+    ts->parked = true;
     GvParkResult r = GV_PARK_WOKEN;
     if (ts->interp->gil.mode == GV_GIL_PRIORITY_SPIN) {
         /* Spin mode: whoever wakes us is likely running on the other core
@@ -398,6 +406,7 @@ GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue
     h->id = nts->id;
     h->ts = nts;
     nts->daemon = daemon;
+    nts->gil_after_wait = false; /* a new VM thread queues with the CPU-bound ones */
     nts->runtime_owned = true;
     nts->handle = &h->hdr.ob;
     nts->nondaemon = !daemon;

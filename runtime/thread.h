@@ -35,6 +35,12 @@ void gv_thread_forget_binding(GvThreadState *ts);
 typedef enum { GV_PARK_WOKEN, GV_PARK_TIMEOUT, GV_PARK_INTERRUPTED } GvParkResult;
 /* deadline_ns: CLOCK_MONOTONIC ns, or 0 for none. q may be NULL (sleep). */
 GvParkResult gv_park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns);
+/* gv_park in two steps, for the deterministic schedule: prepare (queue ts as
+ * a waiter, interp->mutex held) while still holding the GIL, so that whoever
+ * wakes it, running after ts detaches, finds it queued; then detach and park
+ * (interp->mutex held). */
+void gv_park_prepare(GvThreadState *ts, GvWaitQueue *q);
+GvParkResult gv_park_prepared(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline_ns);
 /* Wake the first / every thread parked on q. interp->mutex held. */
 void gv_unpark_one(GvWaitQueue *q);
 void gv_unpark_all(GvWaitQueue *q);

@@ -57,9 +57,13 @@ bool gv_tstate_must_exit(GvThreadState *ts) {
  * recursion takes a new chunk rarely and shallow programs never do. */
 #define CHUNK_SLOTS 8192u
 
-static GvStackChunk *chunk_new(size_t slots) {
+/* Chunks count against the memory limit (runtime/object.c), except a thread
+ * state's first one: making a thread state must not fail on the limit (a
+ * callback thread's GvGILState_Ensure has no way to report it). */
+static GvStackChunk *chunk_new(size_t slots, bool limited) {
     if (slots > (SIZE_MAX - sizeof(GvStackChunk)) / sizeof(GvValue)) return NULL;
-    GvStackChunk *c = malloc(sizeof(GvStackChunk) + slots * sizeof(GvValue));
+    unsigned flags = GV_MEM_ANY_THREAD | (limited ? 0 : GV_MEM_NO_LIMIT);
+    GvStackChunk *c = gv_mem_alloc(sizeof(GvStackChunk) + slots * sizeof(GvValue), flags);
     if (!c) return NULL;
     c->prev = c->next = NULL;
     c->end = c->data + slots;
@@ -99,7 +103,7 @@ void gv_interp_delete(GvInterpreterState *interp) {
 GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     GvThreadState *ts = calloc(1, sizeof *ts);
     if (!ts) return NULL;
-    ts->chunk = chunk_new(CHUNK_SLOTS);
+    ts->chunk = chunk_new(CHUNK_SLOTS, false);
     if (!ts->chunk) {
         free(ts);
         return NULL;
@@ -107,6 +111,10 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     ts->interp = interp;
     ts->recursion_headroom = GV_RECURSION_HEADROOM;
     ts->status = GV_TS_DETACHED;
+    /* Its first take comes from outside the VM (an embedder's thread entering,
+     * GvGILState_Ensure): like a thread back from a blocking call, it goes
+     * first in the priority GIL modes. Threads the VM starts opt out. */
+    ts->gil_after_wait = true;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -183,7 +191,7 @@ void gv_tstate_free(GvThreadState *ts) {
     while (c->prev) c = c->prev;
     while (c) {
         GvStackChunk *next = c->next;
-        free(c);
+        gv_mem_free(c, GV_MEM_ANY_THREAD);
         c = next;
     }
     if (current_tstate == ts) current_tstate = NULL;
@@ -214,12 +222,12 @@ GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_
     if (c && (size_t)(c->end - c->data) < n) {
         /* The cached chunk is too small for this frame: replace it. */
         GvStackChunk *after = c->next;
-        free(c);
-        if (after) free(after); /* at most one spare is ever kept beyond it */
+        gv_mem_free(c, GV_MEM_ANY_THREAD);
+        gv_mem_free(after, GV_MEM_ANY_THREAD); /* at most one spare is ever kept beyond it */
         c = cur->next = NULL;
     }
     if (!c) {
-        c = chunk_new(n > CHUNK_SLOTS ? n : CHUNK_SLOTS);
+        c = chunk_new(n > CHUNK_SLOTS ? n : CHUNK_SLOTS, true);
         if (!c) {
             gv_err_nomemory();
             return NULL;
@@ -236,7 +244,7 @@ void gv_stack_pop_chunk(GvThreadState *ts) {
     GvStackChunk *young = ts->chunk;
     /* Keep `young` cached for the next deep call, but nothing beyond it. */
     if (young->next) {
-        free(young->next);
+        gv_mem_free(young->next, GV_MEM_ANY_THREAD);
         young->next = NULL;
     }
     ts->chunk = young->prev;

@@ -19,7 +19,41 @@
 #include "quicken.h"
 #include "verify.h"
 
-static GvThreadState *need_tstate(const char *fn);
+/* Misuse of the API that cannot be reported as an exception (no GIL, no
+ * thread state, a NULL where nothing could be meant) ends the process with a
+ * message naming the function, as CPython's Py_FatalError does: never a
+ * silent return, never a crash somewhere later. */
+_Noreturn static void fatal_api(const char *fn, const char *why) {
+    fflush(stdout);
+    fprintf(stderr, "gilvm: fatal error: %s: %s\n", fn, why);
+    abort();
+}
+
+/* Does the calling thread, whose current thread state is ts, hold the GIL?
+ * Usually through ts itself; else through the thread state bound to it, when
+ * it swapped another one in (GvThreadState_Swap) while holding the GIL. */
+static bool holds_gil(GvThreadState *ts) {
+    if (__builtin_expect(ts->holds_gil, 1)) return true;
+    GvThreadState *bound = gv_thread_bound();
+    return bound && bound->holds_gil;
+}
+
+/* The calling thread's current thread state, when the thread holds the GIL:
+ * the check at every entry point the header documents as "GIL held". A
+ * thread-local load and a field the owner writes: cheap enough for every
+ * call. */
+static GvThreadState *need_gil(const char *fn) {
+    GvThreadState *ts = gv_tstate_get();
+    if (__builtin_expect(!ts, 0)) fatal_api(fn, "called without holding the GIL (no current thread state)");
+    if (!holds_gil(ts)) fatal_api(fn, "called without holding the GIL");
+    return ts;
+}
+
+/* Sets TypeError for a NULL argument of a function that reports errors as
+ * exceptions; returns -1. */
+static int null_arg(const char *fn, const char *what) {
+    return gv_err_format(&gv_type_TypeError, "%s: %s must not be NULL", fn, what);
+}
 
 const char *Gv_GetVersion(void) { return GILVM_VERSION_STRING; }
 
@@ -59,11 +93,8 @@ GvThreadState *Gv_Initialize(void) {
 void Gv_Finalize(void) {
     GvInterpreterState *interp = gv_runtime_interp();
     if (!interp) return;
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts || ts->interp != interp || !ts->holds_gil) {
-        fprintf(stderr, "gilvm: fatal error: Gv_Finalize called without holding the GIL\n");
-        abort();
-    }
+    GvThreadState *ts = need_gil("Gv_Finalize");
+    if (ts->interp != interp) fatal_api("Gv_Finalize", "the current thread state belongs to no interpreter");
     gv_err_clear(ts);
     gv_threads_wait_nondaemon(ts);
     gv_signals_uninstall();
@@ -107,23 +138,19 @@ GvInterpreterState *GvInterpreterState_Get(void) {
 }
 
 GvThreadState *GvThreadState_New(GvInterpreterState *interp) {
-    if (!interp || gv_runtime_finalizing()) return NULL;
+    if (!interp || interp != gv_runtime_interp() || gv_runtime_finalizing()) return NULL;
     return gv_tstate_new(interp);
 }
 
-static void fatal_api(const char *fn, const char *why) {
-    fflush(stdout);
-    fprintf(stderr, "gilvm: fatal error: %s: %s\n", fn, why);
-    abort();
-}
-
 void GvThreadState_Clear(GvThreadState *ts) {
+    need_gil("GvThreadState_Clear");
     if (!ts) fatal_api("GvThreadState_Clear", "NULL thread state");
     if (ts->current_frame) fatal_api("GvThreadState_Clear", "the thread state is running bytecode");
     gv_tstate_clear(ts);
 }
 
 void GvThreadState_Delete(GvThreadState *ts) {
+    need_gil("GvThreadState_Delete");
     if (!ts) fatal_api("GvThreadState_Delete", "NULL thread state");
     if (ts == gv_tstate_get()) fatal_api("GvThreadState_Delete", "the thread state is current (use GvThreadState_DeleteCurrent)");
     if (ts->holds_gil) fatal_api("GvThreadState_Delete", "the thread state holds the GIL");
@@ -141,8 +168,7 @@ void GvThreadState_Delete(GvThreadState *ts) {
 }
 
 void GvThreadState_DeleteCurrent(void) {
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts || !ts->holds_gil) fatal_api("GvThreadState_DeleteCurrent", "no current thread state holding the GIL");
+    GvThreadState *ts = need_gil("GvThreadState_DeleteCurrent");
     GvInterpreterState *interp = ts->interp;
     bool counted = ts->counted;
     gv_tstate_clear(ts);
@@ -188,8 +214,15 @@ static bool count_running(GvThreadState *ts) {
     return true;
 }
 
+/* Taking the GIL while already holding it would wait forever. */
+static void not_holding(const char *fn) {
+    GvThreadState *cur = gv_tstate_get();
+    if (cur && cur->holds_gil) fatal_api(fn, "the calling thread already holds the GIL");
+}
+
 void GvEval_AcquireThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThread", "NULL thread state");
+    not_holding("GvEval_AcquireThread");
     if (!count_running(ts)) pthread_exit(NULL); /* finalizing: this thread does not come back */
     if (ts->holds_gil) fatal_api("GvEval_AcquireThread", "the thread state already holds the GIL");
     if (!gv_thread_bound()) gv_thread_bind(ts);
@@ -198,6 +231,7 @@ void GvEval_AcquireThread(GvThreadState *ts) {
 
 int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThreadOrFail", "NULL thread state");
+    not_holding("GvEval_AcquireThreadOrFail");
     if (!count_running(ts)) return -1;
     if (ts->holds_gil) fatal_api("GvEval_AcquireThreadOrFail", "the thread state already holds the GIL");
     if (gv_tstate_attach(ts) < 0) {
@@ -233,20 +267,21 @@ static void leave_vm(GvThreadState *ts) {
 }
 
 void GvEval_ReleaseThread(GvThreadState *ts) {
-    if (!ts || ts != gv_tstate_get() || !ts->holds_gil)
-        fatal_api("GvEval_ReleaseThread", "the thread state is not current or does not hold the GIL");
+    if (!ts) fatal_api("GvEval_ReleaseThread", "NULL thread state");
+    if (ts != need_gil("GvEval_ReleaseThread"))
+        fatal_api("GvEval_ReleaseThread", "the thread state is not the calling thread's current one");
     leave_vm(ts);
 }
 
 GvThreadState *GvEval_SaveThread(void) {
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts || !ts->holds_gil) fatal_api("GvEval_SaveThread", "no current thread state holding the GIL");
+    GvThreadState *ts = need_gil("GvEval_SaveThread");
     leave_vm(ts);
     return ts;
 }
 
 void GvEval_RestoreThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_RestoreThread", "NULL thread state");
+    not_holding("GvEval_RestoreThread");
     if (!count_running(ts)) pthread_exit(NULL); /* finalizing: ts may be gone */
     gv_tstate_attach_or_exit(ts);
 }
@@ -285,6 +320,8 @@ GvGILState_STATE GvGILState_Ensure(void) {
 }
 
 void GvGILState_Release(GvGILState_STATE state) {
+    if (state != GvGILState_LOCKED && state != GvGILState_UNLOCKED)
+        fatal_api("GvGILState_Release", "not a state GvGILState_Ensure returned");
     GvThreadState *ts = gv_thread_bound();
     if (!ts || gv_tstate_get() != ts || !ts->holds_gil || ts->gilstate_counter <= 0)
         fatal_api("GvGILState_Release", "no matching GvGILState_Ensure on this thread");
@@ -297,11 +334,11 @@ void GvGILState_Release(GvGILState_STATE state) {
 
 int GvGILState_Check(void) {
     GvThreadState *ts = gv_tstate_get();
-    return ts && ts->holds_gil;
+    return ts && holds_gil(ts);
 }
 
 int Gv_SetSwitchInterval(double seconds) {
-    GvThreadState *ts = need_tstate("Gv_SetSwitchInterval");
+    GvThreadState *ts = need_gil("Gv_SetSwitchInterval");
     if (!(seconds > 0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
     ts->interp->switch_interval = gv_float(seconds);
     double ns = seconds * 1e9;
@@ -310,7 +347,7 @@ int Gv_SetSwitchInterval(double seconds) {
 }
 
 int Gv_SetGILMode(GvGILMode mode) {
-    GvThreadState *ts = need_tstate("Gv_SetGILMode");
+    GvThreadState *ts = need_gil("Gv_SetGILMode");
     if (mode != GV_GIL_CLASSIC && mode != GV_GIL_PRIORITY && mode != GV_GIL_PRIORITY_SPIN)
         return gv_err_format(&gv_type_ValueError, "unknown GIL mode %d", (int)mode);
     GvInterpreterState *interp = ts->interp;
@@ -324,7 +361,7 @@ int Gv_SetGILMode(GvGILMode mode) {
 }
 
 int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
-    GvThreadState *ts = need_tstate("Gv_SetSchedule");
+    GvThreadState *ts = need_gil("Gv_SetSchedule");
     GvInterpreterState *interp = ts->interp;
     if (instructions == 0) return gv_err_format(&gv_type_ValueError, "a schedule slice must be at least 1 instruction");
     pthread_mutex_lock(&interp->mutex);
@@ -345,11 +382,12 @@ GvGILMode Gv_GetGILMode(void) {
 }
 
 double Gv_GetSwitchInterval(void) {
-    GvValue v = need_tstate("Gv_GetSwitchInterval")->interp->switch_interval;
+    GvValue v = need_gil("Gv_GetSwitchInterval")->interp->switch_interval;
     return gv_is_float(v) ? v.as.f : (double)v.as.i;
 }
 
 void GvGIL_GetStats(GvGILStats *out) {
+    if (!out) fatal_api("GvGIL_GetStats", "NULL out");
     GvInterpreterState *interp = GvInterpreterState_Get();
     if (!interp) {
         memset(out, 0, sizeof *out);
@@ -359,22 +397,23 @@ void GvGIL_GetStats(GvGILStats *out) {
 }
 
 void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out) {
+    need_gil("GvThreadState_GetGILStats");
+    if (!ts || !out) fatal_api("GvThreadState_GetGILStats", ts ? "NULL out" : "NULL thread state");
     pthread_mutex_lock(&ts->interp->gil.mutex);
     *out = ts->gil_stats;
     pthread_mutex_unlock(&ts->interp->gil.mutex);
 }
 
 GvObject *GvThreadState_GetDict(void) {
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts) return NULL;
+    if (!gv_tstate_get()) return NULL;
+    GvThreadState *ts = need_gil("GvThreadState_GetDict");
     GvObject *d = gv_tstate_dict(ts);
     if (!d) gv_err_clear(ts); /* documented: never raises */
     return d;
 }
 
 int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc) {
-    GvThreadState *ts = need_tstate("GvThreadState_SetAsyncExc");
-    if (!ts->holds_gil) fatal_api("GvThreadState_SetAsyncExc", "called without holding the GIL");
+    GvThreadState *ts = need_gil("GvThreadState_SetAsyncExc");
     if (exc && exc->kind != GV_KEXC && exc->kind != GV_KTYPE) {
         gv_err_format(&gv_type_TypeError, "GvThreadState_SetAsyncExc: not an exception or exception type");
         return -1;
@@ -382,8 +421,8 @@ int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc) {
     return gv_set_async_exc(ts->interp, id, exc);
 }
 
-void GvThreadState_MaskAsyncExc(void) { gv_async_mask(need_tstate("GvThreadState_MaskAsyncExc")); }
-void GvThreadState_UnmaskAsyncExc(void) { gv_async_unmask(need_tstate("GvThreadState_UnmaskAsyncExc")); }
+void GvThreadState_MaskAsyncExc(void) { gv_async_mask(need_gil("GvThreadState_MaskAsyncExc")); }
+void GvThreadState_UnmaskAsyncExc(void) { gv_async_unmask(need_gil("GvThreadState_UnmaskAsyncExc")); }
 
 /* Under the runtime lock: Gv_Finalize unpublishes the interpreter under it
  * before freeing anything, so an adder either finishes first (and the call is
@@ -405,8 +444,7 @@ int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void
 }
 
 int Gv_MakePendingCalls(void) {
-    GvThreadState *ts = need_tstate("Gv_MakePendingCalls");
-    if (!ts->holds_gil) fatal_api("Gv_MakePendingCalls", "called without holding the GIL");
+    GvThreadState *ts = need_gil("Gv_MakePendingCalls");
     return gv_pending_run(ts);
 }
 
@@ -429,15 +467,15 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
 static bool want_opcodes;
 
 void GvEval_SetTrace(GvTraceFunc func, void *userdata) {
-    set_hooks(need_tstate("GvEval_SetTrace"), true, func, userdata, want_opcodes);
+    set_hooks(need_gil("GvEval_SetTrace"), true, func, userdata, want_opcodes);
 }
 
 void GvEval_SetProfile(GvTraceFunc func, void *userdata) {
-    set_hooks(need_tstate("GvEval_SetProfile"), false, func, userdata, false);
+    set_hooks(need_gil("GvEval_SetProfile"), false, func, userdata, false);
 }
 
 static void set_all(const char *fn, bool trace, GvTraceFunc func, void *userdata) {
-    GvInterpreterState *interp = need_tstate(fn)->interp;
+    GvInterpreterState *interp = need_gil(fn)->interp;
     /* Other threads only read their hooks with the GIL, which we hold. */
     pthread_mutex_lock(&interp->mutex);
     if (trace) {
@@ -461,12 +499,12 @@ void GvEval_SetProfileAllThreads(GvTraceFunc func, void *userdata) {
 }
 
 void GvEval_SetTraceOpcodes(int on) {
+    GvThreadState *ts = need_gil("GvEval_SetTraceOpcodes");
     want_opcodes = on != 0;
-    GvThreadState *ts = gv_tstate_get();
-    if (ts) ts->trace_opcodes = want_opcodes;
+    ts->trace_opcodes = want_opcodes;
 }
 
-int Gv_InitSignals(void) { return gv_signals_install(need_tstate("Gv_InitSignals")); }
+int Gv_InitSignals(void) { return gv_signals_install(need_gil("Gv_InitSignals")); }
 
 /* ---- programs ---- */
 
@@ -486,18 +524,34 @@ static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     return p;
 }
 
-GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename, GvDiag *diag) {
+/* Loading makes objects, so the GIL is held; with no thread state at all
+ * there is no interpreter to load into: a diagnostic. */
+static bool can_load(const char *fn, const char *file, GvDiag *diag) {
     if (diag) memset(diag, 0, sizeof *diag);
+    if (!gv_tstate_get()) {
+        gv_diag_set(diag, file, 0, 0, "no thread state (call Gv_Initialize first)");
+        return false;
+    }
+    need_gil(fn);
+    return true;
+}
+
+GvProgram *GvProgram_Assemble(const char *source, size_t len, const char *filename, GvDiag *diag) {
+    if (!can_load("GvProgram_Assemble", filename, diag)) return NULL;
     return verified(gv_assemble(source, len, filename, diag), diag);
 }
 
 GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename, GvDiag *diag) {
-    if (diag) memset(diag, 0, sizeof *diag);
+    if (!can_load("GvProgram_LoadBytes", filename, diag)) return NULL;
     return verified(gv_bytecode_load(data, len, filename, diag), diag);
 }
 
 GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag) {
-    if (diag) memset(diag, 0, sizeof *diag);
+    if (!can_load("GvProgram_LoadFile", path, diag)) return NULL;
+    if (!path) {
+        gv_diag_set(diag, NULL, 0, 0, "no file name (path is NULL)");
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         gv_diag_set(diag, path, 0, 0, "cannot open file: %s", strerror(errno));
@@ -535,16 +589,22 @@ GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag) {
 }
 
 int GvProgram_Save(const GvProgram *program, void **data, size_t *len) {
+    if (!program || !data || !len) return -1;
     uint8_t *out = NULL;
     if (gv_bytecode_save(program, &out, len) < 0) return -1;
     *data = out;
     return 0;
 }
 
-void GvProgram_Disassemble(const GvProgram *program, void *file) { gv_dis_program(program, file); }
+void GvProgram_Disassemble(const GvProgram *program, void *file) {
+    need_gil("GvProgram_Disassemble");
+    if (!program || !file) fatal_api("GvProgram_Disassemble", program ? "NULL file" : "NULL program");
+    gv_dis_program(program, file);
+}
 
 void GvProgram_Free(GvProgram *program) {
     if (!program) return;
+    need_gil("GvProgram_Free");
     for (uint32_t i = 0; i < program->ncode; i++)
         if (program->code[i]) gv_decref(&program->code[i]->ob);
     gv_xdecref(program->filename);
@@ -553,9 +613,12 @@ void GvProgram_Free(GvProgram *program) {
 }
 
 int GvProgram_Run(GvProgram *program, int *exit_status) {
-    GvThreadState *ts = gv_tstate_get();
-    GvDict *globals = (GvDict *)ts->interp->globals;
+    GvThreadState *ts = need_gil("GvProgram_Run");
+    int ignored;
+    if (!exit_status) exit_status = &ignored;
     *exit_status = 0;
+    if (!program) return null_arg("GvProgram_Run", "program");
+    GvDict *globals = (GvDict *)ts->interp->globals;
     for (uint32_t i = 0; i < program->ncode; i++) {
         GvCode *code = program->code[i];
         GvObject *fn = gv_function_new(code);
@@ -581,7 +644,10 @@ int GvProgram_Run(GvProgram *program, int *exit_status) {
 }
 
 int Gv_SetArgv(int argc, char **argv) {
-    need_tstate("Gv_SetArgv");
+    need_gil("Gv_SetArgv");
+    if (argc > 0 && !argv) return null_arg("Gv_SetArgv", "argv");
+    for (int i = 0; i < argc; i++)
+        if (!argv[i]) return null_arg("Gv_SetArgv", "an argv[i]");
     GvObject *l = gv_list_new((size_t)(argc > 0 ? argc : 0));
     if (!l) return -1;
     for (int i = 0; i < argc; i++) {
@@ -601,19 +667,10 @@ int Gv_SetArgv(int argc, char **argv) {
 
 /* ---- exceptions ---- */
 
-static GvThreadState *need_tstate(const char *fn) {
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts) {
-        fprintf(stderr, "gilvm: fatal: %s called without a current thread state\n", fn);
-        abort();
-    }
-    return ts;
-}
-
 static bool is_type(GvObject *o) { return o && o->kind == GV_KTYPE; }
 
 void GvErr_SetString(GvObject *type, const char *message) {
-    need_tstate("GvErr_SetString");
+    need_gil("GvErr_SetString");
     if (!is_type(type)) {
         gv_err_format(&gv_type_TypeError, "GvErr_SetString: not an exception type");
         return;
@@ -622,7 +679,7 @@ void GvErr_SetString(GvObject *type, const char *message) {
 }
 
 void GvErr_SetObject(GvObject *type, GvObject *value) {
-    GvThreadState *ts = need_tstate("GvErr_SetObject");
+    GvThreadState *ts = need_gil("GvErr_SetObject");
     if (!is_type(type)) {
         gv_err_format(&gv_type_TypeError, "GvErr_SetObject: not an exception type");
         return;
@@ -648,36 +705,41 @@ GvObject *GvErr_Occurred(void) {
 }
 
 void GvErr_Clear(void) {
-    GvThreadState *ts = gv_tstate_get();
-    if (ts) gv_err_clear(ts);
+    if (gv_tstate_get()) gv_err_clear(need_gil("GvErr_Clear"));
 }
 
 GvObject *GvErr_GetRaisedException(void) {
-    return gv_err_take(need_tstate("GvErr_GetRaisedException"));
+    return gv_err_take(need_gil("GvErr_GetRaisedException"));
 }
 
 void GvErr_SetRaisedException(GvObject *exc) {
-    GvThreadState *ts = need_tstate("GvErr_SetRaisedException");
+    GvThreadState *ts = need_gil("GvErr_SetRaisedException");
+    if (exc && exc->kind != GV_KEXC) {
+        gv_decref(exc); /* stolen */
+        gv_err_format(&gv_type_TypeError, "GvErr_SetRaisedException: not an exception instance");
+        return;
+    }
     GvObject *old = ts->current_exception;
     ts->current_exception = exc;
     gv_xdecref(old);
 }
 
 GvObject *GvErr_GetHandledException(void) {
-    GvObject *e = gv_excinfo_top(need_tstate("GvErr_GetHandledException"));
+    GvObject *e = gv_excinfo_top(need_gil("GvErr_GetHandledException"));
     if (e) gv_incref(e);
     return e;
 }
 
 void GvErr_SetHandledException(GvObject *exc) {
-    GvThreadState *ts = need_tstate("GvErr_SetHandledException");
-    if (!ts->exc_info) return;
-    if (!exc) {
-        /* An entry must hold an exception: "none handled" is no entry, but
-         * the stack's shape belongs to the running handlers, so keep it. */
+    GvThreadState *ts = need_gil("GvErr_SetHandledException");
+    if (exc && exc->kind != GV_KEXC) {
+        gv_err_format(&gv_type_TypeError, "GvErr_SetHandledException: not an exception instance");
         return;
     }
-    gv_incref(exc);
+    /* The entry stays (the stack's shape belongs to the running handlers);
+     * NULL in it reads as "none handled". */
+    if (!ts->exc_info) return;
+    if (exc) gv_incref(exc);
     GvObject *old = ts->exc_info->exc_value;
     ts->exc_info->exc_value = exc;
     gv_xdecref(old);
@@ -689,8 +751,9 @@ int GvErr_GivenExceptionMatches(GvObject *exc, GvObject *type) {
 }
 
 int GvErr_PrintEx(void) {
-    GvThreadState *ts = gv_tstate_get();
-    if (!ts || !ts->current_exception) return 0;
+    if (!gv_tstate_get()) return 0;
+    GvThreadState *ts = need_gil("GvErr_PrintEx");
+    if (!ts->current_exception) return 0;
     GvObject *exc = gv_err_take(ts);
     GvException *e = (GvException *)exc;
     int status = 1;
@@ -721,25 +784,35 @@ int GvErr_PrintEx(void) {
 /* ---- recursion ---- */
 
 int Gv_SetRecursionLimit(int limit) {
-    GvThreadState *ts = need_tstate("Gv_SetRecursionLimit");
+    GvThreadState *ts = need_gil("Gv_SetRecursionLimit");
     if (limit < 1) return gv_err_format(&gv_type_ValueError, "recursion limit must be greater or equal than 1");
     ts->recursion_limit = limit;
     ts->interp->recursion_limit = limit;
     return 0;
 }
 
-int Gv_GetRecursionLimit(void) { return need_tstate("Gv_GetRecursionLimit")->recursion_limit; }
+int Gv_GetRecursionLimit(void) { return need_gil("Gv_GetRecursionLimit")->recursion_limit; }
 
 /* ---- objects ---- */
 
 void Gv_IncRef(GvObject *o) {
-    if (o) gv_incref(o);
+    if (!o) return;
+    need_gil("Gv_IncRef");
+    gv_incref(o);
 }
 
-void Gv_DecRef(GvObject *o) { gv_xdecref(o); }
+void Gv_DecRef(GvObject *o) {
+    if (!o) return;
+    need_gil("Gv_DecRef");
+    gv_decref(o);
+}
 
 char *GvObject_StrDup(GvObject *o) {
-    if (!o) return NULL;
+    need_gil("GvObject_StrDup");
+    if (!o) {
+        null_arg("GvObject_StrDup", "the object");
+        return NULL;
+    }
     GvObject *s = gv_str(gv_obj(o));
     if (!s) return NULL;
     char *copy = strdup(gv_str_cstr(s));

@@ -168,27 +168,37 @@ BUILTIN(float) {
         while (p < end && is_space(*p)) p++;
         while (end > p && is_space(end[-1])) end--;
         size_t n = (size_t)(end - p);
-        char buf[128];
-        bool ok = n > 0 && n < sizeof buf;
+        char small[128];
+        char *buf = n < sizeof small ? small : malloc(n + 1);
+        if (!buf) return gv_err_nomemory();
+        bool ok = n > 0;
+        size_t len = 0;
         for (size_t i = 0; ok && i < n; i++) {
             char c = p[i];
+            if (c == '_') {
+                /* As in Python: one underscore between two digits ("1_000.5"). */
+                ok = i > 0 && i + 1 < n && p[i - 1] >= '0' && p[i - 1] <= '9' && p[i + 1] >= '0' && p[i + 1] <= '9';
+                continue;
+            }
             /* strtod also takes hex floats and "infinity"-like words Python
              * spells differently; allow only Python's decimal spellings. */
             ok = (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' ||
                  c == '-' || c == 'i' || c == 'n' || c == 'f' || c == 'a' || c == 't' ||
                  c == 'y' || c == 'I' || c == 'N' || c == 'F' || c == 'A' || c == 'T' || c == 'Y';
+            buf[len++] = c;
         }
         if (ok) {
-            memcpy(buf, p, n);
-            buf[n] = '\0';
+            buf[len] = '\0';
             char *endp;
             errno = 0;
             double d = strtod(buf, &endp);
             if (*endp == '\0') {
+                if (buf != small) free(buf);
                 *out = gv_float(d);
                 return 0;
             }
         }
+        if (buf != small) free(buf);
         GvObject *r = gv_repr(v);
         if (!r) return -1;
         gv_err_format(&gv_type_ValueError, "could not convert string to float: %s", gv_str_cstr(r));

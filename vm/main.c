@@ -1,7 +1,10 @@
 /* The gilvm command: run, assemble and disassemble programs. */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../runtime/code.h"
 #include "../runtime/str.h"
@@ -17,9 +20,14 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--gil=MODE] [--schedule=SEED[:N]] [--gil-stats] [--trace[=op]] FILE [ARG...]\n"
+    "  run [--gil=MODE] [--schedule=SEED[:N]] [--gil-stats] [--trace[=op]]\n"
+    "      [--max-memory=SIZE] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
+    "                       --max-memory=SIZE caps the memory the program's objects take\n"
+    "                       (bytes, or with K, M, G, T: 512M, 2G; none: no cap); an\n"
+    "                       allocation past it raises MemoryError (default: half the\n"
+    "                       physical memory, or of the cgroup's limit if lower);\n"
     "                       --gil-stats prints the GIL's counters per thread at exit;\n"
     "                       --gil=classic|priority|spin picks how the GIL is handed over\n"
     "                       (default: $GILMODE, else classic);\n"
@@ -55,50 +63,84 @@ static GvProgram *load(const char *path) {
     return p;
 }
 
-static void print_row(FILE *f, const char *who, const GvGILStats *s) {
-    fprintf(f, "%-10s %10llu %9llu %8llu %10llu %9llu %12.3f %10.3f\n", who, s->acquisitions, s->switches,
+static void print_row(FILE *f, const char *who, const GvGILStats *s, bool spin) {
+    fprintf(f, "%-10s %10llu %9llu %8llu %10llu %9llu %12.3f %10.3f", who, s->acquisitions, s->switches,
             s->forced_drops, s->voluntary_drops, s->drop_requests, (double)s->wait_ns_total / 1e6,
             (double)s->wait_ns_max / 1e6);
+    if (spin) fprintf(f, " %9llu %9llu", s->spins, s->spin_hits);
+    fputc('\n', f);
 }
 
-/* The table `run --gil-stats` prints: one row per thread that ever held the
- * GIL, the total, and the distribution of waits. */
-static void print_gil_stats(FILE *f) {
-    GvInterpreterState *interp = GvInterpreterState_Get();
-    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s\n", gv_gil_mode_name(interp->gil.mode), "thread", "acquired",
-            "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
-    char who[32];
-    pthread_mutex_lock(&interp->mutex);
-    for (size_t i = 0; i < interp->npast_stats; i++) {
-        snprintf(who, sizeof who, "%lu", interp->past_stats[i].id);
-        print_row(f, who, &interp->past_stats[i].stats);
-    }
-    pthread_mutex_unlock(&interp->mutex);
-    for (GvThreadState *t = interp->threads; t; t = t->next) {
-        GvGILStats s;
-        GvThreadState_GetGILStats(t, &s);
-        if (!s.acquisitions) continue;
-        snprintf(who, sizeof who, "%lu%s", t->id, t == interp->main_thread ? " (main)" : "");
-        print_row(f, who, &s);
-    }
-    GvGILStats total;
-    GvGIL_GetStats(&total);
-    print_row(f, "all", &total);
-    fprintf(f, "\nwaits to take the GIL (all threads)\n");
+/* One log2 histogram of waits: only the buckets from the first to the last
+ * non-empty one, each with a bar scaled to the biggest. */
+static void print_hist(FILE *f, const char *title, const GvGILStats *s) {
     unsigned long long most = 1;
-    int last = 0;
+    int first = -1, last = 0;
     for (int i = 0; i < GV_GIL_HIST_BUCKETS; i++) {
-        if (total.wait_hist[i] > most) most = total.wait_hist[i];
-        if (total.wait_hist[i]) last = i;
+        if (s->wait_hist[i] > most) most = s->wait_hist[i];
+        if (s->wait_hist[i]) {
+            if (first < 0) first = i;
+            last = i;
+        }
     }
-    for (int i = 0; i <= last; i++) {
+    fprintf(f, "\nwaits to take the GIL (%s)\n", title);
+    if (first < 0) {
+        fprintf(f, "%16s\n", "none");
+        return;
+    }
+    for (int i = first; i <= last; i++) {
         char range[64];
         if (i == 0) snprintf(range, sizeof range, "< 2 us");
         else if ((1ull << i) < 1000) snprintf(range, sizeof range, "%llu-%llu us", 1ull << i, (1ull << (i + 1)) - 1);
         else snprintf(range, sizeof range, "%.3g-%.3g ms", (double)(1ull << i) / 1000, (double)(1ull << (i + 1)) / 1000);
-        int bar = (int)(40 * total.wait_hist[i] / most);
-        fprintf(f, "%16s %10llu %.*s\n", range, total.wait_hist[i], bar, "########################################");
+        int bar = (int)(40 * s->wait_hist[i] / most);
+        fprintf(f, "%16s %10llu %.*s\n", range, s->wait_hist[i], bar, "########################################");
     }
+}
+
+/* The table `run --gil-stats` prints: one row per thread that ever held the
+ * GIL and the total, then the distribution of waits for all threads and for
+ * each thread (where the convoy effect shows: a thread back from I/O that
+ * waits milliseconds behind CPU-bound ones). */
+static void print_gil_stats(FILE *f) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    bool spin = interp->gil.mode == GV_GIL_PRIORITY_SPIN;
+    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", gv_gil_mode_name(interp->gil.mode),
+            "thread", "acquired", "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
+    if (spin) fprintf(f, " %9s %9s", "spins", "spin hits");
+    fputc('\n', f);
+    /* Snapshot the rows first: the histograms come after the table. */
+    size_t n = 0, cap = interp->npast_stats + 16;
+    struct Row { char who[32]; GvGILStats s; } *rows = malloc(cap * sizeof *rows);
+    pthread_mutex_lock(&interp->mutex);
+    for (size_t i = 0; rows && i < interp->npast_stats && n < cap; i++, n++) {
+        snprintf(rows[n].who, sizeof rows[n].who, "%lu", interp->past_stats[i].id);
+        rows[n].s = interp->past_stats[i].stats;
+    }
+    pthread_mutex_unlock(&interp->mutex);
+    for (GvThreadState *t = interp->threads; rows && t; t = t->next) {
+        GvGILStats s;
+        GvThreadState_GetGILStats(t, &s);
+        if (!s.acquisitions) continue;
+        if (n == cap) {
+            struct Row *more = realloc(rows, (cap *= 2) * sizeof *rows);
+            if (!more) break;
+            rows = more;
+        }
+        snprintf(rows[n].who, sizeof rows[n].who, "%lu%s", t->id, t == interp->main_thread ? " (main)" : "");
+        rows[n++].s = s;
+    }
+    for (size_t i = 0; rows && i < n; i++) print_row(f, rows[i].who, &rows[i].s, spin);
+    GvGILStats total;
+    GvGIL_GetStats(&total);
+    print_row(f, "all", &total, spin);
+    print_hist(f, "all threads", &total);
+    for (size_t i = 0; rows && i < n; i++) {
+        char title[48];
+        snprintf(title, sizeof title, "thread %s", rows[i].who);
+        print_hist(f, title, &rows[i].s);
+    }
+    free(rows);
 }
 
 /* ---- --trace ---- */
@@ -187,9 +229,81 @@ static int print_trace(void *userdata, const GvTraceEvent *ev) {
     return 0;
 }
 
+/* ---- --max-memory ---- */
+
+/* SIZE: a number of bytes, or with a suffix K, M, G or T (powers of 1024).
+ * 0, or -1 for a malformed or zero size. */
+static int parse_size(const char *s, size_t *out) {
+    if (!isdigit((unsigned char)*s)) return -1;
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    case '\0': break;
+    default: return -1;
+    }
+    if (shift && end[1] != '\0') return -1;
+    if (n == 0 || n > (SIZE_MAX >> shift)) return -1;
+    *out = (size_t)(n << shift);
+    return 0;
+}
+
+/* The memory cgroup's limit for this process (v2 memory.max or v1
+ * memory.limit_in_bytes), or 0 if none is set or it cannot be read. Only the
+ * process's own cgroup: the usual case, a container, sets it there. */
+static unsigned long long cgroup_memory_limit(void) {
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f) return 0;
+    char line[4096];
+    unsigned long long limit = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        *c2 = '\0';
+        const char *ctrl = c1 + 1, *path = c2 + 1;
+        char file[4200];
+        if (strcmp(line, "0") == 0 && *ctrl == '\0')
+            snprintf(file, sizeof file, "/sys/fs/cgroup%s/memory.max", strcmp(path, "/") ? path : "");
+        else if (strstr(ctrl, "memory"))
+            snprintf(file, sizeof file, "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", strcmp(path, "/") ? path : "");
+        else
+            continue;
+        FILE *m = fopen(file, "r");
+        if (!m) continue;
+        unsigned long long v;
+        if (fscanf(m, "%llu", &v) == 1 && v > 0 && (limit == 0 || v < limit)) limit = v; /* "max": none */
+        fclose(m);
+    }
+    fclose(f);
+    return limit;
+}
+
+/* The default for --max-memory: half the physical memory, or half the
+ * cgroup's limit when that is lower (in a container the OOM killer acts at
+ * the cgroup's limit). Half, because the count covers only what the VM's
+ * objects take, not malloc's own overhead, thread stacks or the rest of the
+ * machine, and the point is MemoryError before the OOM killer. 0 (no limit)
+ * when the size of memory is unknown. */
+static size_t default_memory_limit(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    unsigned long long total = pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
+    unsigned long long cg = cgroup_memory_limit();
+    if (cg && (total == 0 || cg < total)) total = cg;
+    total /= 2;
+    return total > SIZE_MAX ? SIZE_MAX : (size_t)total;
+}
+
 static int cmd_run(const char *path, int argc, char **argv) {
     if (Gv_SetArgv(argc, argv) < 0) {
-        fprintf(stderr, "gilvm: program arguments must be valid UTF-8\n");
+        if (GvErr_Occurred() == GvExc_MemoryError)
+            fprintf(stderr, "gilvm: out of memory (see --max-memory)\n");
+        else
+            fprintf(stderr, "gilvm: program arguments must be valid UTF-8\n");
         GvErr_Clear();
         return EXIT_USAGE;
     }
@@ -290,8 +404,10 @@ int main(int argc, char **argv) {
         int trace = 0; /* 1 lines, 2 instructions */
         const char *mode = getenv("GILMODE");
         const char *schedule = NULL;
+        const char *max_memory = NULL;
         for (; first < argc && argv[first][0] == '-'; first++) {
             if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
+            else if (strncmp(argv[first], "--max-memory=", 13) == 0) max_memory = argv[first] + 13;
             else if (strncmp(argv[first], "--gil=", 6) == 0) mode = argv[first] + 6;
             else if (strncmp(argv[first], "--schedule=", 11) == 0) schedule = argv[first] + 11;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
@@ -315,12 +431,17 @@ int main(int argc, char **argv) {
             if (end == schedule || *end || n == 0 || n > 100000000) mode_ok = -2;
             else Gv_SetSchedule(seed, (unsigned)n);
         }
+        size_t limit = 0;
+        if (max_memory && strcmp(max_memory, "none") != 0 && parse_size(max_memory, &limit) < 0) mode_ok = -3;
+        else Gv_SetMemoryLimit(max_memory ? limit : default_memory_limit());
         if (trace && first < argc) {
             load_source(argv[first]);
             GvEval_SetTraceOpcodes(trace == 2);
             GvEval_SetTraceAllThreads(print_trace, stderr);
         }
-        if (mode_ok == -2)
+        if (mode_ok == -3)
+            status = usage_error("bad --max-memory '%s' (bytes, or with K, M, G or T: 512M, 2G; or none)", max_memory);
+        else if (mode_ok == -2)
             status = usage_error("bad --schedule '%s' (SEED or SEED:N, N from 1 to 100000000)", schedule);
         else if (mode_ok < 0)
             status = usage_error("unknown GIL mode '%s' (classic, priority or spin)", mode);
@@ -335,6 +456,7 @@ int main(int argc, char **argv) {
     } else if (cmd[0] == '-') {
         status = usage_error("unknown option '%s'", cmd);
     } else if (strchr(cmd, '.')) {
+        Gv_SetMemoryLimit(default_memory_limit());
         status = cmd_run(cmd, argc - 2, argv + 2);
     } else {
         status = usage_error("unknown command '%s'", cmd);

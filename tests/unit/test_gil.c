@@ -83,25 +83,6 @@ static void test_two_spinning_threads_both_make_progress(void **state) {
     assert_true(after.forced_drops > before.forced_drops);
 }
 
-/* A thread the test drives through the C API: takes the GIL with its own
- * thread state, runs spin_until_stop(), and records its GIL counters before
- * giving the thread state back. */
-typedef struct Spinner {
-    GvThreadState *ts;
-    GvGILStats stats;
-    int64_t iterations;
-} Spinner;
-
-static void *spinner_main(void *p) {
-    Spinner *s = p;
-    GvEval_AcquireThread(s->ts);
-    s->iterations = gv_call_int("spin_until_stop", 0, NULL);
-    GvThreadState_GetGILStats(s->ts, &s->stats);
-    GvThreadState_Clear(s->ts);
-    GvThreadState_DeleteCurrent();
-    return NULL;
-}
-
 /* Two CPU-bound threads (plus the main thread looking in now and then).
  * Every drop a spinner makes is forced (it never blocks), and every forced
  * drop happens because some thread is waiting for the GIL. CPython's forced

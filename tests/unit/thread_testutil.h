@@ -196,6 +196,30 @@ static inline void gv_call_raises(const char *name, int argc, GvValue *argv, GvT
 
 /* ---- state ---- */
 
+/* ---- CPU-bound threads driven through the C API ---- */
+
+/* A thread with its own thread state (made by the test with
+ * GvThreadState_New) that runs the program's spin_until_stop() (which the
+ * test defines: spin until the global `stop` is true, return the number of
+ * rounds), then keeps its GIL counters before giving the state back. */
+typedef struct Spinner {
+    GvThreadState *ts;
+    pthread_t th;
+    GvGILStats stats;
+    int64_t iterations;
+} Spinner;
+
+static inline void *spinner_main(void *p) {
+    Spinner *s = p;
+    GvEval_AcquireThread(s->ts);
+    s->iterations = gv_call_int("spin_until_stop", 0, NULL);
+    GvThreadState_GetGILStats(s->ts, &s->stats);
+    GvThreadState_Clear(s->ts);
+    GvThreadState_DeleteCurrent();
+    return NULL;
+}
+
+
 /* How many thread states the interpreter has. Any thread. */
 static inline int gv_count_tstates(void) {
     GvInterpreterState *interp = GvInterpreterState_Get();

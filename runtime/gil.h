@@ -15,6 +15,8 @@ typedef GvGILStats GvGILCounters;
 typedef struct GvGIL {
     int mode;                 /* GvGILMode; changed only while one thread exists */
     int64_t spin_ns;          /* spin budget of the spin mode (0 on one core) */
+    int ncpus;                /* cores this process may run on, at init */
+    _Atomic int spinners;     /* threads spinning for the GIL now (spin mode) */
     pthread_mutex_t mutex;    /* guards every field below unless it says otherwise */
     pthread_cond_t cond;      /* signalled when the GIL is dropped */
     pthread_cond_t switch_cond; /* signalled when a thread takes it (forced switching) */
@@ -53,9 +55,10 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts);
 void gv_gil_forget(GvGIL *gil, GvThreadState *ts);
 /* Wakes every thread waiting for the GIL (finalization: they will refuse). */
 void gv_gil_wake_all(GvGIL *gil);
-/* Spin mode: spins up to gil->spin_ns until *flag is set (true) or
- * *interrupted is (false). Returns false at once in the other modes. */
-bool gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
+/* Spin mode: spins up to the thread's adaptive budget (at most gil->spin_ns)
+ * until *flag is set (1), or *interrupted is or the time is up (0). Returns
+ * -1 without spinning in the other modes. */
+int gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
 const char *gv_gil_mode_name(int mode);
 /* Schedule mode (GV_GIL_SCHEDULE, internal): one thread runs at a time, for
  * sched_n instructions, then the next is drawn from the runnable threads by

@@ -419,6 +419,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     GvDict *const globals = (GvDict *)ts->interp->globals;
     GvDict *const builtins = (GvDict *)ts->interp->builtins;
     bool reraise = false; /* the error being unwound keeps its traceback here */
+    GvValue retval;       /* RETURN_VALUE's value, also set by LF_RETURN */
 
 #define LOAD_FRAME()                 \
     do {                             \
@@ -772,8 +773,19 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
 #undef SUPER_CMP_JF
 
     CASE(LF_RETURN) {
-        PUSH(gv_vincref(locals[ARG()]));
-        goto op_RETURN_VALUE;
+        retval = gv_vincref(locals[ARG()]);
+        goto return_retval;
+    }
+
+    CASE(ADD_RETURN) {
+        /* `return a + b`: the sum goes straight to the caller. */
+        GvValue b = sp[-1], a = sp[-2];
+        int64_t r;
+        if (a.tag != GV_TINT || b.tag != GV_TINT || __builtin_add_overflow(a.as.i, b.as.i, &r))
+            goto op_BINARY_ADD;
+        sp -= 2; /* two ints: nothing to release */
+        retval = gv_int(r);
+        goto return_retval;
     }
 
     CASE(TRACE) {
@@ -797,6 +809,9 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             f->sp = callee; /* on return the result replaces the callee */
             GvFrame *nf = push_frame(ts, (GvFunction *)callee->as.o, callee + 1, argc);
             if (!nf) goto error;
+#if GV_COMPUTED_GOTO
+            nf->ret_target = dispatch_table[GV_OP(*pc)];
+#endif
             /* LOAD_FRAME, from what push_frame just wrote. */
             f = nf;
             pc = base = nf->base;
@@ -826,20 +841,39 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     }
 
     CASE(RETURN_VALUE) {
-        GvValue r = POP();
+        retval = POP();
+    return_retval: {
         bool was_entry = f->is_entry;
         GvFrame *caller = f->prev;
+#if GV_COMPUTED_GOTO
+        const void *target = f->ret_target;
+#endif
         pop_frame(ts, f, sp);
         if (was_entry) {
-            *result = r;
+            *result = retval;
             return 0;
         }
         f = caller;
         LOAD_FRAME();
         /* sp is the callee's slot: the function, which the result replaces. */
         gv_vdecref(*sp);
-        PUSH(r);
+        PUSH(retval);
+#if GV_COMPUTED_GOTO
+        /* Which instruction follows a return depends on the call site, so
+         * this jump is often mispredicted, and its cost is the time until
+         * the target is known. The normal dispatch finds it through four
+         * dependent loads (caller frame, its pc, the instruction, the
+         * table); CALL looked it up already, so one load from the callee's
+         * frame suffices. If the caller's instruction array changed since
+         * (a hook was set), the two differ and the normal dispatch runs. */
+        ins = *pc++;
+        if (__builtin_expect(dispatch_table[GV_OP(ins)] != target, 0)) EXECUTE();
+        __asm__("" : "+r"(target)); /* keeps the compiler from using the table's value */
+        goto *target;
+#else
         DISPATCH();
+#endif
+    }
     }
 
     CASE(BUILD_LIST) {

@@ -58,6 +58,7 @@ static const Pattern patterns[] = {
     {GV_OP_LFLC_SUB, 3, {LF, LC, GV_OP_BINARY_SUB, 0}},
     {GV_OP_LFLF_ADD, 3, {LF, LF, GV_OP_BINARY_ADD, 0}},
     {GV_OP_LF_RETURN, 2, {LF, GV_OP_RETURN_VALUE, 0, 0}},
+    {GV_OP_ADD_RETURN, 2, {GV_OP_BINARY_ADD, GV_OP_RETURN_VALUE, 0, 0}},
 };
 
 #undef JF

@@ -41,15 +41,20 @@ void gv_err_set_exc(GvThreadState *ts, GvObject *exc) {
     GvObject *handled = gv_excinfo_top(ts);
     if (handled && handled != exc && !(exc->flags & GV_OBJ_STATIC)) {
         /* Never make a cycle: if exc is already somewhere in the handled
-         * exception's context chain, cut the chain there. */
+         * exception's context chain, cut the chain there. The chain is also
+         * cut after GV_CONTEXT_CHAIN_MAX exceptions, so that this walk, done
+         * on every raise inside a handler, costs a bounded time: a program
+         * that re-raises its last exception in a loop would otherwise grow
+         * the chain by one per round and make raising quadratic. */
         GvException *o = (GvException *)handled;
-        for (int guard = 0; o && guard < 10000; guard++) {
-            if (o->context == exc) {
+        for (int n = 1; o; n++) {
+            GvObject *next = o->context;
+            if (next == exc || (next && n >= GV_CONTEXT_CHAIN_MAX - 1)) {
                 o->context = NULL;
-                gv_decref(exc);
+                gv_decref(next); /* frees an old tail (iteratively, see exc.c) */
                 break;
             }
-            o = (GvException *)o->context;
+            o = (GvException *)next;
         }
         gv_incref(handled);
         gv_xdecref(e->context);

@@ -10,7 +10,10 @@
  * message. Always returns -1 so callers can `return gv_err_format(...)`. */
 int gv_err_format(GvType *type, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the current exception (steals exc), chaining the exception being
- * handled as its context (unless it is exc itself). */
+ * handled as its context (unless it is exc itself). A context chain keeps
+ * at most GV_CONTEXT_CHAIN_MAX exceptions, exc included: older ones are
+ * dropped. */
+#define GV_CONTEXT_CHAIN_MAX 100
 void gv_err_set_exc(GvThreadState *ts, GvObject *exc);
 /* MemoryError without allocating (a preallocated instance). Returns -1. */
 int gv_err_nomemory(void);

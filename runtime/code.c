@@ -54,9 +54,9 @@ void gv_code_dealloc(GvObject *o) {
     gv_free(c->names);
     gv_free(c->localnames);
     gv_free(c->exc);
-    free(c->quick); /* plain malloc: vm/quicken.c, vm/eval.c */
-    free(c->traced);
-    free(c->gcache);
+    gv_free(c->quick); /* counted: vm/quicken.c, vm/eval.c */
+    gv_free(c->traced);
+    gv_free(c->gcache);
     gv_free(c);
 }
 

@@ -101,11 +101,14 @@ void gv_interp_delete(GvInterpreterState *interp) {
 }
 
 GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
-    GvThreadState *ts = calloc(1, sizeof *ts);
+    /* Counted like the first chunk, and never refused for the limit: a
+     * thread must be able to enter the VM to be told it is out of memory.
+     * Any thread: an embedder's thread makes its own before it has the GIL. */
+    GvThreadState *ts = gv_mem_alloc(sizeof *ts, GV_MEM_ZERO | GV_MEM_NO_LIMIT | GV_MEM_ANY_THREAD);
     if (!ts) return NULL;
     ts->chunk = chunk_new(CHUNK_SLOTS, false);
     if (!ts->chunk) {
-        free(ts);
+        gv_mem_free(ts, GV_MEM_ANY_THREAD);
         return NULL;
     }
     ts->interp = interp;
@@ -184,7 +187,7 @@ void gv_tstate_free(GvThreadState *ts) {
     while (ts->exc_free) {
         GvErr_StackItem *it = ts->exc_free;
         ts->exc_free = it->previous;
-        free(it);
+        gv_mem_free(it, GV_MEM_ANY_THREAD);
     }
     /* The current chunk is the oldest one when no frame is running. */
     GvStackChunk *c = ts->chunk;
@@ -197,7 +200,7 @@ void gv_tstate_free(GvThreadState *ts) {
     if (current_tstate == ts) current_tstate = NULL;
     pthread_cond_destroy(&ts->park_cond);
     pthread_cond_destroy(&ts->gil_cond);
-    free(ts);
+    gv_mem_free(ts, GV_MEM_ANY_THREAD);
 }
 
 void gv_tstate_delete(GvThreadState *ts) {
@@ -257,7 +260,8 @@ int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
     if (it) {
         ts->exc_free = it->previous;
     } else {
-        it = malloc(sizeof *it);
+        /* Freed with the thread state, which any thread may delete. */
+        it = gv_mem_alloc(sizeof *it, GV_MEM_ANY_THREAD);
         if (!it) return gv_err_nomemory();
     }
     gv_incref(exc);

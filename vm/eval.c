@@ -119,11 +119,8 @@ static int recursion_error(GvThreadState *ts) {
  * original instruction. Made the first time a traced thread runs the code. */
 static const GvInstr *traced_array(GvCode *code) {
     if (!code->traced) {
-        GvInstr *t = malloc((code->ninstrs ? code->ninstrs : 1) * sizeof *t);
-        if (!t) {
-            gv_err_nomemory();
-            return NULL;
-        }
+        GvInstr *t = gv_malloc((code->ninstrs ? code->ninstrs : 1) * sizeof *t);
+        if (!t) return NULL; /* MemoryError */
         for (uint32_t i = 0; i < code->ninstrs; i++) t[i] = GV_MAKE_INSTR(GV_OP_TRACE, 0);
         code->traced = t;
     }

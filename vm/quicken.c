@@ -68,15 +68,16 @@ static const Pattern patterns[] = {
 
 int gv_quicken(GvCode *code) {
     uint32_t n = code->ninstrs;
-    GvInstr *q = malloc((n ? n : 1) * sizeof *q);
-    GvGlobalCache *gc = calloc(code->nnames ? code->nnames : 1, sizeof *gc);
+    /* The copy and the cache live as long as the code: counted against the
+     * memory limit (gv_calloc raises MemoryError past it). */
+    GvInstr *q = gv_calloc(n ? n : 1, sizeof *q);
+    GvGlobalCache *gc = q ? gv_calloc(code->nnames ? code->nnames : 1, sizeof *gc) : NULL;
     /* entered[i]: control can arrive at i other than from i-1. */
-    uint8_t *entered = calloc(n + 1, 1);
-    if (!q || !gc || !entered) {
-        free(q);
-        free(gc);
-        free(entered);
-        return gv_err_nomemory();
+    uint8_t *entered = gc ? calloc(n + 1, 1) : NULL;
+    if (!entered) {
+        gv_free(q);
+        gv_free(gc);
+        return gc ? gv_err_nomemory() : -1;
     }
     memcpy(q, code->instrs, n * sizeof *q);
     for (uint32_t i = 0; i < n; i++)
@@ -107,8 +108,8 @@ int gv_quicken(GvCode *code) {
         }
     }
     free(entered);
-    free(code->quick);
-    free(code->gcache);
+    gv_free(code->quick);
+    gv_free(code->gcache);
     code->frame_size = code->nlocals + GV_FRAME_SLOTS + code->max_stack;
     code->quick = q;
     code->gcache = gc;

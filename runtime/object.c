@@ -185,17 +185,13 @@ typedef struct Trash {
 } Trash;
 static _Thread_local Trash trash;
 
-_Static_assert(offsetof(GvList, link) == offsetof(GvDict, link),
-               "the trashcan finds the link of a list and a dict at the same place");
+_Static_assert(offsetof(GvList, link) == offsetof(GvDict, link) &&
+                   offsetof(GvList, link) == offsetof(GvNative, link),
+               "the trashcan finds the link of a list, a dict and a native at the same place");
 
 static GvTracked *link_of(GvObject *o) { return &((GvList *)o)->link; }
 static GvObject *object_of(GvTracked *l) {
     return (GvObject *)((char *)l - offsetof(GvList, link));
-}
-
-static void free_container(GvObject *o) {
-    if (o->kind == GV_KLIST) gv_list_dealloc(o);
-    else gv_dict_dealloc(o);
 }
 
 /* GvNative is declared with the object model, so its generic destructor
@@ -204,6 +200,26 @@ void gv_native_dealloc(GvObject *o) {
     GvNative *n = (GvNative *)o;
     if (n->type && n->type->dealloc) n->type->dealloc(o);
     gv_free(o);
+}
+
+GvObject *gv_native_new(const GvNativeType *type, size_t size) {
+    assert(size >= sizeof(GvNative));
+    GvNative *n = (GvNative *)gv_object_new(GV_KNATIVE, size);
+    if (!n) return NULL;
+    n->type = type;
+    if (type->clear) {
+        gv_track(&n->link);
+        n->ob.flags |= GV_OBJ_TRACKED;
+    }
+    return &n->ob;
+}
+
+static void free_container(GvObject *o) {
+    switch ((GvKind)o->kind) {
+    case GV_KLIST: gv_list_dealloc(o); return;
+    case GV_KDICT: gv_dict_dealloc(o); return;
+    default: gv_native_dealloc(o); return;
+    }
 }
 
 void gv_dealloc(GvObject *o) {
@@ -222,9 +238,16 @@ void gv_dealloc(GvObject *o) {
     case GV_KEXC: gv_exc_dealloc(o); return;
     case GV_KTYPE: return; /* types are static */
     case GV_KTRACEBACK: gv_traceback_dealloc(o); return;
-    case GV_KNATIVE: gv_native_dealloc(o); return;
+    case GV_KNATIVE:
+        /* One that holds no references cannot nest: free it now. */
+        if (!((GvNative *)o)->type->clear) {
+            gv_native_dealloc(o);
+            return;
+        }
+        break;
     }
-    /* A container: off the interpreter's list first, which also frees its
+    /* A container (a queue nested in a queue nests as deep as a list in a
+     * list): off the interpreter's list first, which also frees its
      * link for chaining in the trashcan. */
     if (o->flags & GV_OBJ_TRACKED) {
         gv_untrack(link_of(o));

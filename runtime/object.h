@@ -114,16 +114,37 @@ void gv_exc_dealloc(GvObject *o);
 void gv_traceback_dealloc(GvObject *o);
 void gv_native_dealloc(GvObject *o);
 
+/* ---- tracking containers so that reference cycles are freed at exit ----
+ * Refcounting alone never frees a list that contains itself. Every list and
+ * dict, and every native object that holds references (queues, thread
+ * handles), is linked into the interpreter's list of containers;
+ * finalization empties all of them, which breaks any cycle (see
+ * gv_containers_clear). */
+typedef struct GvTracked {
+    struct GvTracked *prev, *next;
+} GvTracked;
+
 /* Objects the runtime defines outside the core kinds (locks, queues, thread
  * handles): a GvNative header and a type with a name and a destructor. */
 typedef struct GvNativeType {
     const char *name;              /* type_name() */
     void (*dealloc)(GvObject *o);  /* frees what the object owns, not the object */
+    /* Drops every reference the object holds, leaving it empty but valid;
+     * NULL if it holds none. Called by finalization, when no other thread
+     * runs, to break cycles such as a queue that contains itself. A type
+     * with a clear is tracked like a list. */
+    void (*clear)(GvObject *o);
 } GvNativeType;
 typedef struct GvNative {
     GvObject ob;
+    GvTracked link;  /* at the same offset as a list's: the trashcan and the
+                        container list treat both alike */
     const GvNativeType *type;
 } GvNative;
+
+/* A zeroed native object of `size` bytes (a struct that starts with a
+ * GvNative) with one reference, tracked if its type has a clear. */
+GvObject *gv_native_new(const GvNativeType *type, size_t size);
 
 /* ---- allocation ----
  * Everything a program can make grow (objects, list items, dict tables, str
@@ -184,13 +205,5 @@ typedef enum GvBinop {
 } GvBinop;
 int gv_binary_op(GvBinop op, GvValue a, GvValue b, GvValue *out);
 int gv_negate(GvValue a, GvValue *out);
-
-/* ---- tracking containers so that reference cycles are freed at exit ----
- * Refcounting alone never frees a list that contains itself. Every list and
- * dict is linked into the interpreter's list of containers; finalization
- * empties all of them, which breaks any cycle (see gv_containers_clear). */
-typedef struct GvTracked {
-    struct GvTracked *prev, *next;
-} GvTracked;
 
 #endif

@@ -99,15 +99,12 @@ typedef struct Lock {
 } Lock;
 
 static void lock_dealloc(GvObject *o) { (void)o; }
-static const GvNativeType lock_type = {"lock", lock_dealloc};
+static const GvNativeType lock_type = {"lock", lock_dealloc, NULL}; /* holds no references */
 
 bool gv_is_lock(GvValue v) { return gv_is_kind(v, GV_KNATIVE) && ((GvNative *)v.as.o)->type == &lock_type; }
 
 GvObject *gv_lock_new(void) {
-    Lock *l = (Lock *)gv_object_new(GV_KNATIVE, sizeof(Lock));
-    if (!l) return NULL;
-    l->hdr.type = &lock_type;
-    return &l->hdr.ob;
+    return gv_native_new(&lock_type, sizeof(Lock));
 }
 
 static bool lock_free(void *obj) { return !((Lock *)obj)->locked; }
@@ -156,15 +153,23 @@ static void queue_dealloc(GvObject *o) {
     for (size_t i = 0; i < q->size; i++) gv_vdecref(q->items[(q->head + i) % q->cap]);
     gv_free(q->items);
 }
-static const GvNativeType queue_type = {"queue", queue_dealloc};
+/* Empties the queue before dropping the items: an item's destructor may
+ * reach this queue again (it may be the queue itself). */
+static void queue_clear(GvObject *o) {
+    Queue *q = (Queue *)o;
+    GvValue *items = q->items;
+    size_t head = q->head, size = q->size, cap = q->cap;
+    q->items = NULL;
+    q->head = q->size = q->cap = 0;
+    for (size_t i = 0; i < size; i++) gv_vdecref(items[(head + i) % cap]);
+    gv_free(items);
+}
+static const GvNativeType queue_type = {"queue", queue_dealloc, queue_clear};
 
 bool gv_is_queue(GvValue v) { return gv_is_kind(v, GV_KNATIVE) && ((GvNative *)v.as.o)->type == &queue_type; }
 
 GvObject *gv_queue_new(void) {
-    Queue *q = (Queue *)gv_object_new(GV_KNATIVE, sizeof(Queue));
-    if (!q) return NULL;
-    q->hdr.type = &queue_type;
-    return &q->hdr.ob;
+    return gv_native_new(&queue_type, sizeof(Queue));
 }
 
 int gv_queue_put(GvThreadState *ts, GvObject *queue, GvValue v) {

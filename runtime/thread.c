@@ -324,7 +324,14 @@ static void handle_dealloc(GvObject *o) {
     gv_vdecref(h->result);
 }
 
-static const GvNativeType handle_type = {"thread", handle_dealloc};
+static void handle_clear(GvObject *o) {
+    Handle *h = (Handle *)o;
+    GvValue r = h->result;
+    h->result = gv_none();
+    gv_vdecref(r);
+}
+
+static const GvNativeType handle_type = {"thread", handle_dealloc, handle_clear};
 
 bool gv_is_thread_handle(GvValue v) {
     return gv_is_kind(v, GV_KNATIVE) && ((GvNative *)v.as.o)->type == &handle_type;
@@ -388,9 +395,8 @@ GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue
         gv_err_format(&gv_type_RuntimeError, "can't create new thread at interpreter shutdown");
         return NULL;
     }
-    Handle *h = (Handle *)gv_object_new(GV_KNATIVE, sizeof(Handle));
+    Handle *h = (Handle *)gv_native_new(&handle_type, sizeof(Handle));
     if (!h) return NULL;
-    h->hdr.type = &handle_type;
     h->daemon = daemon;
     StartArgs *a = malloc(sizeof *a + (size_t)argc * sizeof(GvValue));
     GvThreadState *nts = a ? gv_tstate_new(interp) : NULL;

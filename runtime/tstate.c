@@ -289,8 +289,9 @@ void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth) {
 
 /* ---- container tracking ---- */
 
-_Static_assert(offsetof(GvList, link) == offsetof(GvDict, link),
-               "lists and dicts keep their link at the same offset");
+_Static_assert(offsetof(GvList, link) == offsetof(GvDict, link) &&
+                   offsetof(GvList, link) == offsetof(GvNative, link),
+               "lists, dicts and natives keep their link at the same offset");
 
 void gv_track(GvTracked *link) {
     GvThreadState *ts = current_tstate;
@@ -319,7 +320,7 @@ static GvObject *container_of(GvTracked *link) {
 void gv_containers_clear(GvInterpreterState *interp) {
     GvTracked *head = &interp->containers;
     /* Repeat while it helps: clearing can free objects whose destructors
-     * (natives, later) drop the last reference to other containers. A
+     * drop the last reference to other containers. A
      * container still held from outside (a C caller's reference) stays. */
     size_t before = SIZE_MAX;
     for (;;) {
@@ -337,8 +338,10 @@ void gv_containers_clear(GvInterpreterState *interp) {
         for (i = 0; i < n; i++) {
             if (all[i]->kind == GV_KLIST)
                 gv_list_clear((GvList *)all[i]);
-            else
+            else if (all[i]->kind == GV_KDICT)
                 gv_dict_clear((GvDict *)all[i]);
+            else
+                ((GvNative *)all[i])->type->clear(all[i]);
         }
         for (i = 0; i < n; i++) gv_decref(all[i]);
         free(all);

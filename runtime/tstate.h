@@ -109,7 +109,7 @@ struct GvInterpreterState {
     GvObject *globals;   /* dict, strong: every .func and STORE_GLOBAL */
     GvObject *builtins;  /* dict, strong: installed by vm/ */
     GvThreadState *threads; /* linked through ts->next */
-    GvTracked containers;   /* every live list and dict (circular, head only) */
+    GvTracked containers;   /* every live list, dict, queue and thread handle (circular, head only) */
     int recursion_limit;    /* for new thread states */
     unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
     /* Pending calls (runtime/pending.c): a bounded ring, its own mutex so that

@@ -9,6 +9,7 @@
  * then leaks the interpreter), so a finalization that takes 1.5 s means a
  * thread did not come back. */
 #include "thread_testutil.h"
+#include "../../runtime/sync.h"
 
 #define PROMPT_S 1.5
 
@@ -256,6 +257,75 @@ static void test_finalize_waits_for_non_daemon_threads_only(void **state) {
     if (took > 0.2 + PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
 }
 
+/* ---- cycles through native objects ----
+ * A queue that contains itself, or a thread that returns its own handle,
+ * is a reference cycle no count ever frees; finalization clears queues and
+ * handles like lists, so all the memory the interpreter counted comes back.
+ * (LSan, in the sanitizer suites, checks the malloc side as well.) */
+
+static const char *CYCLES_SRC =
+    /* own_handle(q): returns the handle main puts in q, its own */
+    ".func own_handle q\n LOAD_GLOBAL queue_get\n LOAD_FAST q\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func queue_in_itself\n.local q\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST q\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST q\n LOAD_FAST q\n CALL 2\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    /* a list holding a queue holding the list */
+    ".func list_and_queue\n.local q l\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST q\n"
+    " LOAD_FAST q\n BUILD_LIST 1\n STORE_FAST l\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST q\n LOAD_FAST l\n CALL 2\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    ".func handle_is_result\n.local q h\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST q\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL own_handle\n LOAD_FAST q\n CALL 2\n STORE_FAST h\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST q\n LOAD_FAST h\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL thread_join\n LOAD_FAST h\n CALL 1\n LOAD_FAST h\n COMPARE_EQ\n RETURN_VALUE\n.end\n";
+
+static void run_and_finalize(const char *fn, GvValue want) {
+    int64_t before = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(CYCLES_SRC);
+    GvValue got = gv_call_ok(fn, 0, NULL);
+    assert_int_equal(gv_equal(got, want), 1);
+    gv_vdecref(got);
+    Gv_Finalize();
+    if (gv_mem_in_use() != before)
+        fail_msg("%s: %lld bytes still counted after Gv_Finalize", fn, (long long)(gv_mem_in_use() - before));
+}
+
+static void test_queue_that_contains_itself_is_freed_at_finalization(void **state) {
+    (void)state;
+    run_and_finalize("queue_in_itself", gv_none());
+}
+
+static void test_cycle_through_a_list_and_a_queue_is_freed_at_finalization(void **state) {
+    (void)state;
+    run_and_finalize("list_and_queue", gv_none());
+}
+
+static void test_thread_that_returns_its_own_handle_is_freed_at_finalization(void **state) {
+    (void)state;
+    run_and_finalize("handle_is_result", gv_bool(true));
+}
+
+static void test_queues_nested_a_million_deep_are_freed_without_recursion(void **state) {
+    (void)state;
+    assert_non_null(Gv_Initialize());
+    GvObject *outer = gv_queue_new();
+    assert_non_null(outer);
+    GvThreadState *ts = GvThreadState_Get();
+    for (int i = 0; i < 1000000; i++) {
+        GvObject *q = gv_queue_new();
+        assert_non_null(q);
+        assert_int_equal(gv_queue_put(ts, q, gv_obj(outer)), 0);
+        gv_decref(outer);
+        outer = q;
+    }
+    gv_decref(outer); /* the trashcan: a recursive free would overflow the C stack */
+    Gv_Finalize();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finalize_with_16_daemon_threads_returns_promptly_every_round),
@@ -264,6 +334,10 @@ int main(void) {
         cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
         cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),
+        cmocka_unit_test(test_queue_that_contains_itself_is_freed_at_finalization),
+        cmocka_unit_test(test_cycle_through_a_list_and_a_queue_is_freed_at_finalization),
+        cmocka_unit_test(test_thread_that_returns_its_own_handle_is_freed_at_finalization),
+        cmocka_unit_test(test_queues_nested_a_million_deep_are_freed_without_recursion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

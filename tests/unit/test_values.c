@@ -599,13 +599,13 @@ static void native_dealloc(GvObject *o) {
     (void)o;
     native_freed++;
 }
-static const GvNativeType lock_type = {"lock", native_dealloc};
+static const GvNativeType lock_type = {"lock", native_dealloc, NULL};
 
 static void test_native_objects_have_their_type_name_and_destructor(void **state) {
     (void)state;
-    GvNative *n = (GvNative *)gv_object_new(GV_KNATIVE, sizeof(GvNative));
+    GvNative *n = (GvNative *)gv_native_new(&lock_type, sizeof(GvNative));
     assert_non_null(n);
-    n->type = &lock_type;
+    assert_false(n->ob.flags & GV_OBJ_TRACKED); /* no clear: holds no references */
     assert_string_equal(gv_type_name(O(n)), "lock");
     GvObject *r = gv_repr(O(n));
     assert_memory_equal(gv_str_cstr(r), "<lock object at 0x", 18);

@@ -49,25 +49,13 @@ GvObject *gv_exc_new(GvType *type, GvObject *message, GvValue arg) {
 
 void gv_exc_dealloc(GvObject *o) {
     GvException *e = (GvException *)o;
+    /* Called from gv_dealloc's trashcan: an arg or context that dies here is
+     * queued, not freed in a nested call, so chains do not recurse. */
     gv_xdecref(e->message);
     gv_vdecref(e->arg);
-    /* A long context chain would recurse once per link: walk it instead,
-     * freeing each link we hold the last reference to. */
-    GvObject *ctx = e->context;
-    GvTraceback *tb = e->traceback;
+    gv_xdecref(e->context);
+    if (e->traceback) gv_decref(&e->traceback->ob);
     gv_free(e);
-    while (ctx) {
-        GvException *c = (GvException *)ctx;
-        if (c->ob.refcnt > 1 || (c->ob.flags & GV_OBJ_STATIC)) {
-            gv_decref(ctx);
-            break;
-        }
-        GvObject *next = c->context;
-        c->context = NULL;
-        gv_decref(ctx);
-        ctx = next;
-    }
-    if (tb) gv_decref(&tb->ob);
 }
 
 void gv_exc_add_traceback(GvException *e, GvCode *code, uint32_t pc) {

@@ -25,6 +25,9 @@ typedef struct GvTraceback {
 
 typedef struct GvException {
     GvObject ob;
+    GvTracked link;        /* never on the container list; once dead, the
+                              trashcan chains it here (an exception's arg can be
+                              an exception, nested as deep as a program likes) */
     GvType *type;          /* static */
     GvObject *message;     /* str, strong: str(e) */
     GvValue arg;           /* strong: the argument it was made with (SystemExit's code) */

@@ -394,9 +394,12 @@ static void took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
      * minimum slice): a waiter asks only once, and that request was used up
      * by the handoff that brought us here. Otherwise a request left over is
      * stale. */
-    if (gil->prio_head || (gil->norm_head && gil->norm_head->gil_starving))
+    if (gil->prio_head || (gil->norm_head && gil->norm_head->gil_starving)) {
         atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
-    else
+        /* A request like any other in the totals (each forced drop answers
+         * one); the waiter's own counters keep only the requests it made. */
+        gil->stats.drop_requests++;
+    } else
         atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
     ts->holds_gil = true;
 }

@@ -173,7 +173,9 @@ GvObject *gv_object_new(GvKind kind, size_t size) {
  * whose count drops to zero while another container is already being freed
  * on this thread is not freed on the spot but pushed on a per-thread list of
  * dead containers, and the outermost gv_dealloc frees them one after another.
- * The C stack stays two frames deep whatever the nesting.
+ * The C stack stays two frames deep whatever the nesting. "Container" here is
+ * every kind that can hold an arbitrary value: lists, dicts, natives with a
+ * clear (queues, thread handles) and exceptions (their arg and context).
  *
  * The dead containers are chained through their (no longer needed) `link`
  * field, so deferring never allocates. The state is per OS thread rather than
@@ -186,8 +188,9 @@ typedef struct Trash {
 static _Thread_local Trash trash;
 
 _Static_assert(offsetof(GvList, link) == offsetof(GvDict, link) &&
-                   offsetof(GvList, link) == offsetof(GvNative, link),
-               "the trashcan finds the link of a list, a dict and a native at the same place");
+                   offsetof(GvList, link) == offsetof(GvNative, link) &&
+                   offsetof(GvList, link) == offsetof(GvException, link),
+               "the trashcan finds the link of a list, a dict, a native and an exception at the same place");
 
 static GvTracked *link_of(GvObject *o) { return &((GvList *)o)->link; }
 static GvObject *object_of(GvTracked *l) {
@@ -218,6 +221,7 @@ static void free_container(GvObject *o) {
     switch ((GvKind)o->kind) {
     case GV_KLIST: gv_list_dealloc(o); return;
     case GV_KDICT: gv_dict_dealloc(o); return;
+    case GV_KEXC: gv_exc_dealloc(o); return;
     default: gv_native_dealloc(o); return;
     }
 }
@@ -235,7 +239,7 @@ void gv_dealloc(GvObject *o) {
     case GV_KFUNC: gv_function_dealloc(o); return;
     case GV_KBUILTIN: gv_builtin_dealloc(o); return;
     case GV_KCODE: gv_code_dealloc(o); return;
-    case GV_KEXC: gv_exc_dealloc(o); return;
+    case GV_KEXC: break; /* its arg and context nest: through the trashcan */
     case GV_KTYPE: return; /* types are static */
     case GV_KTRACEBACK: gv_traceback_dealloc(o); return;
     case GV_KNATIVE:

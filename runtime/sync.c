@@ -148,13 +148,8 @@ typedef struct Queue {
     GvWaitQueue getters;
 } Queue;
 
-static void queue_dealloc(GvObject *o) {
-    Queue *q = (Queue *)o;
-    for (size_t i = 0; i < q->size; i++) gv_vdecref(q->items[(q->head + i) % q->cap]);
-    gv_free(q->items);
-}
 /* Empties the queue before dropping the items: an item's destructor may
- * reach this queue again (it may be the queue itself). */
+ * reach this queue again (it may be the queue itself). Also its destructor. */
 static void queue_clear(GvObject *o) {
     Queue *q = (Queue *)o;
     GvValue *items = q->items;
@@ -164,7 +159,7 @@ static void queue_clear(GvObject *o) {
     for (size_t i = 0; i < size; i++) gv_vdecref(items[(head + i) % cap]);
     gv_free(items);
 }
-static const GvNativeType queue_type = {"queue", queue_dealloc, queue_clear};
+static const GvNativeType queue_type = {"queue", queue_clear, queue_clear};
 
 bool gv_is_queue(GvValue v) { return gv_is_kind(v, GV_KNATIVE) && ((GvNative *)v.as.o)->type == &queue_type; }
 

@@ -319,11 +319,7 @@ typedef struct Handle {
     GvThreadState *ts;    /* borrowed; NULL once the thread is done */
 } Handle;
 
-static void handle_dealloc(GvObject *o) {
-    Handle *h = (Handle *)o;
-    gv_vdecref(h->result);
-}
-
+/* Also its destructor: the result is all it holds. */
 static void handle_clear(GvObject *o) {
     Handle *h = (Handle *)o;
     GvValue r = h->result;
@@ -331,7 +327,7 @@ static void handle_clear(GvObject *o) {
     gv_vdecref(r);
 }
 
-static const GvNativeType handle_type = {"thread", handle_dealloc, handle_clear};
+static const GvNativeType handle_type = {"thread", handle_clear, handle_clear};
 
 bool gv_is_thread_handle(GvValue v) {
     return gv_is_kind(v, GV_KNATIVE) && ((GvNative *)v.as.o)->type == &handle_type;

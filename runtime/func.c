@@ -7,6 +7,11 @@ GvObject *gv_function_new(GvCode *code) {
     GvFunction *f = (GvFunction *)gv_object_new(GV_KFUNC, sizeof(GvFunction));
     if (!f) return NULL;
     f->code = code;
+    f->nparams = code->nparams;
+    f->nlocals = code->nlocals;
+    f->frame_size = code->frame_size;
+    f->quick = code->quick;
+    f->consts = code->consts;
     gv_incref(&code->ob);
     return &f->ob;
 }

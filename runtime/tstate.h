@@ -50,8 +50,7 @@ struct GvFrame {
     uint16_t pad_;
     uint32_t trace_line;   /* tracing: the line of the last line event */
     uint32_t trace_last;   /* tracing: the instruction traced last (a jump back re-fires a line) */
-    const void *ret_target;/* computed goto: the handler of the caller's next instruction,
-                              looked up at the call (see RETURN_VALUE in vm/eval.c) */
+    const GvValue *consts; /* code->consts: one load nearer for the loop after a return */
     void *pad2_;
 };
 #define GV_FRAME_SLOTS (sizeof(GvFrame) / sizeof(GvValue))

@@ -219,7 +219,7 @@ static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_
  * Inlined into CALL: this and pop_frame are most of a call's cost. */
 static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int argc) {
     GvCode *code = fn->code;
-    if (__builtin_expect((uint32_t)argc != code->nparams, 0)) {
+    if (__builtin_expect((uint32_t)argc != fn->nparams, 0)) {
         arg_count_error(code, argc);
         return NULL;
     }
@@ -227,7 +227,7 @@ static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvVa
         recursion_error(ts);
         return NULL;
     }
-    size_t need = code->frame_size;
+    size_t need = fn->frame_size;
     bool new_chunk = false;
     GvValue *locals = args;
     if (__builtin_expect(need > (size_t)(ts->chunk->end - args), 0)) {
@@ -235,10 +235,11 @@ static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvVa
         if (!locals) return NULL;
         for (int i = 0; i < argc; i++) locals[i] = args[i];
     }
-    for (uint32_t i = (uint32_t)argc; i < code->nlocals; i++) locals[i] = gv_none();
-    GvFrame *f = (GvFrame *)(locals + code->nlocals);
+    for (uint32_t i = (uint32_t)argc; i < fn->nlocals; i++) locals[i] = gv_none();
+    GvFrame *f = (GvFrame *)(locals + fn->nlocals);
     f->code = code;
-    f->base = code->quick; /* a traced thread switches it (CALL, run) */
+    f->consts = fn->consts;
+    f->base = fn->quick; /* a traced thread switches it (CALL, run) */
     f->pc = f->base;
     f->sp = gv_frame_stack_base(f);
     f->locals = locals;
@@ -255,7 +256,7 @@ static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvVa
 static ALWAYS_INLINE void pop_frame(GvThreadState *ts, GvFrame *f, GvValue *sp) {
     GvValue *base = gv_frame_stack_base(f);
     while (sp > base) gv_vdecref(*--sp);
-    for (uint32_t i = 0; i < f->code->nlocals; i++) gv_vdecref(f->locals[i]);
+    for (GvValue *l = f->locals; l < (GvValue *)f; l++) gv_vdecref(*l);
     if (__builtin_expect(ts->exc_depth > f->exc_base, 0)) gv_excinfo_pop_to(ts, f->exc_base);
     ts->recursion_depth--;
     ts->current_frame = f->prev;
@@ -424,7 +425,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         base = f->base;              \
         sp = f->sp;                  \
         locals = f->locals;          \
-        consts = f->code->consts;    \
+        consts = f->consts;          \
     } while (0)
 #define SAVE_FRAME()  \
     do {              \
@@ -612,17 +613,14 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     BINARY_OP(BINARY_MUL, GV_OP_MUL, __builtin_mul_overflow(a.as.i, b.as.i, &r))
 #undef BINARY_OP
 
-    CASE(BINARY_DIV) { goto binary_generic; }
-    CASE(BINARY_FLOORDIV) { goto binary_generic; }
-    CASE(BINARY_MOD) {
+    {
+        GvBinop binop;
+    CASE(BINARY_DIV) { binop = GV_OP_DIV; goto binary_generic; }
+    CASE(BINARY_FLOORDIV) { binop = GV_OP_FLOORDIV; goto binary_generic; }
+    CASE(BINARY_MOD) { binop = GV_OP_MOD; goto binary_generic; }
     binary_generic: {
-        static const GvBinop ops[] = {
-            [GV_OP_BINARY_DIV - GV_OP_BINARY_DIV] = GV_OP_DIV,
-            [GV_OP_BINARY_FLOORDIV - GV_OP_BINARY_DIV] = GV_OP_FLOORDIV,
-            [GV_OP_BINARY_MOD - GV_OP_BINARY_DIV] = GV_OP_MOD,
-        };
         GvValue b = sp[-1], a = sp[-2], r;
-        if (gv_binary_op(ops[GV_OP(ins) - GV_OP_BINARY_DIV], a, b, &r) < 0) goto error;
+        if (gv_binary_op(binop, a, b, &r) < 0) goto error;
         gv_vdecref(a);
         gv_vdecref(b);
         sp[-2] = r;
@@ -647,8 +645,10 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();
     }
 
-    CASE(COMPARE_EQ) { goto compare_equality; }
-    CASE(COMPARE_NE) {
+    {
+        bool want_equal;
+    CASE(COMPARE_EQ) { want_equal = true; goto compare_equality; }
+    CASE(COMPARE_NE) { want_equal = false; goto compare_equality; }
     compare_equality: {
         GvValue b = sp[-1], a = sp[-2];
         int eq;
@@ -658,7 +658,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             goto error;
         gv_vdecref(a);
         gv_vdecref(b);
-        sp[-2] = gv_bool(GV_OP(ins) == GV_OP_COMPARE_EQ ? eq : !eq);
+        sp[-2] = gv_bool(eq == want_equal);
         sp--;
         DISPATCH();
     }
@@ -714,8 +714,8 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
      * path runs the first original instruction (same operand) instead. */
 #define NEXT_ARG(k) GV_ARG(pc[(k)])
 
-/* LOAD_FAST a; LOAD_x b; BINARY_op [; STORE_FAST d] */
-#define SUPER_ARITH(name, second, overflow_op, store, fallback)                  \
+/* LOAD_FAST a; LOAD_x b; BINARY_op [; STORE_FAST d [; JUMP L]] */
+#define SUPER_ARITH(name, second, overflow_op, store, jump, fallback)            \
     CASE(name) {                                                                 \
         GvValue a = locals[ARG()];                                               \
         GvValue b = second;                                                      \
@@ -727,7 +727,13 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             GvValue old = *dst;                                                  \
             *dst = gv_int(r);                                                    \
             gv_vdecref(old);                                                     \
-            pc += 3;                                                             \
+            if (jump) {                                                          \
+                GvInstr jump_ = pc[3];                                           \
+                pc += 4; /* past the jump, where the breaker locates an error */ \
+                JUMP_TO(GV_ARG(jump_));                                          \
+            } else {                                                             \
+                pc += 3;                                                         \
+            }                                                                    \
         } else {                                                                 \
             PUSH(gv_int(r));                                                     \
             pc += 2;                                                             \
@@ -735,12 +741,14 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();                                                              \
     }
 
-    SUPER_ARITH(LFLC_ADD, consts[NEXT_ARG(0)], __builtin_add_overflow, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_SUB, consts[NEXT_ARG(0)], __builtin_sub_overflow, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLF_ADD, locals[NEXT_ARG(0)], __builtin_add_overflow, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_ADD_STORE, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_SUB_STORE, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, op_LOAD_FAST)
-    SUPER_ARITH(LFLF_ADD_STORE, locals[NEXT_ARG(0)], __builtin_add_overflow, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD, consts[NEXT_ARG(0)], __builtin_add_overflow, 0, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB, consts[NEXT_ARG(0)], __builtin_sub_overflow, 0, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLF_ADD, locals[NEXT_ARG(0)], __builtin_add_overflow, 0, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD_STORE, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB_STORE, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLF_ADD_STORE, locals[NEXT_ARG(0)], __builtin_add_overflow, 1, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD_STORE_JUMP, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB_STORE_JUMP, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, 1, op_LOAD_FAST)
 #undef SUPER_ARITH
 
 /* LOAD_FAST a; LOAD_x b; COMPARE_op; POP_JUMP_IF_FALSE L */
@@ -806,15 +814,12 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             f->sp = callee; /* on return the result replaces the callee */
             GvFrame *nf = push_frame(ts, (GvFunction *)callee->as.o, callee + 1, argc);
             if (!nf) goto error;
-#if GV_COMPUTED_GOTO
-            nf->ret_target = dispatch_table[GV_OP(*pc)];
-#endif
             /* LOAD_FRAME, from what push_frame just wrote. */
             f = nf;
             pc = base = nf->base;
             sp = gv_frame_stack_base(nf);
             locals = nf->locals;
-            consts = nf->code->consts;
+            consts = nf->consts;
             if (__builtin_expect(ts->trace_active, 0)) {
                 if (trace_setup_frame(f) < 0) goto error;
                 pc = base = f->base;
@@ -842,9 +847,6 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     return_retval: {
         bool was_entry = f->is_entry;
         GvFrame *caller = f->prev;
-#if GV_COMPUTED_GOTO
-        const void *target = f->ret_target;
-#endif
         pop_frame(ts, f, sp);
         if (was_entry) {
             *result = retval;
@@ -855,21 +857,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         /* sp is the callee's slot: the function, which the result replaces. */
         gv_vdecref(*sp);
         PUSH(retval);
-#if GV_COMPUTED_GOTO
-        /* Which instruction follows a return depends on the call site, so
-         * this jump is often mispredicted, and its cost is the time until
-         * the target is known. The normal dispatch finds it through four
-         * dependent loads (caller frame, its pc, the instruction, the
-         * table); CALL looked it up already, so one load from the callee's
-         * frame suffices. If the caller's instruction array changed since
-         * (a hook was set), the two differ and the normal dispatch runs. */
-        ins = *pc++;
-        if (__builtin_expect(dispatch_table[GV_OP(ins)] != target, 0)) EXECUTE();
-        __asm__("" : "+r"(target)); /* keeps the compiler from using the table's value */
-        goto *target;
-#else
         DISPATCH();
-#endif
     }
     }
 

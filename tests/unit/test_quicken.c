@@ -114,6 +114,70 @@ static void test_fused_overflow_is_reported_at_the_add_line(void **state) {
     gv_err_clear(GvThreadState_Get());
 }
 
+/* `i = i + 1; JUMP top` and `i = i - 1; JUMP top`: one dispatch each. */
+static void test_loop_tail_becomes_one_superinstruction(void **state) {
+    (void)state;
+    const char *up = ".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
+                     "top:\n LOAD_FAST i\n LOAD_CONST 10\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
+                     " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
+                     "done:\n LOAD_FAST i\n RETURN_VALUE\n.end\n";
+    GvProgram *p = load(up);
+    assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
+    assert_int_equal(quick_op(p, 6), GV_OP_LFLC_ADD_STORE_JUMP);
+    assert_int_equal(quick_op(p, 10), GV_OP_JUMP); /* the word it reads its target from */
+    GvProgram_Free(p);
+    assert_int_equal(run_int(up), 10);
+
+    const char *down = ".func main\n.local n s\n LOAD_CONST 100\n STORE_FAST n\n LOAD_CONST 0\n STORE_FAST s\n"
+                       "top:\n LOAD_FAST n\n POP_JUMP_IF_FALSE done\n"
+                       " LOAD_FAST s\n LOAD_FAST n\n BINARY_ADD\n STORE_FAST s\n"
+                       " LOAD_FAST n\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST n\n JUMP top\n"
+                       "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n";
+    p = load(down);
+    assert_int_equal(quick_op(p, 10), GV_OP_LFLC_SUB_STORE_JUMP);
+    GvProgram_Free(p);
+    assert_int_equal(run_int(down), 5050);
+}
+
+/* The fused back edge is still a backward jump: it checks the eval breaker
+ * (here an instruction budget), and the error is located at the JUMP. */
+static void test_fused_back_jump_checks_the_eval_breaker(void **state) {
+    (void)state;
+    GvValue r;
+    /* line 10 is the JUMP; the loop never ends by itself */
+    const char *src2 = ".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
+                       "top:\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n.end\n";
+    GvProgram *p = load(src2);
+    assert_int_equal(quick_op(p, 2), GV_OP_LFLC_ADD_STORE_JUMP);
+    GvProgram_Free(p);
+    Gv_SetInstructionBudget(1000);
+    int rc = gv_test_call(src2, "main", &r);
+    Gv_SetInstructionBudget(-1);
+    assert_int_equal(rc, -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
+    assert_string_equal(gv_test_exc_message(), "instruction budget exhausted");
+    GvException *e = (GvException *)GvThreadState_Get()->current_exception;
+    assert_non_null(e->traceback);
+    assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 10);
+    gv_err_clear(GvThreadState_Get());
+}
+
+/* Off the fast path the fused tail runs the original sequence: an overflow
+ * on the second trip round the loop is an OverflowError at the BINARY_SUB. */
+static void test_fused_loop_tail_overflow_is_reported_at_the_sub_line(void **state) {
+    (void)state;
+    GvValue r;
+    /* line 8 is the BINARY_SUB */
+    const char *src = ".func main\n.local a\n LOAD_CONST -9223372036854775807\n STORE_FAST a\n"
+                      "top:\n LOAD_FAST a\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST a\n JUMP top\n.end\n";
+    assert_int_equal(gv_test_call(src, "main", &r), -1);
+    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    GvException *e = (GvException *)GvThreadState_Get()->current_exception;
+    assert_non_null(e->traceback);
+    assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 8);
+    gv_err_clear(GvThreadState_Get());
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_increment_becomes_one_superinstruction),
@@ -123,6 +187,9 @@ int main(void) {
         cmocka_unit_test(test_fused_add_falls_back_for_floats_and_strings),
         cmocka_unit_test(test_fused_compare_falls_back_and_raises_type_error),
         cmocka_unit_test(test_fused_overflow_is_reported_at_the_add_line),
+        cmocka_unit_test(test_loop_tail_becomes_one_superinstruction),
+        cmocka_unit_test(test_fused_back_jump_checks_the_eval_breaker),
+        cmocka_unit_test(test_fused_loop_tail_overflow_is_reported_at_the_sub_line),
     };
     return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
 }

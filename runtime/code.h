@@ -16,6 +16,10 @@ typedef uint32_t GvInstr;
 #define GV_ARG(ins) ((uint32_t)((ins) >> 8))
 #define GV_MAKE_INSTR(op, arg) ((GvInstr)(((uint32_t)(arg) << 8) | ((uint32_t)(op) & 0xffu)))
 #define GV_ARG_MAX 0xffffffu
+/* An operand read as a signed 24-bit int (the quickener's LOAD_SMALL_INT). */
+#define GV_SMALL_INT_MIN (-0x800000)
+#define GV_SMALL_INT_MAX 0x7fffff
+#define GV_SARG(ins) ((int32_t)(GV_ARG(ins) ^ 0x800000u) - 0x800000)
 
 /* Where an instruction came from in the source, for errors and tracebacks. */
 typedef struct GvSrcPos {

@@ -520,6 +520,11 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();
     }
 
+    CASE(LOAD_SMALL_INT) {
+        PUSH(gv_int(GV_SARG(ins)));
+        DISPATCH();
+    }
+
     CASE(POP_TOP) {
         GvValue v = POP();
         gv_vdecref(v);
@@ -713,6 +718,9 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
      * sequence; pc points at the second word. Any case off the int fast
      * path runs the first original instruction (same operand) instead. */
 #define NEXT_ARG(k) GV_ARG(pc[(k)])
+/* The LOAD_SMALL_INT at pc[k] (see GV_SUPERINSTRUCTIONS): an int the compiler
+ * knows is one, so the fast path's type test on it folds away. */
+#define SMALL_INT(k) gv_int(GV_SARG(pc[(k)]))
 
 /* LOAD_FAST a; LOAD_x b; BINARY_op [; STORE_FAST d [; JUMP L]] */
 #define SUPER_ARITH(name, second, overflow_op, store, jump, fallback)            \
@@ -741,14 +749,14 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();                                                              \
     }
 
-    SUPER_ARITH(LFLC_ADD, consts[NEXT_ARG(0)], __builtin_add_overflow, 0, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_SUB, consts[NEXT_ARG(0)], __builtin_sub_overflow, 0, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD, SMALL_INT(0), __builtin_add_overflow, 0, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB, SMALL_INT(0), __builtin_sub_overflow, 0, 0, op_LOAD_FAST)
     SUPER_ARITH(LFLF_ADD, locals[NEXT_ARG(0)], __builtin_add_overflow, 0, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_ADD_STORE, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_SUB_STORE, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD_STORE, SMALL_INT(0), __builtin_add_overflow, 1, 0, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB_STORE, SMALL_INT(0), __builtin_sub_overflow, 1, 0, op_LOAD_FAST)
     SUPER_ARITH(LFLF_ADD_STORE, locals[NEXT_ARG(0)], __builtin_add_overflow, 1, 0, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_ADD_STORE_JUMP, consts[NEXT_ARG(0)], __builtin_add_overflow, 1, 1, op_LOAD_FAST)
-    SUPER_ARITH(LFLC_SUB_STORE_JUMP, consts[NEXT_ARG(0)], __builtin_sub_overflow, 1, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_ADD_STORE_JUMP, SMALL_INT(0), __builtin_add_overflow, 1, 1, op_LOAD_FAST)
+    SUPER_ARITH(LFLC_SUB_STORE_JUMP, SMALL_INT(0), __builtin_sub_overflow, 1, 1, op_LOAD_FAST)
 #undef SUPER_ARITH
 
 /* LOAD_FAST a; LOAD_x b; COMPARE_op; POP_JUMP_IF_FALSE L */
@@ -763,12 +771,12 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();                                                              \
     }
 
-    SUPER_CMP_JF(LFLC_LT_JF, consts[NEXT_ARG(0)], <)
-    SUPER_CMP_JF(LFLC_LE_JF, consts[NEXT_ARG(0)], <=)
-    SUPER_CMP_JF(LFLC_GT_JF, consts[NEXT_ARG(0)], >)
-    SUPER_CMP_JF(LFLC_GE_JF, consts[NEXT_ARG(0)], >=)
-    SUPER_CMP_JF(LFLC_EQ_JF, consts[NEXT_ARG(0)], ==)
-    SUPER_CMP_JF(LFLC_NE_JF, consts[NEXT_ARG(0)], !=)
+    SUPER_CMP_JF(LFLC_LT_JF, SMALL_INT(0), <)
+    SUPER_CMP_JF(LFLC_LE_JF, SMALL_INT(0), <=)
+    SUPER_CMP_JF(LFLC_GT_JF, SMALL_INT(0), >)
+    SUPER_CMP_JF(LFLC_GE_JF, SMALL_INT(0), >=)
+    SUPER_CMP_JF(LFLC_EQ_JF, SMALL_INT(0), ==)
+    SUPER_CMP_JF(LFLC_NE_JF, SMALL_INT(0), !=)
     SUPER_CMP_JF(LFLF_LT_JF, locals[NEXT_ARG(0)], <)
     SUPER_CMP_JF(LFLF_LE_JF, locals[NEXT_ARG(0)], <=)
     SUPER_CMP_JF(LFLF_GT_JF, locals[NEXT_ARG(0)], >)
@@ -805,6 +813,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         EXECUTE();
     }
 #undef NEXT_ARG
+#undef SMALL_INT
 
     CASE(CALL) {
         int argc = (int)ARG();

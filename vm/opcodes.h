@@ -73,8 +73,16 @@ typedef enum GvOperandKind {
  * from them; when its fast path does not apply (not two ints, an overflow) it
  * runs the sequence's first instruction instead, and the rest follow as
  * written. The assembler, the verifier and the .gvc format never see them.
- * Names: LF local, LC constant; the operation; STORE or JF (jump if false). */
+ * Names: LF local, LC constant; the operation; STORE or JF (jump if false).
+ *
+ * An LC sequence is fused only when its constant is an int that fits in an
+ * operand (GV_SMALL_INT_MIN..MAX), and its LOAD_CONST word then becomes a
+ * LOAD_SMALL_INT: the fused op takes the int from the instruction stream
+ * instead of loading it (and its tag) from the constants, which is Lua's
+ * ADDI/LTI. A LOAD_SMALL_INT is also what a lone LOAD_CONST of such an int
+ * becomes. */
 #define GV_SUPERINSTRUCTIONS(OP) \
+    OP(LOAD_SMALL_INT,    GV_OPK_NONE,  0, 1, GV_OPF_INTERNAL, "LOAD_CONST of an int that fits in the operand (signed 24 bits), which holds it") \
     OP(LFLC_ADD,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_ADD") \
     OP(LFLC_SUB,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_CONST BINARY_SUB") \
     OP(LFLF_ADD,          GV_OPK_LOCAL, 0, 1, GV_OPF_INTERNAL | GV_OPF_RAISES, "LOAD_FAST LOAD_FAST BINARY_ADD") \

@@ -2,6 +2,8 @@
  * code behaves exactly as the original (fast path, fallbacks, errors). */
 #include "testutil.h"
 
+#include <stdio.h>
+
 #include "../../runtime/code.h"
 #include "../../vm/opcodes.h"
 
@@ -20,8 +22,10 @@ static void test_increment_becomes_one_superinstruction(void **state) {
     GvProgram *p = load(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
                         " LOAD_FAST i\n RETURN_VALUE\n.end\n");
     assert_int_equal(quick_op(p, 0), GV_OP_LFLC_ADD_STORE);
-    /* The words after it keep the original sequence, and the original code is untouched. */
-    assert_int_equal(quick_op(p, 1), GV_OP_LOAD_CONST);
+    /* The words after it keep the original sequence (the small int constant
+     * in the operand), and the original code is untouched. */
+    assert_int_equal(quick_op(p, 1), GV_OP_LOAD_SMALL_INT);
+    assert_int_equal(GV_SARG(p->code[0]->quick[1]), 1);
     assert_int_equal(quick_op(p, 3), GV_OP_STORE_FAST);
     assert_int_equal(GV_OP(p->code[0]->instrs[0]), GV_OP_LOAD_FAST);
     GvProgram_Free(p);
@@ -178,6 +182,71 @@ static void test_fused_loop_tail_overflow_is_reported_at_the_sub_line(void **sta
     gv_err_clear(GvThreadState_Get());
 }
 
+static void test_small_int_constants_go_into_the_operand(void **state) {
+    (void)state;
+    /* The operand holds signed 24 bits: the ends of that range become
+     * LOAD_SMALL_INT, one past them, floats and bools stay LOAD_CONST. */
+    GvProgram *p = load(".func main\n LOAD_CONST 8388607\n LOAD_CONST -8388608\n LOAD_CONST 8388608\n"
+                        " LOAD_CONST -8388609\n LOAD_CONST 1.0\n LOAD_CONST true\n LOAD_CONST 0\n"
+                        " BUILD_LIST 7\n RETURN_VALUE\n.end\n");
+    const GvInstr *q = p->code[0]->quick;
+    assert_int_equal(GV_OP(q[0]), GV_OP_LOAD_SMALL_INT);
+    assert_int_equal(GV_SARG(q[0]), 8388607);
+    assert_int_equal(GV_OP(q[1]), GV_OP_LOAD_SMALL_INT);
+    assert_int_equal(GV_SARG(q[1]), -8388608);
+    for (uint32_t i = 2; i < 6; i++) assert_int_equal(GV_OP(q[i]), GV_OP_LOAD_CONST);
+    assert_int_equal(GV_OP(q[6]), GV_OP_LOAD_SMALL_INT);
+    assert_int_equal(GV_SARG(q[6]), 0);
+    GvProgram_Free(p);
+}
+
+/* `x OP c` in one function, for the constant c as written. */
+static int64_t add_then_sub(const char *x, const char *c) {
+    char src[512];
+    snprintf(src, sizeof src,
+             ".func main\n.local x y\n LOAD_CONST %s\n STORE_FAST x\n"
+             " LOAD_FAST x\n LOAD_CONST %s\n BINARY_ADD\n STORE_FAST y\n"
+             " LOAD_FAST y\n LOAD_CONST %s\n BINARY_SUB\n LOAD_CONST 3\n BINARY_MUL\n"
+             " LOAD_FAST y\n BINARY_ADD\n RETURN_VALUE\n.end\n",
+             x, c, c);
+    return run_int(src);
+}
+
+static void test_fused_constant_sequences_keep_their_values(void **state) {
+    (void)state;
+    /* (x + c - c) * 3 + (x + c): the fused form with a negative, a boundary
+     * and a large (unfused) constant computes what the plain one does. */
+    assert_int_equal(add_then_sub("10", "-5"), 10 * 3 + 5);
+    assert_int_equal(add_then_sub("10", "-8388608"), 10 * 3 + 10 - 8388608);
+    assert_int_equal(add_then_sub("10", "8388607"), 10 * 3 + 10 + 8388607);
+    assert_int_equal(add_then_sub("10", "30000000"), 10 * 3 + 10 + 30000000);
+    GvProgram *p = load(".func main\n.local x\n LOAD_FAST x\n LOAD_CONST 30000000\n BINARY_ADD\n"
+                        " STORE_FAST x\n LOAD_FAST x\n LOAD_CONST -7\n BINARY_SUB\n RETURN_VALUE\n.end\n");
+    assert_int_equal(quick_op(p, 0), GV_OP_LOAD_FAST); /* 30000000 is not a small int */
+    assert_int_equal(quick_op(p, 1), GV_OP_LOAD_CONST);
+    assert_int_equal(quick_op(p, 4), GV_OP_LFLC_SUB);
+    GvProgram_Free(p);
+}
+
+static void test_fused_compare_with_negative_constant(void **state) {
+    (void)state;
+    /* The LOAD_CONST -3 word is a LOAD_SMALL_INT: the fused compare reads
+     * the sign; a float local takes the fallback, which runs it too. */
+    const char *tmpl = ".func main\n.local x\n LOAD_CONST %s\n STORE_FAST x\n"
+                       " LOAD_FAST x\n LOAD_CONST -3\n COMPARE_LT\n POP_JUMP_IF_FALSE no\n"
+                       " LOAD_CONST 1\n RETURN_VALUE\nno:\n LOAD_CONST 0\n RETURN_VALUE\n.end\n";
+    char src[512];
+    const char *xs[] = {"-4", "-3", "5", "-3.5", "-2.5"};
+    const int64_t want[] = {1, 0, 0, 1, 0};
+    for (int i = 0; i < 5; i++) {
+        snprintf(src, sizeof src, tmpl, xs[i]);
+        assert_int_equal(run_int(src), want[i]);
+    }
+    GvProgram *p = load(src);
+    assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
+    GvProgram_Free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_increment_becomes_one_superinstruction),
@@ -190,6 +259,9 @@ int main(void) {
         cmocka_unit_test(test_loop_tail_becomes_one_superinstruction),
         cmocka_unit_test(test_fused_back_jump_checks_the_eval_breaker),
         cmocka_unit_test(test_fused_loop_tail_overflow_is_reported_at_the_sub_line),
+        cmocka_unit_test(test_small_int_constants_go_into_the_operand),
+        cmocka_unit_test(test_fused_constant_sequences_keep_their_values),
+        cmocka_unit_test(test_fused_compare_with_negative_constant),
     };
     return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
 }

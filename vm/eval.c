@@ -412,7 +412,6 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     const GvInstr *base; /* f->base: the array pc points into */
     GvValue *sp;
     GvValue *locals;
-    const GvValue *consts;
     GvInstr ins;
     GvDict *const globals = (GvDict *)ts->interp->globals;
     GvDict *const builtins = (GvDict *)ts->interp->builtins;
@@ -425,7 +424,6 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         base = f->base;              \
         sp = f->sp;                  \
         locals = f->locals;          \
-        consts = f->consts;          \
     } while (0)
 #define SAVE_FRAME()  \
     do {              \
@@ -516,7 +514,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     CASE(NOP) { DISPATCH(); }
 
     CASE(LOAD_CONST) {
-        PUSH(gv_vincref(consts[ARG()]));
+        PUSH(gv_vincref(f->consts[ARG()]));
         DISPATCH();
     }
 
@@ -828,7 +826,6 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
             pc = base = nf->base;
             sp = gv_frame_stack_base(nf);
             locals = nf->locals;
-            consts = nf->consts;
             if (__builtin_expect(ts->trace_active, 0)) {
                 if (trace_setup_frame(f) < 0) goto error;
                 pc = base = f->base;

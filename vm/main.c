@@ -389,7 +389,20 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("gilvm %s\n", Gv_GetVersion());
+        /* The compiler and dispatch too, as `python3 -VV` does: a benchmark
+         * figure means little without them (bench/README.md, "PGO and compilers"). */
+#define GV_STR_(x) #x
+#define GV_STR(x) GV_STR_(x)
+#if defined(__clang__)
+        const char *compiler =
+            "clang " GV_STR(__clang_major__) "." GV_STR(__clang_minor__) "." GV_STR(__clang_patchlevel__);
+#elif defined(__GNUC__)
+        const char *compiler = "gcc " __VERSION__;
+#else
+        const char *compiler = "an unknown compiler";
+#endif
+        printf("gilvm %s (%s, %s)\n", Gv_GetVersion(), compiler,
+               GV_COMPUTED_GOTO ? "computed goto" : "switch dispatch");
         return 0;
     }
     if (!Gv_Initialize()) {

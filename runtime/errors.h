@@ -8,7 +8,7 @@
 
 /* Sets the current exception to a new instance of type with a formatted
  * message. Always returns -1 so callers can `return gv_err_format(...)`. */
-int gv_err_format(GvType *type, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GV_COLD int gv_err_format(GvType *type, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the current exception (steals exc), chaining the exception being
  * handled as its context (unless it is exc itself). A context chain keeps
  * at most GV_CONTEXT_CHAIN_MAX exceptions, exc included: older ones are
@@ -16,7 +16,7 @@ int gv_err_format(GvType *type, const char *fmt, ...) __attribute__((format(prin
 #define GV_CONTEXT_CHAIN_MAX 100
 void gv_err_set_exc(GvThreadState *ts, GvObject *exc);
 /* MemoryError without allocating (a preallocated instance). Returns -1. */
-int gv_err_nomemory(void);
+GV_COLD int gv_err_nomemory(void);
 /* Takes the current exception (the caller owns it), or NULL. */
 GvObject *gv_err_take(GvThreadState *ts);
 bool gv_err_occurred(GvThreadState *ts);

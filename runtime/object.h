@@ -24,6 +24,17 @@
 
 #include "gilvm.h"
 
+/* Marks a function that runs only on a rare path (an error, a hook, a stack
+ * chunk switch). GCC and clang then treat every branch that leads to a call
+ * of it as unlikely: they move that code out of the hot path and keep the
+ * registers for the rest, as a profile would tell them (measured in
+ * bench/README.md, "PGO and compilers"). */
+#if defined(__GNUC__)
+#define GV_COLD __attribute__((cold))
+#else
+#define GV_COLD
+#endif
+
 typedef enum GvTag {
     GV_TNONE = 0,
     GV_TBOOL,

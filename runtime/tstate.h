@@ -238,14 +238,14 @@ void gv_tstate_delete(GvThreadState *ts);
  * the frame's locals begin: `from` itself if n slots fit in the current chunk,
  * else the start of a fresh chunk (with *new_chunk set; the caller copies its
  * arguments there). NULL with MemoryError set on failure. */
-GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk);
+GV_COLD GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk);
 /* Undoes a chunk switch made by gv_stack_reserve. */
-void gv_stack_pop_chunk(GvThreadState *ts);
+GV_COLD void gv_stack_pop_chunk(GvThreadState *ts);
 
 /* Exception-info stack. */
 int gv_excinfo_push(GvThreadState *ts, GvObject *exc); /* borrows exc */
 void gv_excinfo_pop(GvThreadState *ts);
-void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth);
+GV_COLD void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth);
 /* The exception being handled (borrowed), or NULL. */
 static inline GvObject *gv_excinfo_top(GvThreadState *ts) {
     return ts->exc_info ? ts->exc_info->exc_value : NULL;
@@ -255,7 +255,7 @@ static inline GvObject *gv_excinfo_top(GvThreadState *ts) {
  * when ts->eval_breaker is non-zero. Drops the GIL if asked, runs pending
  * calls, raises a pending signal or asynchronous exception. 0, or -1 with
  * an exception set. May end the thread (finalizing). */
-int gv_breaker_handle(GvThreadState *ts);
+GV_COLD int gv_breaker_handle(GvThreadState *ts);
 /* After a blocking wait was interrupted: handles what interrupted it (with
  * the GIL held). 0 to go on waiting, -1 with an exception set. */
 int gv_tstate_check_interrupts(GvThreadState *ts);

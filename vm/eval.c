@@ -52,7 +52,7 @@
 #include "../runtime/thread.h"
 #include "opcodes.h"
 
-static void fatal(const char *msg) {
+GV_COLD _Noreturn static void fatal(const char *msg) {
     fflush(stdout);
     fprintf(stderr, "gilvm: fatal error: %s\n", msg);
     exit(134);
@@ -102,13 +102,13 @@ static int call_other(GvThreadState *ts, GvValue callable, int argc, GvValue *ar
 
 /* ---- frames ---- */
 
-static int arg_count_error(GvCode *code, int argc) {
+GV_COLD static int arg_count_error(GvCode *code, int argc) {
     return gv_err_format(&gv_type_TypeError, "%s() takes %u argument%s (%d given)",
                          gv_str_cstr(code->name), code->nparams, code->nparams == 1 ? "" : "s",
                          argc);
 }
 
-static int recursion_error(GvThreadState *ts) {
+GV_COLD static int recursion_error(GvThreadState *ts) {
     (void)ts;
     return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded");
 }
@@ -117,7 +117,7 @@ static int recursion_error(GvThreadState *ts) {
 
 /* The traced copy of code: every word a TRACE that reports, then runs the
  * original instruction. Made the first time a traced thread runs the code. */
-static const GvInstr *traced_array(GvCode *code) {
+GV_COLD static const GvInstr *traced_array(GvCode *code) {
     if (!code->traced) {
         GvInstr *t = gv_malloc((code->ninstrs ? code->ninstrs : 1) * sizeof *t);
         if (!t) return NULL; /* MemoryError */
@@ -128,7 +128,7 @@ static const GvInstr *traced_array(GvCode *code) {
 }
 
 /* A new frame of a traced thread runs the traced copy. 0 or -1. */
-static int trace_setup_frame(GvFrame *f) {
+GV_COLD static int trace_setup_frame(GvFrame *f) {
     const GvInstr *t = traced_array(f->code);
     if (!t) return -1;
     f->base = t;
@@ -153,15 +153,15 @@ void gv_eval_retarget(GvThreadState *t) {
 }
 
 /* Calls the hooks for one event. 0, or -1 with the hook's exception. */
-static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
+GV_COLD static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
                        GvObject *arg);
 
 /* RETURN of a frame an exception unwinds: no instruction, no value. */
-static int trace_unwind_return(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
+GV_COLD static int trace_unwind_return(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
     return trace_event(ts, f, sp, GV_TRACE_RETURN, at | 0x80000000u, NULL);
 }
 
-static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
+GV_COLD static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat what, uint32_t at,
                        GvObject *arg) {
     bool unwinding = (at & 0x80000000u) != 0; /* flag bit: instructions never reach 2^31 */
     at &= 0x7fffffffu;
@@ -193,7 +193,7 @@ static int trace_event(GvThreadState *ts, GvFrame *f, GvValue *sp, GvTraceWhat w
 }
 
 /* Before instruction `at` of a traced frame: LINE, OPCODE and RETURN events. */
-static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
+GV_COLD static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp, uint32_t at) {
     if (ts->tracing) return 0;
     GvCode *code = f->code;
     uint32_t line = gv_code_line(code, at);
@@ -274,7 +274,7 @@ static const GvExcEntry *find_handler(const GvCode *code, uint32_t at) {
 
 /* ---- the eval breaker's slow path ---- */
 
-static int handle_eval_breaker(GvThreadState *ts) {
+GV_COLD static int handle_eval_breaker(GvThreadState *ts) {
     if (gv_breaker_handle(ts) < 0) return -1;
     /* The budget bit stays set, so every checkpoint comes here while a
      * budget is active: the count costs the fast path nothing. */
@@ -323,7 +323,7 @@ static int index_of(GvValue key, bool is_list, int64_t *out) {
     return 0;
 }
 
-static int key_error(GvValue key) {
+GV_COLD static int key_error(GvValue key) {
     GvThreadState *ts = gv_tstate_get();
     GvObject *msg = gv_repr(key);
     if (!msg) return -1;
@@ -370,7 +370,7 @@ static int store_index(GvValue c, GvValue key, GvValue v) {
                          gv_type_name(c));
 }
 
-static int load_global(GvThreadState *ts, GvObject *name, GvValue *out) {
+GV_COLD static int load_global(GvThreadState *ts, GvObject *name, GvValue *out) {
     int found = gv_dict_get_str((GvDict *)ts->interp->globals, name, out);
     if (found == 0) found = gv_dict_get_str((GvDict *)ts->interp->builtins, name, out);
     if (found < 0) return -1;

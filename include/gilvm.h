@@ -62,10 +62,24 @@ GV_API const char *Gv_GetVersion(void);
  * becomes the main thread and holds the GIL. Returns that thread state, or
  * NULL if out of memory or already initialized. Any thread. */
 GV_API GvThreadState *Gv_Initialize(void);
-/* Frees the interpreter, every object it still holds (reference cycles
- * included) and the main thread state. Call from the main thread, GIL held
- * (a fatal error otherwise). Safe to call when not initialized (does
- * nothing, from any thread). */
+/* Waits, GIL released, until the function of every thread started with
+ * thread_start (not thread_start_daemon) has returned: what Gv_Finalize does
+ * first, as a call of its own so that the embedder can report what
+ * interrupts it. Main thread, GIL held (a fatal error otherwise). 0, or -1
+ * with the exception that interrupted the wait: KeyboardInterrupt on Ctrl-C
+ * (after Gv_InitSignals), or an asynchronous exception. */
+GV_API int Gv_WaitForThreads(void);
+/* Waits for the program's threads (as Gv_WaitForThreads; if that is
+ * interrupted, the threads still running are abandoned like daemon threads),
+ * then frees the interpreter, every object it still holds (reference cycles
+ * included) and the main thread state. Call from the main thread (the one
+ * that called Gv_Initialize), GIL held: a fatal error naming Gv_Finalize
+ * otherwise. Safe to call when not initialized (does nothing, from any
+ * thread). A thread state that some thread still holds (it left with
+ * GvEval_SaveThread and never came back) is freed except for a small
+ * tombstone kept for the process's lifetime: using it later (after a new
+ * Gv_Initialize) is a fatal error naming the call, never a read of freed
+ * memory. */
 GV_API void Gv_Finalize(void);
 
 /* True from the moment Gv_Finalize starts shutting threads down. From then on
@@ -240,7 +254,9 @@ GV_API int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc);
 GV_API void GvThreadState_MaskAsyncExc(void);
 GV_API void GvThreadState_UnmaskAsyncExc(void);
 
-/* The pending-call queue holds this many calls; adding more returns -1. */
+/* Each thread (the main thread for Gv_AddPendingCall) has a queue of its own
+ * that holds this many calls; adding more for that thread returns -1, and
+ * never depends on what is queued for other threads. */
 #define GV_PENDING_CALLS_MAX 64
 /* Schedules func(arg) to run on the main thread, with the GIL, at its next
  * eval-breaker check (or during its current blocking wait). Callable from any
@@ -251,8 +267,9 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * call ran. */
 GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
 /* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0 or no
- * such thread is running. A call for a thread that ends before running it is
- * dropped, never run. */
+ * such thread is running. A call for a thread that ends, or whose thread
+ * state is deleted (GvGILState_Release, GvThreadState_Delete[Current]),
+ * before running it is dropped, never run. */
 GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);
 /* Runs the pending calls due on the calling thread now. GIL held (a fatal
  * error otherwise). 0, or -1 with the exception of the first call that

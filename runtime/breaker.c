@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "breaker.h"
 #include "errors.h"
-#include "thread.h"
-#include "tstate.h"
+#include "services.h"
+#include "wait.h"
 
 static int raise_keyboard_interrupt(void) {
     return gv_err_format(&gv_type_KeyboardInterrupt, "%s", "");
@@ -36,7 +37,7 @@ static void on_sigint(int signo) {
     (void)signo;
     GvThreadState *ts = atomic_load(&sig.main);
     atomic_store(&sig.pending, true);
-    if (ts) atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_SIGNAL, memory_order_relaxed);
+    if (ts) gv_eb_set(ts, GV_EB_SIGNAL);
     int saved = errno;
     sem_post(&sig.sem);
     errno = saved;
@@ -49,7 +50,7 @@ static void *watch(void *p) {
         }
         if (atomic_load(&sig.stop)) return NULL;
         GvThreadState *ts = atomic_load(&sig.main);
-        if (ts) gv_thread_interrupt(ts);
+        if (ts) gv_thread_interrupt(ts, GV_EB_SIGNAL);
     }
 }
 
@@ -92,36 +93,29 @@ void gv_signals_uninstall(void) {
 /* ---- the slow path ---- */
 
 static int handle_signal(GvThreadState *ts) {
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_SIGNAL, memory_order_relaxed);
+    gv_eb_clear(ts, GV_EB_SIGNAL);
     if (atomic_exchange(&sig.pending, false)) return raise_keyboard_interrupt();
     return 0;
 }
 
-int gv_breaker_handle(GvThreadState *ts) {
-    uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
-    ts->eval_breaker_hits++;
-    if (bits & (GV_EB_TEST | GV_EB_TRACING))
-        /* TRACING: the eval loop switches the frame's instruction array
-         * itself, right after this returns. */
-        atomic_fetch_and_explicit(&ts->eval_breaker, ~(GV_EB_TEST | GV_EB_TRACING), memory_order_relaxed);
-    if (bits & GV_EB_GIL_DROP_REQUEST) {
-        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_thread_abandon(ts);
-    }
-    if (bits & GV_EB_SIGNAL) {
-        if (handle_signal(ts) < 0) return -1;
-    }
+/* Handles the interruptions among `bits`, read before anything else ran:
+ * what arrives meanwhile (while this thread waited for the GIL, say) waits
+ * for the next check, so a check is a point in the program, not a window. */
+static int handle_interrupts(GvThreadState *ts, uint32_t bits) {
+    if ((bits & GV_EB_SIGNAL) && handle_signal(ts) < 0) return -1;
     if ((bits & GV_EB_PENDING_CALLS) && gv_pending_run(ts) < 0) return -1;
     if ((bits & GV_EB_ASYNC_EXC) && gv_raise_async_exc(ts) < 0) return -1;
     return 0;
 }
 
-int gv_tstate_check_interrupts(GvThreadState *ts) {
-    atomic_store(&ts->interrupted, false);
-    uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
-    if ((bits & GV_EB_SIGNAL) && handle_signal(ts) < 0) return -1;
-    /* Pending calls run here too: a main thread blocked in a wait still
-     * serves them, as the issue asks of "soon". */
-    if ((bits & GV_EB_PENDING_CALLS) && gv_pending_run(ts) < 0) return -1;
-    if ((bits & GV_EB_ASYNC_EXC) && gv_raise_async_exc(ts) < 0) return -1;
-    return 0;
+int gv_breaker_handle_interrupts(GvThreadState *ts) { return handle_interrupts(ts, gv_eb_test(ts, GV_EB_INTERRUPTS)); }
+
+int gv_breaker_handle(GvThreadState *ts) {
+    uint32_t bits = gv_eb_test(ts, ~0u);
+    ts->eval_breaker_hits++;
+    /* TRACING: the eval loop switches the frame's instruction array itself,
+     * right after this returns. */
+    if (bits & (GV_EB_TEST | GV_EB_TRACING)) gv_eb_clear(ts, GV_EB_TEST | GV_EB_TRACING);
+    if ((bits & GV_EB_GIL_DROP_REQUEST) && gv_gil_yield(&ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
+    return handle_interrupts(ts, bits);
 }

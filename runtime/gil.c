@@ -39,6 +39,7 @@
  * the thread (or reports the failure, for GvEval_AcquireThreadOrFail). */
 #include "gil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "breaker.h"
 #include "tstate.h"
 
 uint64_t gv_now_ns(void) {
@@ -140,8 +142,7 @@ static int take_classic(GvGIL *gil, GvThreadState *ts) {
         if (rc == ETIMEDOUT && atomic_load_explicit(&gil->locked, memory_order_relaxed) &&
             gil->switch_number == seen && gil->holder) {
             /* A whole interval without a switch: ask the holder to drop. */
-            atomic_fetch_or_explicit(&gil->holder->eval_breaker, GV_EB_GIL_DROP_REQUEST,
-                                     memory_order_relaxed);
+            gv_eb_set(gil->holder, GV_EB_GIL_DROP_REQUEST);
             gil->stats.drop_requests++;
             ts->gil_stats.drop_requests++;
         }
@@ -161,7 +162,7 @@ static int take_classic(GvGIL *gil, GvThreadState *ts) {
     /* A forced dropper waits for exactly this. */
     pthread_cond_signal(&gil->switch_cond);
     /* A request aimed at us while we waited is stale: we just got the GIL. */
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    gv_eb_clear(ts, GV_EB_GIL_DROP_REQUEST);
     ts->holds_gil = true;
     pthread_mutex_unlock(&gil->mutex);
     return 0;
@@ -169,6 +170,7 @@ static int take_classic(GvGIL *gil, GvThreadState *ts) {
 
 static void drop_classic(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    assert(ts->holds_gil && gil->holder == ts); /* only the holder drops */
     ts->holds_gil = false;
     atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
     if (forced) {
@@ -275,7 +277,7 @@ static void make_holder(GvGIL *gil, GvThreadState *ts, uint64_t now) {
 /* mutex held */
 static void request_drop(GvGIL *gil, GvThreadState *ts) {
     if (!gil->holder) return;
-    atomic_fetch_or_explicit(&gil->holder->eval_breaker, GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    gv_eb_set(gil->holder, GV_EB_GIL_DROP_REQUEST);
     gil->stats.drop_requests++;
     ts->gil_stats.drop_requests++;
 }
@@ -395,12 +397,12 @@ static void took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
      * by the handoff that brought us here. Otherwise a request left over is
      * stale. */
     if (gil->prio_head || (gil->norm_head && gil->norm_head->gil_starving)) {
-        atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+        gv_eb_set(ts, GV_EB_GIL_DROP_REQUEST);
         /* A request like any other in the totals (each forced drop answers
          * one); the waiter's own counters keep only the requests it made. */
         gil->stats.drop_requests++;
     } else
-        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+        gv_eb_clear(ts, GV_EB_GIL_DROP_REQUEST);
     ts->holds_gil = true;
 }
 
@@ -439,6 +441,7 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
 
 static void drop_handoff(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    assert(ts->holds_gil && gil->holder == ts); /* only the holder drops */
     ts->holds_gil = false;
     if (forced) {
         gil->stats.forced_drops++;
@@ -485,11 +488,17 @@ static int yield_handoff(GvGIL *gil, GvThreadState *ts) {
  * hands the GIL to a thread drawn by a PRNG from the runnable threads, which
  * may be the same one. Which threads are runnable is decided only at points
  * the program itself determines: a thread becomes runnable when it is started
- * or when the holder wakes it (queue_put, lock_release, a thread's end), and
- * stops being runnable when it blocks. OS timing never enters the choice, so
- * a seed gives the same interleaving run after run. (sleep() yields instead of
- * sleeping; a wait with a timeout that actually expires is the one place the
- * clock can still matter.) */
+ * or when the holder wakes it (queue_put, lock_release, a thread's end,
+ * async_raise: every wake-up goes through runtime/wait.c), and stops being
+ * runnable when it blocks. A blocked thread waits for its turn here, in
+ * take_sched, not on a condition of its own.
+ *
+ * Time is virtual, as in deterministic simulation testing: time() and every
+ * timeout read a clock that advances by GV_SCHED_NS_PER_INSTR for each
+ * instruction run, and that jumps to the earliest deadline when every thread
+ * is blocked. A thread whose deadline the clock reaches becomes runnable at
+ * the next slice boundary. OS timing never enters any choice, so a seed
+ * replays the same interleaving, sleeps and timeouts included. */
 
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -505,19 +514,35 @@ static bool sched_contains(GvGIL *gil, GvThreadState *ts) {
     return false;
 }
 
+static void grow(GvThreadState ***a, size_t n, size_t *cap) {
+    if (n < *cap) return;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    GvThreadState **na = realloc(*a, ncap * sizeof *na);
+    if (!na) {
+        fprintf(stderr, "gilvm: fatal error: out of memory in the scheduler\n");
+        abort();
+    }
+    *a = na;
+    *cap = ncap;
+}
+
+/* Removes ts from a list, keeping the others' order so that choices stay
+ * reproducible. mutex held. */
+static void list_remove(GvThreadState **a, size_t *n, GvThreadState *ts) {
+    for (size_t i = 0; i < *n; i++) {
+        if (a[i] != ts) continue;
+        memmove(&a[i], &a[i + 1], (*n - i - 1) * sizeof *a);
+        (*n)--;
+        return;
+    }
+}
+
 /* mutex held */
 static void sched_add(GvGIL *gil, GvThreadState *ts) {
+    ts->sched_blocked = false;
+    list_remove(gil->sleepers, &gil->nsleepers, ts);
     if (sched_contains(gil, ts)) return;
-    if (gil->nrunnable == gil->caprunnable) {
-        size_t ncap = gil->caprunnable ? gil->caprunnable * 2 : 16;
-        GvThreadState **n = realloc(gil->runnable, ncap * sizeof *n);
-        if (!n) {
-            fprintf(stderr, "gilvm: fatal error: out of memory in the scheduler\n");
-            abort();
-        }
-        gil->runnable = n;
-        gil->caprunnable = ncap;
-    }
+    grow(&gil->runnable, gil->nrunnable, &gil->caprunnable);
     gil->runnable[gil->nrunnable++] = ts;
     /* Nobody holds the GIL (every thread was blocked): this one runs now. */
     if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
@@ -526,13 +551,33 @@ static void sched_add(GvGIL *gil, GvThreadState *ts) {
     }
 }
 
-/* mutex held; keeps the others' order so that choices stay reproducible */
+/* mutex held */
 static void sched_remove(GvGIL *gil, GvThreadState *ts) {
-    for (size_t i = 0; i < gil->nrunnable; i++) {
-        if (gil->runnable[i] != ts) continue;
-        memmove(&gil->runnable[i], &gil->runnable[i + 1], (gil->nrunnable - i - 1) * sizeof *gil->runnable);
-        gil->nrunnable--;
-        return;
+    list_remove(gil->runnable, &gil->nrunnable, ts);
+    list_remove(gil->sleepers, &gil->nsleepers, ts);
+}
+
+/* Sleepers whose deadline the clock has reached become runnable, in the
+ * order they went to sleep. If nothing else can run, the clock first jumps
+ * to the earliest deadline. mutex held. */
+static void sched_wake_sleepers(GvGIL *gil) {
+    if (!gil->nsleepers) return;
+    if (!gil->nrunnable) {
+        uint64_t first = UINT64_MAX;
+        for (size_t i = 0; i < gil->nsleepers; i++)
+            if (gil->sleepers[i]->sched_deadline < first) first = gil->sleepers[i]->sched_deadline;
+        if (first > gil->sched_clock) gil->sched_clock = first;
+    }
+    for (size_t i = 0; i < gil->nsleepers;) {
+        GvThreadState *t = gil->sleepers[i];
+        if (t->sched_deadline <= gil->sched_clock) {
+            t->sched_blocked = false;
+            list_remove(gil->sleepers, &gil->nsleepers, t);
+            grow(&gil->runnable, gil->nrunnable, &gil->caprunnable);
+            gil->runnable[gil->nrunnable++] = t;
+        } else {
+            i++;
+        }
     }
 }
 
@@ -542,11 +587,30 @@ void gv_gil_sched_runnable(GvGIL *gil, GvThreadState *ts) {
     pthread_mutex_unlock(&gil->mutex);
 }
 
+void gv_gil_sched_block(GvGIL *gil, GvThreadState *ts, uint64_t deadline) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    ts->sched_blocked = true;
+    ts->sched_deadline = deadline;
+    if (deadline) {
+        grow(&gil->sleepers, gil->nsleepers, &gil->capsleepers);
+        gil->sleepers[gil->nsleepers++] = ts;
+    }
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+uint64_t gv_gil_sched_clock(GvGIL *gil, GvThreadState *ts) {
+    /* Read by the holder only; the clock changes only at handoffs, which
+     * pass through gil->mutex. */
+    int64_t ran = (int64_t)gil->sched_n - ts->sched_left;
+    return gil->sched_clock + (uint64_t)(ran > 0 ? ran : 0) * GV_SCHED_NS_PER_INSTR;
+}
+
 void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t n) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     gil->mode = GV_GIL_SCHEDULE;
     gil->sched_rng = seed;
     gil->sched_n = n ? n : 1;
+    gil->sched_clock = GV_SCHED_CLOCK_START;
     gil->nrunnable = 0;
     sched_add(gil, ts);
     gil->holder = ts;
@@ -557,9 +621,12 @@ void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t 
 static int take_sched(GvGIL *gil, GvThreadState *ts) {
     uint64_t start = gv_now_ns();
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
-    sched_add(gil, ts); /* no-op when the waker already made it runnable */
+    /* A thread entering (or started) is runnable; a blocked one waits to be
+     * made runnable by a wake-up or its deadline. */
+    if (!ts->sched_blocked) sched_add(gil, ts);
     while (gil->holder != ts || !atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
         if (must_exit(ts)) {
+            ts->sched_blocked = false;
             sched_remove(gil, ts);
             pthread_mutex_unlock(&gil->mutex);
             return -1;
@@ -580,15 +647,21 @@ static int take_sched(GvGIL *gil, GvThreadState *ts) {
 /* forced: a slice ended, ts stays runnable; else ts blocks or leaves. */
 static void drop_sched(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    assert(ts->holds_gil); /* only the holder drops */
     ts->holds_gil = false;
+    /* The virtual clock advances by what ran in this slice. */
+    int64_t ran = (int64_t)gil->sched_n - ts->sched_left;
+    if (ran > 0) gil->sched_clock += (uint64_t)ran * GV_SCHED_NS_PER_INSTR;
+    ts->sched_left = gil->sched_n;
     if (forced) {
         gil->stats.forced_drops++;
         ts->gil_stats.forced_drops++;
     } else {
         gil->stats.voluntary_drops++;
         ts->gil_stats.voluntary_drops++;
-        sched_remove(gil, ts);
+        list_remove(gil->runnable, &gil->nrunnable, ts);
     }
+    sched_wake_sleepers(gil);
     if (gil->nrunnable) {
         GvThreadState *next = gil->runnable[splitmix64(&gil->sched_rng) % gil->nrunnable];
         make_holder(gil, next, gv_now_ns());
@@ -618,6 +691,12 @@ void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
     else drop_handoff(gil, ts, forced);
 }
 
+void gv_gil_wake(GvGIL *gil, GvThreadState *ts) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    pthread_cond_signal(&ts->gil_cond);
+    pthread_mutex_unlock(&gil->mutex);
+}
+
 void gv_gil_wake_all(GvGIL *gil) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     pthread_cond_broadcast(&gil->cond);
@@ -625,6 +704,7 @@ void gv_gil_wake_all(GvGIL *gil) {
     for (GvThreadState *t = gil->prio_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
     for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) pthread_cond_signal(&t->gil_cond);
     for (size_t i = 0; i < gil->nrunnable; i++) pthread_cond_signal(&gil->runnable[i]->gil_cond);
+    for (size_t i = 0; i < gil->nsleepers; i++) pthread_cond_signal(&gil->sleepers[i]->gil_cond);
     pthread_mutex_unlock(&gil->mutex);
 }
 
@@ -650,7 +730,7 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {
             if (!starving) return 0;
         }
     }
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_GIL_DROP_REQUEST, memory_order_relaxed);
+    gv_eb_clear(ts, GV_EB_GIL_DROP_REQUEST);
     if (gil->mode == GV_GIL_PRIORITY || gil->mode == GV_GIL_PRIORITY_SPIN) {
         ts->gil_after_wait = false;
         return yield_handoff(gil, ts) < 0 ? -1 : 0;

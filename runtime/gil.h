@@ -34,6 +34,9 @@ typedef struct GvGIL {
     size_t nrunnable, caprunnable;
     uint64_t sched_rng;       /* splitmix64 state, from the seed */
     uint32_t sched_n;         /* instructions per slice */
+    uint64_t sched_clock;     /* the virtual clock, ns (advanced at handoffs) */
+    GvThreadState **sleepers; /* blocked with a deadline on the virtual clock, in order */
+    size_t nsleepers, capsleepers;
 } GvGIL;
 
 /* A thread coming back from a blocking wait asks the holder to drop once the
@@ -67,6 +70,18 @@ const char *gv_gil_mode_name(int mode);
 void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t n);
 /* Schedule mode: ts may run again (it was started, or woken by the holder). */
 void gv_gil_sched_runnable(GvGIL *gil, GvThreadState *ts);
+/* Schedule mode: ts is about to block (then drop the GIL): it becomes
+ * runnable again only through gv_gil_sched_runnable or, if deadline is not
+ * 0, when the virtual clock reaches it. */
+void gv_gil_sched_block(GvGIL *gil, GvThreadState *ts, uint64_t deadline);
+/* Schedule mode: the virtual clock as its holder ts sees it, in ns. */
+uint64_t gv_gil_sched_clock(GvGIL *gil, GvThreadState *ts);
+/* Virtual time per instruction, and where the clock starts: time() reads
+ * 1.0 at the start of a scheduled run. */
+#define GV_SCHED_NS_PER_INSTR 1000u
+#define GV_SCHED_CLOCK_START 1000000000u
+/* Wakes ts if it waits for the GIL (finalization). */
+void gv_gil_wake(GvGIL *gil, GvThreadState *ts);
 /* The spin budget, measured with bench/limit and bench/run pingpong: a futex
  * handoff costs 2.5-8.5 us here, so spinning longer than ~2 of them gains
  * nothing; see bench/README.md. */

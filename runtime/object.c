@@ -124,6 +124,10 @@ void gv_mem_free(void *p, unsigned flags) {
     free(p);
 }
 
+void gv_mem_forget(void *p, unsigned flags) {
+    if (p) count(-(int64_t)usable_size(p), flags);
+}
+
 void gv_free(void *p) { gv_mem_free(p, 0); }
 
 void *gv_malloc(size_t size) {

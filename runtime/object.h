@@ -185,6 +185,9 @@ void *gv_mem_alloc(size_t size, unsigned flags);
 /* Releases a block from gv_mem_alloc: the same GV_MEM_ANY_THREAD flag as it
  * was allocated with. NULL is allowed. */
 void gv_mem_free(void *p, unsigned flags);
+/* Stops counting a block from gv_mem_alloc that is deliberately kept for the
+ * process's lifetime (a thread state's tombstone); it is never freed. */
+void gv_mem_forget(void *p, unsigned flags);
 /* Releases a block from gv_malloc, gv_calloc, gv_realloc or gv_mem_alloc
  * without GV_MEM_ANY_THREAD; the GIL is held. NULL is allowed. */
 void gv_free(void *p);

@@ -1,14 +1,15 @@
 /* Thread-state services: the per-thread dict, asynchronous exceptions and
- * pending calls. Each is delivered through the eval breaker: the requester
- * sets a bit in the target's eval breaker (and interrupts its blocking wait,
- * if it is in one), and the target acts at its next check, with the GIL. */
+ * pending calls (see services.h). */
+#include "services.h"
+
+#include <assert.h>
 #include <stdlib.h>
 
+#include "breaker.h"
 #include "dict.h"
 #include "errors.h"
 #include "exc.h"
-#include "thread.h"
-#include "tstate.h"
+#include "wait.h"
 
 /* ---- the per-thread dict ---- */
 
@@ -27,14 +28,6 @@ static GvThreadState *find_live(GvInterpreterState *interp, unsigned long id) {
     return NULL;
 }
 
-/* Sets bits in ts's eval breaker and wakes its blocking wait.
- * interp->mutex held. */
-static void notify(GvThreadState *ts, uint32_t bits) {
-    atomic_fetch_or_explicit(&ts->eval_breaker, bits, memory_order_relaxed);
-    atomic_store(&ts->interrupted, true);
-    pthread_cond_signal(&ts->park_cond);
-}
-
 int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc) {
     /* The caller holds the GIL, so a thread found in the list stays there
      * (threads leave the list only while they hold the GIL) and its
@@ -49,7 +42,7 @@ int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc
     t->async_exc = exc;
     if (exc) {
         gv_incref(exc);
-        notify(t, GV_EB_ASYNC_EXC);
+        gv_thread_interrupt_locked(t, GV_EB_ASYNC_EXC);
     }
     pthread_mutex_unlock(&interp->mutex);
     gv_xdecref(old);
@@ -57,7 +50,7 @@ int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc
 }
 
 int gv_raise_async_exc(GvThreadState *ts) {
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_ASYNC_EXC, memory_order_relaxed);
+    gv_eb_clear(ts, GV_EB_ASYNC_EXC);
     GvObject *pending = ts->async_exc;
     if (!pending || ts->async_mask > 0) return 0; /* masked: unmask re-arms the bit */
     ts->async_exc = NULL;
@@ -74,118 +67,84 @@ int gv_raise_async_exc(GvThreadState *ts) {
 void gv_async_mask(GvThreadState *ts) { ts->async_mask++; }
 
 void gv_async_unmask(GvThreadState *ts) {
-    if (ts->async_mask > 0 && --ts->async_mask == 0 && ts->async_exc)
-        atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_ASYNC_EXC, memory_order_relaxed);
+    if (ts->async_mask > 0 && --ts->async_mask == 0 && ts->async_exc) gv_eb_set(ts, GV_EB_ASYNC_EXC);
 }
 
-/* ---- pending calls ---- */
+/* ---- pending calls ----
+ * Each thread state has its own ring (ts->pending), so the room of one
+ * target never depends on what is queued for another. An adder finds its
+ * target under interp->mutex and queues while still holding it; a thread
+ * state being deleted is unlinked under the same mutex first, so once it is
+ * gone from the list nothing new can be queued for it and its ring can be
+ * dropped safely. */
 
 int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(void *), void *arg,
                    bool owns_object) {
-    if (target) {
-        /* A call for a thread that is not (or no longer) running would sit in
-         * the queue until finalization, taking a place from the others. */
-        pthread_mutex_lock(&interp->mutex);
-        bool alive = find_live(interp, target) != NULL;
-        pthread_mutex_unlock(&interp->mutex);
-        if (!alive) return -1;
-    }
-    pthread_mutex_lock(&interp->pending_mutex);
-    if (interp->pending_count == GV_PENDING_CALLS_MAX) {
-        pthread_mutex_unlock(&interp->pending_mutex);
-        return -1;
-    }
-    struct GvPendingCall *c =
-        &interp->pending[(interp->pending_first + interp->pending_count) % GV_PENDING_CALLS_MAX];
-    c->fn = fn;
-    c->arg = arg;
-    c->target = target;
-    c->owns_object = owns_object;
-    interp->pending_count++;
-    pthread_mutex_unlock(&interp->pending_mutex);
-
     pthread_mutex_lock(&interp->mutex);
     GvThreadState *t = target ? find_live(interp, target) : interp->main_thread;
-    if (t) notify(t, GV_EB_PENDING_CALLS);
+    int rc = -1;
+    if (t) {
+        pthread_mutex_lock(&interp->pending_mutex);
+        if (t->pending_count < GV_PENDING_CALLS_MAX) {
+            GvPendingCall *c = &t->pending[(t->pending_first + t->pending_count) % GV_PENDING_CALLS_MAX];
+            c->fn = fn;
+            c->arg = arg;
+            c->owns_object = owns_object;
+            t->pending_count++;
+            rc = 0;
+        }
+        assert(t->pending_count <= GV_PENDING_CALLS_MAX);
+        pthread_mutex_unlock(&interp->pending_mutex);
+        if (rc == 0) gv_thread_interrupt_locked(t, GV_EB_PENDING_CALLS);
+    }
     pthread_mutex_unlock(&interp->mutex);
-    return 0;
+    return rc;
 }
 
-/* Takes the first call due on ts out of the ring. */
-static bool take_due(GvInterpreterState *interp, GvThreadState *ts, struct GvPendingCall *out) {
-    bool is_main = ts == interp->main_thread;
-    pthread_mutex_lock(&interp->pending_mutex);
-    unsigned n = interp->pending_count, first = interp->pending_first;
-    for (unsigned i = 0; i < n; i++) {
-        struct GvPendingCall *c = &interp->pending[(first + i) % GV_PENDING_CALLS_MAX];
-        if (c->target == ts->id || (c->target == 0 && is_main)) {
-            *out = *c;
-            /* Close the gap, keeping the others in order. */
-            for (unsigned j = i; j + 1 < n; j++)
-                interp->pending[(first + j) % GV_PENDING_CALLS_MAX] =
-                    interp->pending[(first + j + 1) % GV_PENDING_CALLS_MAX];
-            interp->pending_count--;
-            pthread_mutex_unlock(&interp->pending_mutex);
-            return true;
-        }
+/* Takes the oldest call queued for ts. */
+static bool take_first(GvThreadState *ts, GvPendingCall *out) {
+    pthread_mutex_t *m = &ts->interp->pending_mutex;
+    pthread_mutex_lock(m);
+    bool any = ts->pending_count > 0;
+    if (any) {
+        *out = ts->pending[ts->pending_first];
+        ts->pending_first = (ts->pending_first + 1) % GV_PENDING_CALLS_MAX;
+        ts->pending_count--;
     }
-    pthread_mutex_unlock(&interp->pending_mutex);
-    return false;
+    pthread_mutex_unlock(m);
+    return any;
+}
+
+static unsigned queued(GvThreadState *ts) {
+    pthread_mutex_lock(&ts->interp->pending_mutex);
+    unsigned n = ts->pending_count;
+    pthread_mutex_unlock(&ts->interp->pending_mutex);
+    return n;
 }
 
 int gv_pending_run(GvThreadState *ts) {
-    GvInterpreterState *interp = ts->interp;
-    atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_PENDING_CALLS, memory_order_relaxed);
+    gv_eb_clear(ts, GV_EB_PENDING_CALLS);
     /* Only the calls due now: one that adds another (or itself) must not
      * keep this thread here forever; those run at the next check. */
-    bool is_main = ts == interp->main_thread;
-    unsigned due = 0;
-    pthread_mutex_lock(&interp->pending_mutex);
-    for (unsigned i = 0; i < interp->pending_count; i++) {
-        const struct GvPendingCall *p = &interp->pending[(interp->pending_first + i) % GV_PENDING_CALLS_MAX];
-        due += p->target == ts->id || (p->target == 0 && is_main);
-    }
-    pthread_mutex_unlock(&interp->pending_mutex);
-    struct GvPendingCall c;
-    for (; due > 0 && take_due(interp, ts, &c); due--) {
+    GvPendingCall c;
+    for (unsigned due = queued(ts); due > 0 && take_first(ts, &c); due--) {
         int rc = c.fn(c.arg);
         if (c.owns_object) gv_decref((GvObject *)c.arg);
         if (rc < 0) {
             if (!ts->current_exception)
                 gv_err_format(&gv_type_RuntimeError, "a pending call failed without setting an exception");
             /* The rest run at the next check. */
-            atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_PENDING_CALLS, memory_order_relaxed);
+            if (queued(ts)) gv_eb_set(ts, GV_EB_PENDING_CALLS);
             return -1;
         }
     }
     /* Calls added meanwhile: at the next check. */
-    pthread_mutex_lock(&interp->pending_mutex);
-    bool more = false;
-    for (unsigned i = 0; i < interp->pending_count && !more; i++) {
-        const struct GvPendingCall *p = &interp->pending[(interp->pending_first + i) % GV_PENDING_CALLS_MAX];
-        more = p->target == ts->id || (p->target == 0 && is_main);
-    }
-    pthread_mutex_unlock(&interp->pending_mutex);
-    if (more) atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_PENDING_CALLS, memory_order_relaxed);
+    if (queued(ts)) gv_eb_set(ts, GV_EB_PENDING_CALLS);
     return 0;
 }
 
 void gv_pending_drop_for(GvThreadState *ts) {
-    GvInterpreterState *interp = ts->interp;
-    struct GvPendingCall c;
-    /* take_due would also take the main thread's calls if ts were main;
-     * a thread that ends is never the main one. */
-    while (ts != interp->main_thread && take_due(interp, ts, &c))
+    GvPendingCall c;
+    while (take_first(ts, &c))
         if (c.owns_object) gv_decref((GvObject *)c.arg);
-}
-
-void gv_pending_clear(GvInterpreterState *interp) {
-    pthread_mutex_lock(&interp->pending_mutex);
-    unsigned n = interp->pending_count, first = interp->pending_first;
-    struct GvPendingCall drop[GV_PENDING_CALLS_MAX];
-    for (unsigned i = 0; i < n; i++) drop[i] = interp->pending[(first + i) % GV_PENDING_CALLS_MAX];
-    interp->pending_count = 0;
-    pthread_mutex_unlock(&interp->pending_mutex);
-    for (unsigned i = 0; i < n; i++)
-        if (drop[i].owns_object) gv_decref((GvObject *)drop[i].arg);
 }

@@ -5,90 +5,16 @@
  * only moved under the mutex (ownership passes from putter to getter), never
  * increfed or decrefed there: touching refcounts needs the GIL.
  *
- * Every wait releases the GIL, parks (runtime/thread.c) and can be
- * interrupted: by Ctrl-C, an asynchronous exception, or finalization. */
+ * Every wait goes through gv_wait (runtime/wait.c): it releases the GIL and
+ * can be interrupted by Ctrl-C, an asynchronous exception, a pending call or
+ * finalization. */
 #include "sync.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "errors.h"
-#include "thread.h"
-
-/* ---- deadlines ---- */
-
-/* timeout in seconds: < 0 means forever (0 returned). */
-static uint64_t deadline_from(double timeout) {
-    if (timeout < 0) return 0;
-    if (timeout > 1e9) timeout = 1e9; /* ~31 years: effectively forever, and no overflow */
-    uint64_t d = gv_now_ns() + (uint64_t)(timeout * 1e9);
-    return d ? d : 1;
-}
-
-/* The shape of every blocking wait: detach, park until ready() or the
- * deadline, reattach; an interruption is handled with the GIL and, unless
- * it raised, the wait goes on. Returns 1 when ready (with take() done under
- * the mutex), 0 on timeout, -1 with an exception. */
-typedef bool (*ReadyFn)(void *obj);
-typedef void (*TakeFn)(void *obj, void *out);
-
-/* Under the deterministic schedule every decision is made while holding the
- * GIL, at a point the schedule chose: whether the object is ready, and taking
- * it. The thread queues itself as a waiter before it detaches, so whoever
- * makes the object ready (running only after the detach) wakes it; woken, it
- * takes the GIL back and looks again. Taking the item as soon as its OS
- * thread woke up instead would let OS timing decide which of two getters of
- * one queue gets it. */
-static int wait_for_sched(GvThreadState *ts, GvWaitQueue *q, void *obj, ReadyFn ready, TakeFn take,
-                          void *out, uint64_t deadline) {
-    GvInterpreterState *interp = ts->interp;
-    for (;;) {
-        pthread_mutex_lock(&interp->mutex);
-        if (ready(obj)) {
-            take(obj, out);
-            pthread_mutex_unlock(&interp->mutex);
-            return 1;
-        }
-        gv_park_prepare(ts, q);
-        pthread_mutex_unlock(&interp->mutex);
-        gv_tstate_detach(ts);
-        pthread_mutex_lock(&interp->mutex);
-        GvParkResult r = gv_park_prepared(ts, q, deadline);
-        pthread_mutex_unlock(&interp->mutex);
-        gv_tstate_attach_or_exit(ts);
-        if (r == GV_PARK_TIMEOUT) return 0;
-        if (r == GV_PARK_INTERRUPTED && gv_tstate_check_interrupts(ts) < 0) return -1;
-        if (deadline && gv_now_ns() >= deadline) return 0;
-    }
-}
-
-static int wait_for(GvThreadState *ts, GvWaitQueue *q, void *obj, ReadyFn ready, TakeFn take,
-                    void *out, uint64_t deadline) {
-    GvInterpreterState *interp = ts->interp;
-    if (interp->gil.mode == GV_GIL_SCHEDULE) return wait_for_sched(ts, q, obj, ready, take, out, deadline);
-    for (;;) {
-        gv_tstate_detach(ts);
-        pthread_mutex_lock(&interp->mutex);
-        GvParkResult r = GV_PARK_WOKEN;
-        bool got = false;
-        for (;;) {
-            if (ready(obj)) {
-                take(obj, out);
-                got = true;
-                break;
-            }
-            if (r == GV_PARK_TIMEOUT || r == GV_PARK_INTERRUPTED) break;
-            r = gv_park(ts, q, deadline);
-        }
-        pthread_mutex_unlock(&interp->mutex);
-        gv_tstate_attach_or_exit(ts);
-        if (got) return 1;
-        if (r == GV_PARK_TIMEOUT) return 0;
-        /* Interrupted: an exception to raise, or nothing (go on waiting). */
-        if (gv_tstate_check_interrupts(ts) < 0) return -1;
-        if (deadline && gv_now_ns() >= deadline) return 0;
-    }
-}
+#include "wait.h"
 
 /* ---- locks ---- */
 
@@ -122,7 +48,8 @@ int gv_lock_acquire(GvThreadState *ts, GvObject *lock, double timeout) {
     pthread_mutex_unlock(m);
     if (got) return 1;
     if (timeout == 0) return 0;
-    return wait_for(ts, &l->waiters, l, lock_free, lock_take, NULL, deadline_from(timeout));
+    GvWaitSpec w = {.queue = &l->waiters, .ready = lock_free, .take = lock_take, .obj = l, .timeout = timeout};
+    return gv_wait(ts, &w);
 }
 
 int gv_lock_release(GvThreadState *ts, GvObject *lock) {
@@ -132,7 +59,7 @@ int gv_lock_release(GvThreadState *ts, GvObject *lock) {
     bool was = l->locked;
     if (was) {
         l->locked = false;
-        gv_unpark_one(&l->waiters);
+        gv_wake_one(&l->waiters);
     }
     pthread_mutex_unlock(m);
     if (!was) return gv_err_format(&gv_type_RuntimeError, "release unlocked lock");
@@ -188,7 +115,7 @@ int gv_queue_put(GvThreadState *ts, GvObject *queue, GvValue v) {
     }
     q->items[(q->head + q->size) % q->cap] = gv_vincref(v);
     q->size++;
-    gv_unpark_one(&q->getters);
+    gv_wake_one(&q->getters);
     pthread_mutex_unlock(m);
     return 0;
 }
@@ -200,7 +127,7 @@ static void queue_take(void *obj, void *out) {
     q->head = (q->head + 1) % q->cap;
     q->size--;
     /* Another getter may be parked behind us with items still left. */
-    if (q->size) gv_unpark_one(&q->getters);
+    if (q->size) gv_wake_one(&q->getters);
 }
 
 int gv_queue_get(GvThreadState *ts, GvObject *queue, double timeout, GvValue *out) {
@@ -212,7 +139,9 @@ int gv_queue_get(GvThreadState *ts, GvObject *queue, double timeout, GvValue *ou
     pthread_mutex_unlock(m);
     if (got) return 1;
     if (timeout == 0) return 0;
-    return wait_for(ts, &q->getters, q, queue_nonempty, queue_take, out, deadline_from(timeout));
+    GvWaitSpec w = {.queue = &q->getters, .ready = queue_nonempty, .take = queue_take, .obj = q, .out = out,
+                    .timeout = timeout};
+    return gv_wait(ts, &w);
 }
 
 /* ---- sleep ---- */
@@ -221,18 +150,13 @@ static bool never(void *obj) {
     (void)obj;
     return false;
 }
-static void nothing(void *obj, void *out) {
-    (void)obj;
-    (void)out;
-}
 
 int gv_sleep(GvThreadState *ts, double seconds) {
-    if (!(seconds > 0) || ts->interp->gil.mode == GV_GIL_SCHEDULE) {
-        /* sleep(0): let another thread run, as Python's does. Under the
-         * deterministic schedule every sleep is such a yield: time must not
-         * decide the interleaving. */
-        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_thread_abandon(ts);
+    if (!(seconds > 0)) {
+        /* sleep(0): let another thread run, as Python's does. */
+        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
         return 0;
     }
-    return wait_for(ts, NULL, NULL, never, nothing, NULL, deadline_from(seconds)) < 0 ? -1 : 0;
+    GvWaitSpec w = {.ready = never, .timeout = seconds};
+    return gv_wait(ts, &w) < 0 ? -1 : 0;
 }

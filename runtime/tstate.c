@@ -9,10 +9,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <assert.h>
+#include <stdio.h>
+
 #include "dict.h"
 #include "errors.h"
 #include "list.h"
+#include "services.h"
 #include "thread.h"
+#include "wait.h"
 
 /* The thread's current state. One load to find it. */
 static _Thread_local GvThreadState *current_tstate;
@@ -31,6 +36,10 @@ static struct {
      * starts": a thread counted before is waited for; one arriving after is
      * refused without touching its thread state (which may be freed). */
     pthread_mutex_t lock;
+    /* Tombstones of thread states whose runtime was finalized while their
+     * thread was away (gv_tstate_retire), linked through ->next: kept for the
+     * process's lifetime so that a late call with one is a clear error. */
+    GvThreadState *graveyard;
 } runtime = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void gv_runtime_lock(void) { pthread_mutex_lock(&runtime.lock); }
@@ -149,7 +158,9 @@ void gv_tstate_clear(GvThreadState *ts) {
     gv_xdecref(a);
 }
 
-void gv_tstate_unlink(GvThreadState *ts) {
+/* Removes ts from the interpreter's list: from now on no one finds it (not
+ * async_raise, not an adder of pending calls). */
+static void unlink_tstate(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     pthread_mutex_lock(&interp->mutex);
     for (GvThreadState **p = &interp->threads; *p; p = &(*p)->next) {
@@ -158,6 +169,7 @@ void gv_tstate_unlink(GvThreadState *ts) {
             break;
         }
     }
+    if (interp->main_thread == ts) interp->main_thread = NULL;
     pthread_mutex_unlock(&interp->mutex);
 }
 
@@ -182,7 +194,9 @@ static void keep_stats(GvThreadState *ts) {
     pthread_mutex_unlock(&interp->mutex);
 }
 
-void gv_tstate_free(GvThreadState *ts) {
+/* Frees what ts owns besides objects: its data stack, recycled exception
+ * items, condition variables. */
+static void release_memory(GvThreadState *ts) {
     keep_stats(ts);
     while (ts->exc_free) {
         GvErr_StackItem *it = ts->exc_free;
@@ -191,24 +205,175 @@ void gv_tstate_free(GvThreadState *ts) {
     }
     /* The current chunk is the oldest one when no frame is running. */
     GvStackChunk *c = ts->chunk;
-    while (c->prev) c = c->prev;
+    while (c && c->prev) c = c->prev;
     while (c) {
         GvStackChunk *next = c->next;
         gv_mem_free(c, GV_MEM_ANY_THREAD);
         c = next;
     }
+    ts->chunk = NULL;
     if (current_tstate == ts) current_tstate = NULL;
     pthread_cond_destroy(&ts->park_cond);
     pthread_cond_destroy(&ts->gil_cond);
-    gv_mem_free(ts, GV_MEM_ANY_THREAD);
+}
+
+/* ---- counting: the one place threads_running and nondaemon_running change ---- */
+
+/* Sets a thread's counted/nondaemon flags (in its state, or a copy of them
+ * once the state is freed) and the interpreter's counts with them: the only
+ * code that changes threads_running and nondaemon_running. interp->mutex
+ * held. */
+static void count_flags(GvInterpreterState *interp, bool *counted, bool *nondaemon, bool on, bool want_nondaemon) {
+    if (on && !*counted) {
+        *counted = true;
+        interp->threads_running++;
+        if (want_nondaemon) {
+            *nondaemon = true;
+            interp->nondaemon_running++;
+        }
+        return;
+    }
+    if (on) return;
+    if (*nondaemon) {
+        *nondaemon = false;
+        assert(interp->nondaemon_running > 0);
+        if (--interp->nondaemon_running == 0) gv_wake_all(&interp->exit_waiters);
+    }
+    if (*counted) {
+        *counted = false;
+        assert(interp->threads_running > 0);
+        interp->threads_running--;
+        pthread_cond_broadcast(&interp->threads_cond);
+    }
+}
+
+static void count_locked(GvThreadState *ts, bool on, bool nondaemon) {
+    count_flags(ts->interp, &ts->counted, &ts->nondaemon, on, nondaemon);
+}
+
+void gv_tstate_count(GvThreadState *ts, bool nondaemon) {
+    pthread_mutex_lock(&ts->interp->mutex);
+    count_locked(ts, true, nondaemon);
+    pthread_mutex_unlock(&ts->interp->mutex);
+}
+
+void gv_tstate_uncount(GvThreadState *ts) {
+    pthread_mutex_lock(&ts->interp->mutex);
+    count_locked(ts, false, false);
+    pthread_mutex_unlock(&ts->interp->mutex);
+}
+
+void gv_tstate_nondaemon_done(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    bool not_counted = false; /* only the nondaemon flag goes down here */
+    pthread_mutex_lock(&interp->mutex);
+    count_flags(interp, &not_counted, &ts->nondaemon, false, false);
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+bool gv_tstate_enter(GvThreadState *ts, const char *fn) {
+    gv_runtime_lock();
+    if (atomic_load(&runtime.finalizing)) {
+        gv_runtime_unlock();
+        return false;
+    }
+    if (ts->status == GV_TS_DEAD) {
+        gv_runtime_unlock();
+        fflush(stdout);
+        fprintf(stderr, "gilvm: fatal error: %s: the thread state belongs to a runtime that was finalized\n", fn);
+        abort();
+    }
+    GvInterpreterState *interp = ts->interp;
+    pthread_mutex_lock(&interp->mutex);
+    /* The main thread is the finalizer: finalization never waits for it. */
+    if (ts != interp->main_thread) count_locked(ts, true, false);
+    pthread_mutex_unlock(&interp->mutex);
+    gv_runtime_unlock();
+    return true;
+}
+
+/* ---- attach / detach ---- */
+
+int gv_tstate_attach(GvThreadState *ts) {
+    if (gv_gil_take(&ts->interp->gil, ts) < 0) return -1;
+    gv_tstate_set(ts);
+    return 0;
+}
+
+void gv_tstate_detach(GvThreadState *ts) {
+    gv_tstate_set(NULL);
+    ts->gil_after_wait = true;
+    gv_gil_drop(&ts->interp->gil, ts, false);
+}
+
+void gv_tstate_attach_or_exit(GvThreadState *ts) {
+    if (gv_tstate_attach(ts) < 0) gv_tstate_abandon(ts);
+}
+
+_Noreturn void gv_tstate_abandon(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    gv_tstate_set(NULL);
+    gv_thread_unbind();
+    pthread_mutex_lock(&interp->mutex);
+    ts->status = GV_TS_ABANDONED;
+    count_locked(ts, false, false);
+    pthread_mutex_unlock(&interp->mutex);
+    pthread_exit(NULL);
+}
+
+/* ---- deleting: one path for every kind of thread state ---- */
+
+/* What every delete does first, GIL held: make ts unreachable, then drop
+ * what it holds (nothing can be queued for it once it is unlinked). */
+static void delete_common(GvThreadState *ts) {
+    unlink_tstate(ts);
+    gv_thread_forget_binding(ts);
+    gv_pending_drop_for(ts);
+    gv_tstate_clear(ts);
 }
 
 void gv_tstate_delete(GvThreadState *ts) {
-    gv_thread_forget_binding(ts);
-    gv_tstate_clear(ts);
-    gv_tstate_unlink(ts);
+    delete_common(ts);
     gv_gil_forget(&ts->interp->gil, ts);
-    gv_tstate_free(ts);
+    gv_tstate_uncount(ts);
+    release_memory(ts);
+    gv_mem_free(ts, GV_MEM_ANY_THREAD);
+}
+
+void gv_tstate_delete_current(GvThreadState *ts) {
+    GvInterpreterState *interp = ts->interp;
+    delete_common(ts);
+    gv_tstate_set(NULL);
+    gv_gil_drop(&interp->gil, ts, false);
+    gv_gil_forget(&interp->gil, ts);
+    pthread_mutex_lock(&interp->mutex);
+    bool counted = ts->counted, nondaemon = ts->nondaemon;
+    pthread_mutex_unlock(&interp->mutex);
+    release_memory(ts);
+    gv_mem_free(ts, GV_MEM_ANY_THREAD);
+    /* Last touch of the interpreter: once the count reaches zero the
+     * finalizer may free it, so ts (freed) is counted down through a copy
+     * of its flags. */
+    pthread_mutex_lock(&interp->mutex);
+    count_flags(interp, &counted, &nondaemon, false, false);
+    pthread_mutex_unlock(&interp->mutex);
+}
+
+void gv_tstate_retire(GvThreadState *ts) {
+    assert(!ts->holds_gil);
+    delete_common(ts);
+    gv_gil_forget(&ts->interp->gil, ts);
+    gv_tstate_uncount(ts);
+    release_memory(ts);
+    /* The memory stays, uncounted: reachable from the graveyard, so not a
+     * leak for LeakSanitizer either. */
+    gv_mem_forget(ts, GV_MEM_ANY_THREAD);
+    gv_runtime_lock();
+    ts->status = GV_TS_DEAD;
+    ts->interp = NULL;
+    ts->next = runtime.graveyard;
+    runtime.graveyard = ts;
+    gv_runtime_unlock();
 }
 
 GvValue *gv_stack_top(GvThreadState *ts) {

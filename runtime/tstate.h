@@ -21,19 +21,8 @@
 
 #include "code.h"
 #include "gil.h"
+#include "gilvm.h"
 #include "object.h"
-
-#define GV_PENDING_CALLS_MAX 64 /* Gv_AddPendingCall's queue: -1 when full */
-
-/* ---- the eval breaker: bits asking the eval loop to leave its fast path ----
- * Checked with one relaxed load at backward jumps and function entry. */
-#define GV_EB_GIL_DROP_REQUEST 0x1u
-#define GV_EB_PENDING_CALLS 0x2u
-#define GV_EB_ASYNC_EXC 0x4u
-#define GV_EB_SIGNAL 0x8u
-#define GV_EB_TRACING 0x10u /* the hooks changed: frames switch instruction arrays */
-#define GV_EB_BUDGET 0x20u  /* an instruction budget is active: kept set (Gv_SetInstructionBudget) */
-#define GV_EB_TEST 0x80000000u /* set by unit tests to watch the slow path run */
 
 typedef struct GvFrame GvFrame;
 struct GvFrame {
@@ -76,8 +65,9 @@ typedef struct GvErr_StackItem {
     struct GvErr_StackItem *previous; /* the outer one */
 } GvErr_StackItem;
 
-/* A list of threads parked on something (a lock, a queue, a thread's end).
- * Guarded by interp->mutex; linked through ts->wait_next. */
+/* A list of threads parked on something (a lock, a queue, a thread's end,
+ * the exit). Guarded by interp->mutex; linked through ts->wait_next. Only
+ * runtime/wait.c touches it. */
 typedef struct GvWaitQueue {
     GvThreadState *head, *tail;
 } GvWaitQueue;
@@ -88,7 +78,18 @@ enum {
     GV_TS_DETACHED,  /* released the GIL (a blocking wait, C code) */
     GV_TS_ABANDONED, /* its thread ended while the interpreter finalized: the
                         finalizer frees it; its thread touches it no more */
+    GV_TS_DEAD,      /* its runtime was finalized while its thread was away (left with
+                        GvEval_SaveThread, say): only this tombstone is left, so a
+                        late GvEval_RestoreThread is a clear fatal error, not a read of
+                        freed memory (written and read under the runtime lock) */
 };
+
+/* A call queued for a thread (Gv_AddPendingCall, add_pending_call). */
+typedef struct GvPendingCall {
+    int (*fn)(void *arg);
+    void *arg;
+    bool owns_object; /* arg is a GvObject* the queue holds a reference to */
+} GvPendingCall;
 
 struct GvInterpreterState {
     GvGIL gil;
@@ -96,9 +97,11 @@ struct GvInterpreterState {
      * the thread list and counters below, every wait queue and parked flag,
      * and the state of locks, queues and thread handles. */
     pthread_mutex_t mutex;
-    pthread_cond_t threads_cond; /* signalled when a thread ends or is abandoned */
+    pthread_cond_t threads_cond; /* signalled when threads_running goes down */
+    /* Changed only by gv_tstate_count/gv_tstate_uncount (runtime/tstate.c): */
     int threads_running;         /* OS threads other than the finalizer that may touch the VM */
-    int nondaemon_running;       /* of those, started by thread_start (waited for at exit) */
+    int nondaemon_running;       /* thread_start threads whose function has not returned yet */
+    GvWaitQueue exit_waiters;    /* parked until nondaemon_running is 0 (the exit wait) */
     GvThreadState *main_thread;  /* the thread that called Gv_Initialize */
     GvThreadState *finalizer;    /* set just before finalizing starts */
     /* GIL counters of thread states already freed, for --gil-stats (under mutex). */
@@ -111,16 +114,10 @@ struct GvInterpreterState {
     GvTracked containers;   /* every live list, dict, queue and thread handle (circular, head only) */
     int recursion_limit;    /* for new thread states */
     unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
-    /* Pending calls (runtime/pending.c): a bounded ring, its own mutex so that
-     * any thread can add without the GIL and without waiting for it. */
+    /* Guards every thread state's pending-call ring (runtime/services.c): its
+     * own mutex, so that any thread can add without the GIL and without
+     * waiting for it. Taken after interp->mutex when both are held. */
     pthread_mutex_t pending_mutex;
-    struct GvPendingCall {
-        int (*fn)(void *arg);
-        void *arg;
-        unsigned long target; /* thread id; 0: the main thread */
-        bool owns_object;     /* arg is a GvObject* the queue holds a reference to */
-    } pending[GV_PENDING_CALLS_MAX];
-    unsigned pending_first, pending_count; /* under pending_mutex */
     GvTraceFunc default_tracefunc, default_profilefunc; /* for threads created later */
     void *default_traceobj, *default_profileobj;
     bool default_trace_opcodes;
@@ -136,7 +133,7 @@ struct GvThreadState {
     GvThreadState *next;          /* in interp->threads */
     GvFrame *current_frame;       /* top of the frame stack, NULL when idle */
     GvStackChunk *chunk;          /* the data-stack chunk in use */
-    _Atomic uint32_t eval_breaker;/* GV_EB_* bits */
+    _Atomic uint32_t eval_breaker;/* GV_EB_* bits (runtime/breaker.h) */
     uint64_t eval_breaker_hits;   /* times the loop took the slow path (telemetry, tests) */
     long long budget_left;        /* checkpoints left while GV_EB_BUDGET is set; -1: spent */
 
@@ -156,6 +153,7 @@ struct GvThreadState {
     bool holds_gil;               /* written by the owner, under interp->gil.mutex */
     bool gil_after_wait;          /* owner only: the next take follows a blocking wait */
     int64_t sched_left;           /* schedule mode: instructions left in this slice */
+    bool sched_blocked;           /* schedule mode: blocked in a wait, not runnable; under gil.mutex */
     uint64_t gil_since;           /* handoff modes: when this thread last got the GIL (owner) */
     int64_t spin_ns;              /* spin mode: this thread's current spin budget (owner) */
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
@@ -165,8 +163,8 @@ struct GvThreadState {
     GvGILCounters gil_stats;      /* under interp->gil.mutex */
     int status;                   /* GV_TS_*, under interp->mutex */
     bool daemon;                  /* not waited for at exit */
-    bool counted;                 /* in interp->threads_running */
-    bool nondaemon;               /* in interp->nondaemon_running */
+    bool counted;                 /* in interp->threads_running (under interp->mutex) */
+    bool nondaemon;               /* in interp->nondaemon_running (under interp->mutex) */
     void *start_args;             /* what thread_start gave it, until it runs (runtime/thread.c) */
     int gilstate_counter;         /* GvGILState_Ensure nesting on this thread */
     bool gilstate_auto;           /* made by Ensure: deleted by the matching Release */
@@ -174,12 +172,15 @@ struct GvThreadState {
                                      runtime lock; NULL when no thread is bound to it */
     bool runtime_owned;           /* made by the runtime for its thread (thread_start, Ensure):
                                      the thread's end frees it; else its creator does */
+    /* -- waits (runtime/wait.c), under interp->mutex -- */
     pthread_cond_t park_cond;     /* this thread sleeps here when parked (with interp->mutex) */
-    bool parked;                  /* under interp->mutex */
-    _Atomic bool wake;            /* set under interp->mutex: the wait it is in is over;
+    bool parked;                  /* between giving up the GIL in a wait and taking it back */
+    bool queued;                  /* on some GvWaitQueue (never on two) */
+    _Atomic bool wake;            /* a waker took it off its queue: the wait is over;
                                      atomic so that a spinning waiter may read it without */
-    GvThreadState *wait_next;     /* in the GvWaitQueue it is parked on */
-    _Atomic bool interrupted;     /* ask any blocking wait to return early (signal, async exc, exit) */
+    GvThreadState *wait_next;     /* in the GvWaitQueue it is queued on */
+    uint64_t sched_deadline;      /* schedule mode: the timed wait's deadline on the
+                                     virtual clock, 0 if none; under gil.mutex */
     GvObject *handle;             /* the thread handle object (strong), for threads thread_start made */
 
     /* -- thread-state services -- */
@@ -187,6 +188,11 @@ struct GvThreadState {
     GvObject *async_exc;          /* strong or NULL: set by another thread (GIL held), raised here
                                      at the next eval-breaker check; under the GIL */
     int async_mask;               /* > 0: async exceptions are held back (masking scope) */
+    /* Calls queued for this thread (main's include Gv_AddPendingCall's): a
+     * ring of its own, so one busy target cannot fill another's room.
+     * Under interp->pending_mutex. */
+    GvPendingCall pending[GV_PENDING_CALLS_MAX];
+    unsigned pending_first, pending_count;
 
     /* -- trace and profile hooks (GvEval_SetTrace); owner thread only -- */
     GvTraceFunc c_tracefunc;
@@ -204,7 +210,7 @@ struct GvThreadState {
 #define GV_C_RECURSION_LIMIT 200 /* nested eval-loop entries from C on one thread */
 
 /* The current thread state; NULL if this thread has none. The caller holds
- * the GIL (once there is one) for anything beyond comparing it with NULL. */
+ * the GIL for anything beyond comparing it with NULL. */
 GvThreadState *gv_tstate_get(void);
 void gv_tstate_set(GvThreadState *ts);
 
@@ -221,17 +227,63 @@ void gv_runtime_unlock(void);
 
 GvInterpreterState *gv_interp_new(void);
 void gv_interp_delete(GvInterpreterState *interp);
+
+/* ---- a thread state's life: one owner (runtime/tstate.c) ----
+ *
+ *   gv_tstate_new ─► [gv_tstate_count] ─► gv_thread_bind ─► gv_tstate_attach
+ *        ▲                                                    │    ▲
+ *        │                                  gv_tstate_detach ◄┘    │ (waits, C code)
+ *        │                                                    └────┘
+ *   gv_tstate_delete_current (its own thread, attached)  or  gv_tstate_delete
+ *   (another thread, GIL held), or gv_tstate_abandon (refused at finalization)
+ *
+ * Every kind of thread goes through these: thread_start threads, main, GILState
+ * threads, AcquireThread/SaveThread users, and states found at finalization.
+ * "Counted" threads are the ones finalization waits for; the count changes in
+ * gv_tstate_count/gv_tstate_uncount only. */
 GvThreadState *gv_tstate_new(GvInterpreterState *interp);
+/* Counts ts as running (nondaemon: also waited for at exit). interp->mutex
+ * not held. No-op if already counted. */
+void gv_tstate_count(GvThreadState *ts, bool nondaemon);
+/* Undoes gv_tstate_count (no-op if not counted); the finalizer may free the
+ * interpreter as soon as the count reaches 0. interp->mutex not held. */
+void gv_tstate_uncount(GvThreadState *ts);
+/* A thread_start thread's function has returned: the exit wait stops
+ * waiting for it (wakes the exit waiters). GIL held, so that the schedule
+ * sees the wake-up at a point it chose. */
+void gv_tstate_nondaemon_done(GvThreadState *ts);
+/* A thread comes (back) into the VM from outside (GvEval_AcquireThread,
+ * RestoreThread, GILState_Ensure on an existing state): counts it unless the
+ * runtime is finalizing, in which case it returns false without touching ts
+ * (it may be freed). `fn` names the API call for the fatal error given for a
+ * state of an already finalized runtime. */
+bool gv_tstate_enter(GvThreadState *ts, const char *fn);
+/* Takes the GIL and makes ts current. -1 (nothing taken, nothing current)
+ * if ts must exit because the interpreter is finalizing. */
+int gv_tstate_attach(GvThreadState *ts);
+/* Releases the GIL and makes no thread state current. */
+void gv_tstate_detach(GvThreadState *ts);
+/* attach, or abandon the thread: for callers that cannot report failure. */
+void gv_tstate_attach_or_exit(GvThreadState *ts);
+/* Ends the calling OS thread after gv_tstate_attach failed for ts: marks ts
+ * abandoned for the finalizer to free, and never touches it again. */
+_Noreturn void gv_tstate_abandon(GvThreadState *ts);
+/* Drops the objects ts holds (exceptions, handled exceptions, dict, handle).
+ * GIL held. */
+void gv_tstate_clear(GvThreadState *ts);
+/* Deletes ts, which is not current on the calling thread: unlinks it (no
+ * one finds it any more), drops its pending calls and objects, unbinds it,
+ * uncounts it and frees it. GIL held. */
+void gv_tstate_delete(GvThreadState *ts);
+/* The same for the calling thread's own, attached ts; releases the GIL.
+ * Its last touch of the interpreter is the uncount. */
+void gv_tstate_delete_current(GvThreadState *ts);
+/* Finalization, for a state some OS thread may still hold (it left the VM
+ * and never came back): frees what it owns and keeps a GV_TS_DEAD tombstone
+ * in its place for the process's lifetime. Only the finalizer runs. */
+void gv_tstate_retire(GvThreadState *ts);
 /* The first free slot of ts's data stack: above the current frame. */
 GvValue *gv_stack_top(GvThreadState *ts);
-/* Drops the objects ts holds (exceptions, handled exceptions, handle). GIL held. */
-void gv_tstate_clear(GvThreadState *ts);
-/* Removes ts from the interpreter's list (takes interp->mutex). */
-void gv_tstate_unlink(GvThreadState *ts);
-/* Frees ts's memory: it holds no objects and is in no list. No GIL needed. */
-void gv_tstate_free(GvThreadState *ts);
-/* clear + unlink + forget as the GIL's holder + free. GIL held. */
-void gv_tstate_delete(GvThreadState *ts);
 
 /* Reserves `n` slots on ts's data stack starting at `from` (a slot in the
  * current chunk at or above everything in use) for a new frame; returns where
@@ -250,43 +302,6 @@ GV_COLD void gv_excinfo_pop_to(GvThreadState *ts, uint32_t depth);
 static inline GvObject *gv_excinfo_top(GvThreadState *ts) {
     return ts->exc_info ? ts->exc_info->exc_value : NULL;
 }
-
-/* The eval breaker's slow path (runtime/breaker.c): called by the eval loop
- * when ts->eval_breaker is non-zero. Drops the GIL if asked, runs pending
- * calls, raises a pending signal or asynchronous exception. 0, or -1 with
- * an exception set. May end the thread (finalizing). */
-GV_COLD int gv_breaker_handle(GvThreadState *ts);
-/* After a blocking wait was interrupted: handles what interrupted it (with
- * the GIL held). 0 to go on waiting, -1 with an exception set. */
-int gv_tstate_check_interrupts(GvThreadState *ts);
-/* Ctrl-C: SIGINT raises KeyboardInterrupt in main_ts at its next eval-breaker
- * check, and interrupts its blocking waits. 0 or -1. */
-int gv_signals_install(GvThreadState *main_ts);
-void gv_signals_uninstall(void);
-
-/* ---- thread-state services (runtime/services.c) ---- */
-/* The thread's dict, created on first use (borrowed); NULL with MemoryError. */
-GvObject *gv_tstate_dict(GvThreadState *ts);
-/* Sets (exc != NULL, borrowed) or clears the async exception of the thread
- * with that id. Returns how many thread states it changed (0 or 1). GIL held. */
-int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc);
-/* Raises ts's pending async exception if not masked. 0 or -1. */
-int gv_raise_async_exc(GvThreadState *ts);
-void gv_async_mask(GvThreadState *ts);
-/* Ends a masking scope; at the outermost end, a held-back exception is due
- * (raised at the next check). */
-void gv_async_unmask(GvThreadState *ts);
-/* Pending calls. Any thread, GIL or not; never blocks on the GIL. 0, or -1
- * when the queue is full (or there is no interpreter). target 0: main thread. */
-int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(void *), void *arg,
-                   bool owns_object);
-/* Runs the calls due on ts (GIL held). 0, or -1 with the exception of the
- * first call that failed (the others stay queued). */
-int gv_pending_run(GvThreadState *ts);
-/* Drops the calls queued for ts (a thread that ends), releasing what they hold. GIL held. */
-void gv_pending_drop_for(GvThreadState *ts);
-/* Drops every queued call (finalization), releasing the objects it holds. */
-void gv_pending_clear(GvInterpreterState *interp);
 
 /* Container tracking (see object.h). */
 void gv_track(GvTracked *link);

@@ -9,6 +9,8 @@
 #include "../runtime/func.h"
 #include "../runtime/list.h"
 #include "../runtime/str.h"
+#include "../runtime/breaker.h"
+#include "../runtime/services.h"
 #include "../runtime/thread.h"
 #include "asm.h"
 #include "builtins.h"
@@ -90,13 +92,28 @@ GvThreadState *Gv_Initialize(void) {
  * the GIL released) can take this long. */
 #define SHUTDOWN_TIMEOUT_NS 2000000000ull
 
+/* The main thread waits for the program's threads; Ctrl-C or an
+ * asynchronous exception interrupts it. */
+int Gv_WaitForThreads(void) {
+    GvThreadState *ts = need_gil("Gv_WaitForThreads");
+    if (ts != ts->interp->main_thread) fatal_api("Gv_WaitForThreads", "called from a thread other than the main one");
+    return gv_threads_wait_nondaemon(ts);
+}
+
 void Gv_Finalize(void) {
     GvInterpreterState *interp = gv_runtime_interp();
     if (!interp) return;
     GvThreadState *ts = need_gil("Gv_Finalize");
     if (ts->interp != interp) fatal_api("Gv_Finalize", "the current thread state belongs to no interpreter");
+    if (ts != interp->main_thread)
+        fatal_api("Gv_Finalize", "called from a thread other than the main one (the one that called Gv_Initialize)");
     gv_err_clear(ts);
-    gv_threads_wait_nondaemon(ts);
+    if (gv_threads_wait_nondaemon(ts) < 0) {
+        /* Interrupted (Ctrl-C): the threads still running are abandoned
+         * like daemon threads, as CPython's exit does after a
+         * KeyboardInterrupt in its wait. */
+        gv_err_clear(ts);
+    }
     gv_signals_uninstall();
     bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
     gv_runtime_set_interp(NULL);
@@ -108,19 +125,19 @@ void Gv_Finalize(void) {
     }
     gv_err_clear(ts);
     gv_excinfo_pop_to(ts, 0);
-    gv_pending_clear(interp);
     GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
     interp->globals = interp->builtins = interp->argv = NULL;
     gv_xdecref(a);
     gv_xdecref(g);
     gv_xdecref(b);
     /* Thread states nobody deleted (GvThreadState_New without Delete, or a
-     * thread that left with GvEval_SaveThread and never came back). */
+     * thread that left with GvEval_SaveThread and never came back): their
+     * threads may still hold them, so each leaves a tombstone. */
     while (interp->threads) {
         GvThreadState *t = interp->threads;
         gv_tstate_clear_frames(t);
-        gv_tstate_delete(t);
-        if (t == ts) ts = NULL;
+        if (t == ts) gv_tstate_delete(t);
+        else gv_tstate_retire(t);
     }
     gv_containers_clear(interp);
     gv_tstate_set(NULL);
@@ -155,35 +172,11 @@ void GvThreadState_Delete(GvThreadState *ts) {
     if (ts == gv_tstate_get()) fatal_api("GvThreadState_Delete", "the thread state is current (use GvThreadState_DeleteCurrent)");
     if (ts->holds_gil) fatal_api("GvThreadState_Delete", "the thread state holds the GIL");
     if (ts->current_frame) fatal_api("GvThreadState_Delete", "the thread state is running bytecode");
-    if (gv_thread_bound() == ts) gv_thread_unbind();
-    GvInterpreterState *interp = ts->interp;
-    pthread_mutex_lock(&interp->mutex);
-    if (ts->counted) { /* its thread never gave it back: finalization must not wait for it */
-        ts->counted = false;
-        interp->threads_running--;
-        pthread_cond_broadcast(&interp->threads_cond);
-    }
-    pthread_mutex_unlock(&interp->mutex);
     gv_tstate_delete(ts);
 }
 
 void GvThreadState_DeleteCurrent(void) {
-    GvThreadState *ts = need_gil("GvThreadState_DeleteCurrent");
-    GvInterpreterState *interp = ts->interp;
-    bool counted = ts->counted;
-    gv_tstate_clear(ts);
-    gv_tstate_unlink(ts);
-    if (gv_thread_bound() == ts) gv_thread_unbind();
-    gv_tstate_set(NULL);
-    gv_gil_drop(&interp->gil, ts, false);
-    gv_gil_forget(&interp->gil, ts);
-    gv_tstate_free(ts);
-    if (counted) {
-        pthread_mutex_lock(&interp->mutex);
-        interp->threads_running--;
-        pthread_cond_broadcast(&interp->threads_cond);
-        pthread_mutex_unlock(&interp->mutex);
-    }
+    gv_tstate_delete_current(need_gil("GvThreadState_DeleteCurrent"));
 }
 
 GvThreadState *GvThreadState_Swap(GvThreadState *ts) {
@@ -194,26 +187,6 @@ GvThreadState *GvThreadState_Swap(GvThreadState *ts) {
 
 unsigned long GvThreadState_GetID(GvThreadState *ts) { return ts ? ts->id : 0; }
 
-/* A thread state used by a thread other than the main one counts as running:
- * finalization waits for it to come back or be abandoned. Returns false,
- * without touching ts (it may already be freed), once finalizing started. */
-static bool count_running(GvThreadState *ts) {
-    gv_runtime_lock();
-    if (gv_runtime_finalizing()) {
-        gv_runtime_unlock();
-        return false;
-    }
-    GvInterpreterState *interp = ts->interp;
-    pthread_mutex_lock(&interp->mutex);
-    if (!ts->counted && ts != interp->main_thread) {
-        ts->counted = true;
-        interp->threads_running++;
-    }
-    pthread_mutex_unlock(&interp->mutex);
-    gv_runtime_unlock();
-    return true;
-}
-
 /* Taking the GIL while already holding it would wait forever. */
 static void not_holding(const char *fn) {
     GvThreadState *cur = gv_tstate_get();
@@ -223,7 +196,7 @@ static void not_holding(const char *fn) {
 void GvEval_AcquireThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThread", "NULL thread state");
     not_holding("GvEval_AcquireThread");
-    if (!count_running(ts)) pthread_exit(NULL); /* finalizing: this thread does not come back */
+    if (!gv_tstate_enter(ts, "GvEval_AcquireThread")) pthread_exit(NULL); /* finalizing: this thread does not come back */
     if (ts->holds_gil) fatal_api("GvEval_AcquireThread", "the thread state already holds the GIL");
     if (!gv_thread_bound()) gv_thread_bind(ts);
     gv_tstate_attach_or_exit(ts);
@@ -232,18 +205,12 @@ void GvEval_AcquireThread(GvThreadState *ts) {
 int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_AcquireThreadOrFail", "NULL thread state");
     not_holding("GvEval_AcquireThreadOrFail");
-    if (!count_running(ts)) return -1;
+    if (!gv_tstate_enter(ts, "GvEval_AcquireThreadOrFail")) return -1;
     if (ts->holds_gil) fatal_api("GvEval_AcquireThreadOrFail", "the thread state already holds the GIL");
     if (gv_tstate_attach(ts) < 0) {
         /* Refused: this thread will not touch the VM, so finalization must
          * not wait for it. */
-        pthread_mutex_lock(&ts->interp->mutex);
-        if (ts->counted) {
-            ts->counted = false;
-            ts->interp->threads_running--;
-            pthread_cond_broadcast(&ts->interp->threads_cond);
-        }
-        pthread_mutex_unlock(&ts->interp->mutex);
+        gv_tstate_uncount(ts);
         return -1;
     }
     if (!gv_thread_bound()) gv_thread_bind(ts);
@@ -256,14 +223,9 @@ int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
  * wait, which touches VM memory as it wakes). */
 static void leave_vm(GvThreadState *ts) {
     gv_tstate_detach(ts);
-    GvInterpreterState *interp = ts->interp;
-    pthread_mutex_lock(&interp->mutex);
-    if (ts->counted && !ts->nondaemon && !ts->handle) {
-        ts->counted = false;
-        interp->threads_running--;
-        pthread_cond_broadcast(&interp->threads_cond);
-    }
-    pthread_mutex_unlock(&interp->mutex);
+    /* A thread_start thread (it has a handle) stays counted: it runs VM code
+     * again when its C code returns. */
+    if (!ts->handle) gv_tstate_uncount(ts);
 }
 
 void GvEval_ReleaseThread(GvThreadState *ts) {
@@ -282,7 +244,7 @@ GvThreadState *GvEval_SaveThread(void) {
 void GvEval_RestoreThread(GvThreadState *ts) {
     if (!ts) fatal_api("GvEval_RestoreThread", "NULL thread state");
     not_holding("GvEval_RestoreThread");
-    if (!count_running(ts)) pthread_exit(NULL); /* finalizing: ts may be gone */
+    if (!gv_tstate_enter(ts, "GvEval_RestoreThread")) pthread_exit(NULL); /* finalizing: ts may be gone */
     gv_tstate_attach_or_exit(ts);
 }
 
@@ -305,13 +267,10 @@ GvGILState_STATE GvGILState_Ensure(void) {
         if (!ts) fatal_api("GvGILState_Ensure", "out of memory");
         ts->gilstate_auto = true;
         ts->runtime_owned = true;
-        pthread_mutex_lock(&interp->mutex);
-        ts->counted = true;
-        interp->threads_running++;
-        pthread_mutex_unlock(&interp->mutex);
+        gv_tstate_count(ts, false);
         gv_runtime_unlock();
         gv_thread_bind(ts);
-    } else if (!count_running(ts)) {
+    } else if (!gv_tstate_enter(ts, "GvGILState_Ensure")) {
         pthread_exit(NULL);
     }
     gv_tstate_attach_or_exit(ts);
@@ -372,7 +331,7 @@ int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
     gv_gil_set_schedule(&interp->gil, ts, seed, instructions);
     ts->trace_active = true; /* instructions are counted on the traced path */
     gv_eval_retarget(ts);
-    atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
+    gv_eb_set(ts, GV_EB_TRACING);
     return 0;
 }
 
@@ -461,7 +420,7 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
     }
     t->trace_active = t->c_tracefunc || t->c_profilefunc || t->interp->gil.mode == GV_GIL_SCHEDULE;
     gv_eval_retarget(t);
-    atomic_fetch_or_explicit(&t->eval_breaker, GV_EB_TRACING, memory_order_relaxed);
+    gv_eb_set(t, GV_EB_TRACING);
 }
 
 static bool want_opcodes;
@@ -637,6 +596,12 @@ int GvProgram_Run(GvProgram *program, int *exit_status) {
     GvValue result;
     int rc = gv_eval_call(ts, main_fn, 0, NULL, &result);
     gv_vdecref(main_fn);
+    /* An asynchronous exception or pending call that arrived after main's
+     * last check is not lost: it is raised here, as main's. */
+    if (rc == 0 && gv_eb_test(ts, GV_EB_INTERRUPTS) && gv_breaker_handle_interrupts(ts) < 0) {
+        gv_vdecref(result);
+        rc = -1;
+    }
     if (rc < 0) return -1;
     if (gv_is_int(result)) *exit_status = (int)result.as.i;
     gv_vdecref(result);

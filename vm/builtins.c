@@ -15,7 +15,9 @@
 #include "../runtime/list.h"
 #include "../runtime/str.h"
 #include "../runtime/sync.h"
+#include "../runtime/services.h"
 #include "../runtime/thread.h"
+#include "../runtime/wait.h"
 
 #define BUILTIN(name) static int bi_##name(GvThreadState *ts, int argc, GvValue *argv, GvValue *out)
 
@@ -231,12 +233,11 @@ BUILTIN(type_name) {
 }
 
 BUILTIN(time) {
-    (void)ts;
     (void)argc;
     (void)argv;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    *out = gv_float((double)t.tv_sec + (double)t.tv_nsec * 1e-9);
+    /* The monotonic clock, or the schedule's virtual one (runtime/wait.c). */
+    uint64_t ns = gv_clock_now(ts);
+    *out = gv_float((double)(ns / 1000000000u) + (double)(ns % 1000000000u) * 1e-9);
     return 0;
 }
 
@@ -340,13 +341,20 @@ BUILTIN(argv) {
 
 /* ---- threads and synchronization ---- */
 
-/* A timeout argument: a number of seconds; negative waits forever. */
+/* A timeout argument: a number of seconds (none: no timeout, -1 for the
+ * runtime). A negative one is an error, not "forever": a computed time-left
+ * that went negative must not hang the program. */
 static int get_timeout(const char *fn, GvValue v, double *out) {
     if (gv_is_float(v)) *out = v.as.f;
     else if (gv_is_intlike(v)) *out = (double)v.as.i;
-    else if (gv_is_none(v)) *out = -1;
-    else return gv_err_format(&gv_type_TypeError, "%s() timeout must be a number, not %s", fn, gv_type_name(v));
+    else if (gv_is_none(v)) {
+        *out = -1;
+        return 0;
+    } else
+        return gv_err_format(&gv_type_TypeError, "%s() timeout must be a number, not %s", fn, gv_type_name(v));
     if (isnan(*out)) return gv_err_format(&gv_type_ValueError, "%s() timeout must not be NaN", fn);
+    if (*out < 0) return gv_err_format(&gv_type_ValueError, "%s() timeout must be a non-negative number", fn);
+    if (*out == 0) *out = 0; /* -0.0 does not wait either */
     return 0;
 }
 

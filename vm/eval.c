@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../runtime/breaker.h"
 #include "../runtime/dict.h"
 #include "../runtime/errors.h"
 #include "../runtime/exc.h"
@@ -278,7 +279,7 @@ GV_COLD static int handle_eval_breaker(GvThreadState *ts) {
     if (gv_breaker_handle(ts) < 0) return -1;
     /* The budget bit stays set, so every checkpoint comes here while a
      * budget is active: the count costs the fast path nothing. */
-    if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed) & GV_EB_BUDGET) {
+    if (gv_eb_test(ts, GV_EB_BUDGET)) {
         if (ts->budget_left <= 0) {
             ts->budget_left = -1; /* spent: see budget_spent */
             return gv_err_format(&gv_type_RuntimeError, "instruction budget exhausted");
@@ -292,7 +293,7 @@ GV_COLD static int handle_eval_breaker(GvThreadState *ts) {
  * caught the RuntimeError and looped (or called) would run forever, since
  * every checkpoint only raises again. Read on the error path only. */
 static bool budget_spent(GvThreadState *ts) {
-    return (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed) & GV_EB_BUDGET) &&
+    return (gv_eb_test(ts, GV_EB_BUDGET)) &&
            ts->budget_left < 0;
 }
 
@@ -300,11 +301,11 @@ void Gv_SetInstructionBudget(long long n) {
     GvThreadState *ts = gv_tstate_get();
     if (!ts) return;
     if (n < 0) {
-        atomic_fetch_and_explicit(&ts->eval_breaker, ~GV_EB_BUDGET, memory_order_relaxed);
+        gv_eb_clear(ts, GV_EB_BUDGET);
         return;
     }
     ts->budget_left = n;
-    atomic_fetch_or_explicit(&ts->eval_breaker, GV_EB_BUDGET, memory_order_relaxed);
+    gv_eb_set(ts, GV_EB_BUDGET);
 }
 
 /* ---- indexing ---- */
@@ -445,7 +446,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     } while (0)
 #define CHECK_EVAL_BREAKER()                                                     \
     do {                                                                         \
-        if (atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {     \
+        if (gv_eb_test(ts, ~0u)) {                                             \
             SAVE_FRAME();                                                        \
             if (handle_eval_breaker(ts) < 0) goto error;                         \
             SWITCH_TRACING();                                                    \
@@ -805,7 +806,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         SAVE_FRAME();
         if (ts->interp->gil.mode == GV_GIL_SCHEDULE && --ts->sched_left <= 0 &&
             gv_gil_yield(&ts->interp->gil, ts) < 0)
-            gv_thread_abandon(ts);
+            gv_tstate_abandon(ts);
         if (trace_instruction(ts, f, sp, at) < 0) goto error;
         ins = f->code->instrs[at];
         EXECUTE();
@@ -985,7 +986,7 @@ error: {
             }
             PUSH(gv_obj(exc)); /* the stack takes the reference we took */
             pc = base + h->handler;
-            if (h->handler <= at && atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed)) {
+            if (h->handler <= at && gv_eb_test(ts, ~0u)) {
                 /* Landing back on an earlier handler is a backward jump: a
                  * loop through it must still notice GIL requests, Ctrl-C,
                  * async exceptions. An error raised here is located at the

@@ -462,6 +462,10 @@ int main(int argc, char **argv) {
             status = usage_error("unknown option '%s'", argv[first]);
         else if (first >= argc) status = usage_error("%s", "run needs a file");
         else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
+        /* As Python's exit: wait for the program's threads here, where a
+         * Ctrl-C that interrupts the wait is reported like any uncaught
+         * KeyboardInterrupt. */
+        if (Gv_WaitForThreads() < 0) status = GvErr_PrintEx();
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
     } else if (strcmp(cmd, "dis") == 0) {
@@ -471,14 +475,13 @@ int main(int argc, char **argv) {
     } else if (strchr(cmd, '.')) {
         Gv_SetMemoryLimit(default_memory_limit());
         status = cmd_run(cmd, argc - 2, argv + 2);
+        if (Gv_WaitForThreads() < 0) status = GvErr_PrintEx();
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }
     if (gil_stats) {
         /* After the program's threads are done: Gv_Finalize would wait for
          * them too, but then the table could no longer be read. */
-        GvThreadState *ts = GvThreadState_Get();
-        gv_threads_wait_nondaemon(ts);
         print_gil_stats(stderr);
     }
     GvEval_SetTraceAllThreads(NULL, NULL);

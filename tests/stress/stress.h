@@ -32,6 +32,8 @@
 #include "../../runtime/exc.h"
 #include "../../runtime/func.h"
 #include "../../runtime/str.h"
+#include "../../runtime/breaker.h"
+#include "../../runtime/services.h"
 #include "../../runtime/tstate.h"
 #include "../../vm/eval.h"
 

@@ -278,8 +278,13 @@ static bool no_nondaemon(void *obj) { return ((GvInterpreterState *)obj)->nondae
 
 int gv_threads_wait_nondaemon(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
+    if (interp->exit_wait_interrupted) return 0; /* given up once: exit now */
     GvWaitSpec w = {.queue = &interp->exit_waiters, .ready = no_nondaemon, .obj = interp, .timeout = -1};
-    return gv_wait(ts, &w) < 0 ? -1 : 0;
+    if (gv_wait(ts, &w) == 0) return 0;
+    /* Interrupted (Ctrl-C): as Python's exit, the threads still running are
+     * then abandoned like daemon threads, not waited for again. */
+    interp->exit_wait_interrupted = true;
+    return -1;
 }
 
 /* Drops every reference an abandoned thread's frames hold. The caller is

@@ -100,6 +100,7 @@ GvInterpreterState *gv_interp_new(void) {
 void gv_interp_delete(GvInterpreterState *interp) {
     free(interp->past_stats);
     free(interp->gil.runnable);
+    free(interp->gil.sleepers);
     pthread_cond_destroy(&interp->threads_cond);
     pthread_mutex_destroy(&interp->mutex);
     pthread_mutex_destroy(&interp->pending_mutex);

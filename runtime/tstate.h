@@ -102,6 +102,7 @@ struct GvInterpreterState {
     int threads_running;         /* OS threads other than the finalizer that may touch the VM */
     int nondaemon_running;       /* thread_start threads whose function has not returned yet */
     GvWaitQueue exit_waiters;    /* parked until nondaemon_running is 0 (the exit wait) */
+    bool exit_wait_interrupted;  /* the exit wait was interrupted: not waited again (main only) */
     GvThreadState *main_thread;  /* the thread that called Gv_Initialize */
     GvThreadState *finalizer;    /* set just before finalizing starts */
     /* GIL counters of thread states already freed, for --gil-stats (under mutex). */

@@ -108,12 +108,7 @@ void Gv_Finalize(void) {
     if (ts != interp->main_thread)
         fatal_api("Gv_Finalize", "called from a thread other than the main one (the one that called Gv_Initialize)");
     gv_err_clear(ts);
-    if (gv_threads_wait_nondaemon(ts) < 0) {
-        /* Interrupted (Ctrl-C): the threads still running are abandoned
-         * like daemon threads, as CPython's exit does after a
-         * KeyboardInterrupt in its wait. */
-        gv_err_clear(ts);
-    }
+    if (gv_threads_wait_nondaemon(ts) < 0) gv_err_clear(ts); /* interrupted: the rest are abandoned */
     gv_signals_uninstall();
     bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
     gv_runtime_set_interp(NULL);

@@ -118,7 +118,7 @@ void Gv_Finalize(void) {
      * thread that left with GvEval_SaveThread and never came back). */
     while (interp->threads) {
         GvThreadState *t = interp->threads;
-        gv_tstate_clear_frames(t);
+        gv_frame_teardown_all(t);
         gv_tstate_delete(t);
         if (t == ts) ts = NULL;
     }

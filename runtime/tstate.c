@@ -6,6 +6,7 @@
  * owns the state, or (interp->threads) under the GIL by whoever holds it. */
 #include "tstate.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -208,6 +209,7 @@ int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
 
 void gv_excinfo_pop(GvThreadState *ts) {
     GvErr_StackItem *it = ts->exc_info;
+    assert(it && ts->exc_depth > 0); /* popping an empty stack is a bug */
     if (!it) return;
     ts->exc_info = it->previous;
     ts->exc_depth--;

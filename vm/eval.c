@@ -40,6 +40,7 @@
  * fast path pays one load and a predictable branch. */
 #include "eval.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -882,6 +883,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     }
 
     CASE(POP_EXCEPT) {
+        assert(ts->exc_depth > f->exc_base); /* the verifier pairs it with a handler of f */
         gv_excinfo_pop(ts);
         DISPATCH();
     }

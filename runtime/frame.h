@@ -26,8 +26,7 @@
  *                   ^ caller->sp (saved by CALL)
  *     during:  [... callee][locals 0..nlocals)[header][operand stack]
  *                           ^ the callee's locals ARE the argument slots
- *     after:   [... result]
- *                   ^ caller->sp, then sp + 1
+ *     after:   [... result]                        the result replaced the callee
  *
  * - Before the push the caller saves its sp pointing AT the callee slot, so
  *   the callee slot and the arguments are above the caller's saved stack.

@@ -28,6 +28,7 @@
 #include "breaker.h"
 #include "errors.h"
 #include "exc.h"
+#include "frame.h"
 #include "str.h"
 #include "wait.h"
 
@@ -280,25 +281,11 @@ int gv_threads_wait_nondaemon(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     if (interp->exit_wait_interrupted) return 0; /* given up once: exit now */
     GvWaitSpec w = {.queue = &interp->exit_waiters, .ready = no_nondaemon, .obj = interp, .timeout = -1};
-    if (gv_wait(ts, &w) == 0) return 0;
+    if (gv_wait(ts, &w) >= 0) return 0;
     /* Interrupted (Ctrl-C): as Python's exit, the threads still running are
      * then abandoned like daemon threads, not waited for again. */
     interp->exit_wait_interrupted = true;
     return -1;
-}
-
-/* Drops every reference an abandoned thread's frames hold. The caller is
- * the only thread touching the VM. */
-void gv_tstate_clear_frames(GvThreadState *t) {
-    for (GvFrame *f = t->current_frame; f; f = f->prev) {
-        GvValue *base = gv_frame_stack_base(f);
-        for (GvValue *v = base; v < f->sp; v++) gv_vdecref(*v);
-        for (uint32_t i = 0; i < f->code->nlocals; i++) gv_vdecref(f->locals[i]);
-        if (f->is_entry) gv_vdecref(f->locals[-1]); /* the callable gv_eval_call placed */
-        else if (f->prev) gv_vdecref(*f->prev->sp); /* the callee slot of the caller */
-        if (f->owns_chunk) gv_stack_pop_chunk(t);
-    }
-    t->current_frame = NULL;
 }
 
 bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
@@ -326,7 +313,7 @@ bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
     while (t) {
         GvThreadState *next = t->next;
         if (t != ts && t->status == GV_TS_ABANDONED) {
-            gv_tstate_clear_frames(t);
+            gv_frame_teardown_all(t);
             if (t->start_args) start_args_free(t->start_args);
             t->start_args = NULL;
             gv_tstate_delete(t);

@@ -34,8 +34,5 @@ int gv_threads_wait_nondaemon(GvThreadState *ts);
  * timeout_ns for all other threads to end or be abandoned. Returns true if
  * they all did (the interpreter can then be freed), false otherwise. */
 bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns);
-/* Drops every reference the thread state's frames hold (a thread that will
- * never run them again). The caller is the only thread touching the VM. */
-void gv_tstate_clear_frames(GvThreadState *t);
 
 #endif

@@ -1,4 +1,4 @@
-/* Interpreter and thread states: creation, the per-thread data stack, the
+/* Interpreter and thread states: creation (the data stack is frame.c's), the
  * stack of exceptions being handled, and the list of containers that lets
  * finalization free reference cycles.
  *
@@ -6,6 +6,7 @@
  * owns the state, or (interp->threads) under the GIL by whoever holds it. */
 #include "tstate.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -14,6 +15,7 @@
 
 #include "dict.h"
 #include "errors.h"
+#include "frame.h"
 #include "list.h"
 #include "services.h"
 #include "thread.h"
@@ -62,23 +64,6 @@ bool gv_tstate_must_exit(GvThreadState *ts) {
     return atomic_load(&runtime.finalizing) && ts->interp->finalizer != ts;
 }
 
-/* 8192 slots = 128 KiB: a few hundred typical frames per chunk, so deep
- * recursion takes a new chunk rarely and shallow programs never do. */
-#define CHUNK_SLOTS 8192u
-
-/* Chunks count against the memory limit (runtime/object.c), except a thread
- * state's first one: making a thread state must not fail on the limit (a
- * callback thread's GvGILState_Ensure has no way to report it). */
-static GvStackChunk *chunk_new(size_t slots, bool limited) {
-    if (slots > (SIZE_MAX - sizeof(GvStackChunk)) / sizeof(GvValue)) return NULL;
-    unsigned flags = GV_MEM_ANY_THREAD | (limited ? 0 : GV_MEM_NO_LIMIT);
-    GvStackChunk *c = gv_mem_alloc(sizeof(GvStackChunk) + slots * sizeof(GvValue), flags);
-    if (!c) return NULL;
-    c->prev = c->next = NULL;
-    c->end = c->data + slots;
-    return c;
-}
-
 GvInterpreterState *gv_interp_new(void) {
     GvInterpreterState *interp = calloc(1, sizeof *interp);
     if (!interp) return NULL;
@@ -116,8 +101,7 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
      * Any thread: an embedder's thread makes its own before it has the GIL. */
     GvThreadState *ts = gv_mem_alloc(sizeof *ts, GV_MEM_ZERO | GV_MEM_NO_LIMIT | GV_MEM_ANY_THREAD);
     if (!ts) return NULL;
-    ts->chunk = chunk_new(CHUNK_SLOTS, false);
-    if (!ts->chunk) {
+    if (gv_stack_init(ts) < 0) {
         gv_mem_free(ts, GV_MEM_ANY_THREAD);
         return NULL;
     }
@@ -204,15 +188,7 @@ static void release_memory(GvThreadState *ts) {
         ts->exc_free = it->previous;
         gv_mem_free(it, GV_MEM_ANY_THREAD);
     }
-    /* The current chunk is the oldest one when no frame is running. */
-    GvStackChunk *c = ts->chunk;
-    while (c && c->prev) c = c->prev;
-    while (c) {
-        GvStackChunk *next = c->next;
-        gv_mem_free(c, GV_MEM_ANY_THREAD);
-        c = next;
-    }
-    ts->chunk = NULL;
+    gv_stack_free(ts);
     if (current_tstate == ts) current_tstate = NULL;
     pthread_cond_destroy(&ts->park_cond);
     pthread_cond_destroy(&ts->gil_cond);
@@ -377,48 +353,6 @@ void gv_tstate_retire(GvThreadState *ts) {
     gv_runtime_unlock();
 }
 
-GvValue *gv_stack_top(GvThreadState *ts) {
-    return ts->current_frame ? gv_frame_end(ts->current_frame) : ts->chunk->data;
-}
-
-GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk) {
-    GvStackChunk *cur = ts->chunk;
-    if (n <= (size_t)(cur->end - from)) {
-        *new_chunk = false;
-        return from;
-    }
-    GvStackChunk *c = cur->next;
-    if (c && (size_t)(c->end - c->data) < n) {
-        /* The cached chunk is too small for this frame: replace it. */
-        GvStackChunk *after = c->next;
-        gv_mem_free(c, GV_MEM_ANY_THREAD);
-        gv_mem_free(after, GV_MEM_ANY_THREAD); /* at most one spare is ever kept beyond it */
-        c = cur->next = NULL;
-    }
-    if (!c) {
-        c = chunk_new(n > CHUNK_SLOTS ? n : CHUNK_SLOTS, true);
-        if (!c) {
-            gv_err_nomemory();
-            return NULL;
-        }
-        c->prev = cur;
-        cur->next = c;
-    }
-    ts->chunk = c;
-    *new_chunk = true;
-    return c->data;
-}
-
-void gv_stack_pop_chunk(GvThreadState *ts) {
-    GvStackChunk *young = ts->chunk;
-    /* Keep `young` cached for the next deep call, but nothing beyond it. */
-    if (young->next) {
-        gv_mem_free(young->next, GV_MEM_ANY_THREAD);
-        young->next = NULL;
-    }
-    ts->chunk = young->prev;
-}
-
 /* ---- the stack of exceptions being handled ---- */
 
 int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
@@ -440,6 +374,7 @@ int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
 
 void gv_excinfo_pop(GvThreadState *ts) {
     GvErr_StackItem *it = ts->exc_info;
+    assert(it && ts->exc_depth > 0); /* popping an empty stack is a bug */
     if (!it) return;
     ts->exc_info = it->previous;
     ts->exc_depth--;

@@ -7,12 +7,8 @@
  * eval breaker. The current thread's state is a C11 _Thread_local pointer:
  * finding it is one load.
  *
- * Frames live on a per-thread data stack made of chunks. A frame occupies
- *     [locals: nlocals values][GvFrame header][operand stack: max_stack values]
- * and a call from bytecode places the callee's locals exactly where the
- * caller pushed the arguments, so a call copies nothing and allocates nothing
- * (unless the chunk is full: then the next chunk is used, and the arguments
- * are copied there). Pointers into a chunk never move. */
+ * Frames live on a per-thread data stack made of chunks: both, and the
+ * calling convention, belong to runtime/frame.h. */
 #ifndef GV_TSTATE_H
 #define GV_TSTATE_H
 
@@ -25,37 +21,7 @@
 #include "object.h"
 
 typedef struct GvFrame GvFrame;
-struct GvFrame {
-    GvCode *code;          /* borrowed: the function below the locals keeps it alive */
-    const GvInstr *pc;     /* next instruction; saved whenever the loop leaves the frame */
-    GvValue *sp;           /* top of the operand stack; saved likewise */
-    GvValue *locals;       /* code->nlocals values, then this header */
-    GvFrame *prev;         /* the caller's frame, or NULL */
-    const GvInstr *base;   /* the instruction array pc runs in: code->quick, or
-                              code->traced while this thread is traced */
-    uint32_t exc_base;     /* ts->exc_depth when the frame was entered */
-    uint8_t is_entry;      /* entered from C: returning from it leaves the eval loop */
-    uint8_t owns_chunk;    /* this frame started a new data-stack chunk */
-    uint16_t pad_;
-    uint32_t trace_line;   /* tracing: the line of the last line event */
-    uint32_t trace_last;   /* tracing: the instruction traced last (a jump back re-fires a line) */
-    const GvValue *consts; /* code->consts: one load nearer for the loop after a return */
-    void *pad2_;
-};
-#define GV_FRAME_SLOTS (sizeof(GvFrame) / sizeof(GvValue))
-_Static_assert(sizeof(GvFrame) % sizeof(GvValue) == 0, "a frame header is a whole number of slots");
-
-static inline GvValue *gv_frame_stack_base(GvFrame *f) { return (GvValue *)(f + 1); }
-/* One past the last slot the frame reserved: where a call from C made while
- * this frame is on top may place its callable and arguments. */
-static inline GvValue *gv_frame_end(GvFrame *f) { return gv_frame_stack_base(f) + f->code->max_stack; }
-
-typedef struct GvStackChunk {
-    struct GvStackChunk *prev; /* the older chunk */
-    struct GvStackChunk *next; /* a cached younger chunk, kept for reuse, or NULL */
-    GvValue *end;              /* one past the last slot */
-    GvValue data[];
-} GvStackChunk;
+typedef struct GvStackChunk GvStackChunk;
 
 /* One entry of the stack of exceptions being handled (CPython's
  * _PyErr_StackItem). Pushed when a handler is entered, popped by
@@ -283,17 +249,6 @@ void gv_tstate_delete_current(GvThreadState *ts);
  * and never came back): frees what it owns and keeps a GV_TS_DEAD tombstone
  * in its place for the process's lifetime. Only the finalizer runs. */
 void gv_tstate_retire(GvThreadState *ts);
-/* The first free slot of ts's data stack: above the current frame. */
-GvValue *gv_stack_top(GvThreadState *ts);
-
-/* Reserves `n` slots on ts's data stack starting at `from` (a slot in the
- * current chunk at or above everything in use) for a new frame; returns where
- * the frame's locals begin: `from` itself if n slots fit in the current chunk,
- * else the start of a fresh chunk (with *new_chunk set; the caller copies its
- * arguments there). NULL with MemoryError set on failure. */
-GV_COLD GvValue *gv_stack_reserve(GvThreadState *ts, GvValue *from, size_t n, bool *new_chunk);
-/* Undoes a chunk switch made by gv_stack_reserve. */
-GV_COLD void gv_stack_pop_chunk(GvThreadState *ts);
 
 /* Exception-info stack. */
 int gv_excinfo_push(GvThreadState *ts, GvObject *exc); /* borrows exc */

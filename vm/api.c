@@ -130,7 +130,7 @@ void Gv_Finalize(void) {
      * threads may still hold them, so each leaves a tombstone. */
     while (interp->threads) {
         GvThreadState *t = interp->threads;
-        gv_tstate_clear_frames(t);
+        gv_frame_teardown_all(t);
         if (t == ts) gv_tstate_delete(t);
         else gv_tstate_retire(t);
     }

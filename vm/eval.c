@@ -4,8 +4,9 @@
  * -----------
  * run() executes frames on one thread until the frame it was entered with
  * returns. A call from bytecode to bytecode does not recurse in C: CALL pushes
- * the callee's frame on the thread's data stack (see runtime/tstate.h: the
- * callee's locals are the argument slots the caller pushed) and the loop goes
+ * the callee's frame on the thread's data stack (runtime/frame.h owns frames
+ * and writes down the calling convention: the callee's locals are the
+ * argument slots the caller pushed) and the loop goes
  * on with the new frame; RETURN_VALUE pops it and goes on with the caller.
  * Only C code that calls back into bytecode (gv_eval_call) nests run(), and
  * that nesting is bounded (GV_C_RECURSION_LIMIT).
@@ -39,6 +40,7 @@
  * fast path pays one load and a predictable branch. */
 #include "eval.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,19 +101,6 @@ static int call_other(GvThreadState *ts, GvValue callable, int argc, GvValue *ar
         return call_builtin(ts, (GvBuiltin *)callable.as.o, argc, argv, out);
     if (gv_is_kind(callable, GV_KTYPE)) return call_type((GvType *)callable.as.o, argc, argv, out);
     return gv_err_format(&gv_type_TypeError, "'%s' object is not callable", gv_type_name(callable));
-}
-
-/* ---- frames ---- */
-
-GV_COLD static int arg_count_error(GvCode *code, int argc) {
-    return gv_err_format(&gv_type_TypeError, "%s() takes %u argument%s (%d given)",
-                         gv_str_cstr(code->name), code->nparams, code->nparams == 1 ? "" : "s",
-                         argc);
-}
-
-GV_COLD static int recursion_error(GvThreadState *ts) {
-    (void)ts;
-    return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded");
 }
 
 /* ---- tracing ---- */
@@ -210,58 +199,6 @@ GV_COLD static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp,
         trace_event(ts, f, sp, GV_TRACE_RETURN, at, NULL) < 0)
         return -1;
     return 0;
-}
-
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* Pushes a frame for fn whose argc arguments are at args[0..argc) (owned by
- * the caller's stack; ownership moves to the new frame). Returns the frame or
- * NULL with an exception set (the arguments are then still the caller's).
- * Inlined into CALL: this and pop_frame are most of a call's cost. */
-static ALWAYS_INLINE GvFrame *push_frame(GvThreadState *ts, GvFunction *fn, GvValue *args, int argc) {
-    GvCode *code = fn->code;
-    if (__builtin_expect((uint32_t)argc != fn->nparams, 0)) {
-        arg_count_error(code, argc);
-        return NULL;
-    }
-    if (__builtin_expect(ts->recursion_depth >= ts->recursion_limit, 0)) {
-        recursion_error(ts);
-        return NULL;
-    }
-    size_t need = fn->frame_size;
-    bool new_chunk = false;
-    GvValue *locals = args;
-    if (__builtin_expect(need > (size_t)(ts->chunk->end - args), 0)) {
-        locals = gv_stack_reserve(ts, args, need, &new_chunk);
-        if (!locals) return NULL;
-        for (int i = 0; i < argc; i++) locals[i] = args[i];
-    }
-    for (uint32_t i = (uint32_t)argc; i < fn->nlocals; i++) locals[i] = gv_none();
-    GvFrame *f = (GvFrame *)(locals + fn->nlocals);
-    f->code = code;
-    f->consts = fn->consts;
-    f->base = fn->quick; /* a traced thread switches it (CALL, run) */
-    f->pc = f->base;
-    f->sp = gv_frame_stack_base(f);
-    f->locals = locals;
-    f->prev = ts->current_frame;
-    f->exc_base = ts->exc_depth;
-    f->is_entry = 0;
-    f->owns_chunk = new_chunk;
-    ts->current_frame = f;
-    ts->recursion_depth++;
-    return f;
-}
-
-/* Drops everything the frame owns and makes its caller current. */
-static ALWAYS_INLINE void pop_frame(GvThreadState *ts, GvFrame *f, GvValue *sp) {
-    GvValue *base = gv_frame_stack_base(f);
-    while (sp > base) gv_vdecref(*--sp);
-    for (GvValue *l = f->locals; l < (GvValue *)f; l++) gv_vdecref(*l);
-    if (__builtin_expect(ts->exc_depth > f->exc_base, 0)) gv_excinfo_pop_to(ts, f->exc_base);
-    ts->recursion_depth--;
-    ts->current_frame = f->prev;
-    if (__builtin_expect(f->owns_chunk, 0)) gv_stack_pop_chunk(ts);
 }
 
 /* The innermost handler covering instruction `at`, or NULL. */
@@ -820,9 +757,9 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         if (gv_is_kind(*callee, GV_KFUNC)) {
             SAVE_FRAME();
             f->sp = callee; /* on return the result replaces the callee */
-            GvFrame *nf = push_frame(ts, (GvFunction *)callee->as.o, callee + 1, argc);
+            GvFrame *nf = gv_frame_push(ts, (GvFunction *)callee->as.o, callee + 1, argc);
             if (!nf) goto error;
-            /* LOAD_FRAME, from what push_frame just wrote. */
+            /* LOAD_FRAME, from what gv_frame_push just wrote. */
             f = nf;
             pc = base = nf->base;
             sp = gv_frame_stack_base(nf);
@@ -854,7 +791,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     return_retval: {
         bool was_entry = f->is_entry;
         GvFrame *caller = f->prev;
-        pop_frame(ts, f, sp);
+        gv_frame_pop(ts, f, sp);
         if (was_entry) {
             *result = retval;
             return 0;
@@ -947,6 +884,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
     }
 
     CASE(POP_EXCEPT) {
+        assert(ts->exc_depth > f->exc_base); /* the verifier pairs it with a handler of f */
         gv_excinfo_pop(ts);
         DISPATCH();
     }
@@ -1009,7 +947,7 @@ error: {
         }
         bool was_entry = f->is_entry;
         GvFrame *caller = f->prev;
-        pop_frame(ts, f, sp);
+        gv_frame_pop(ts, f, sp);
         if (was_entry) return -1;
         f = caller;
         LOAD_FRAME();
@@ -1051,27 +989,11 @@ int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, G
     if (!code->verified || !code->quick)
         return gv_err_format(&gv_type_RuntimeError, "%s(): code object was not verified and quickened",
                              code->name ? gv_str_cstr(code->name) : "?");
-    /* One reservation for [callable][locals][frame][stack], so the frame push
-     * below never needs a chunk of its own. */
-    size_t nlocals = code->nlocals > (uint32_t)argc ? code->nlocals : (size_t)argc;
-    size_t need = 1 + nlocals + GV_FRAME_SLOTS + code->max_stack;
-    bool new_chunk;
-    GvValue *slots = gv_stack_reserve(ts, gv_stack_top(ts), need, &new_chunk);
-    if (!slots) return -1;
-    GvValue held = gv_vincref(callable);
-    slots[0] = held;
-    for (int i = 0; i < argc; i++) slots[i + 1] = gv_vincref(argv[i]);
-    GvFrame *f = push_frame(ts, fn, slots + 1, argc);
-    if (!f) {
-        for (int i = 0; i <= argc; i++) gv_vdecref(slots[i]);
-        if (new_chunk) gv_stack_pop_chunk(ts);
-        return -1;
-    }
-    f->is_entry = 1;
-    f->owns_chunk = new_chunk;
+    GvFrame *f = gv_frame_push_entry(ts, fn, callable, argc, argv);
+    if (!f) return -1;
     ts->c_recursion_depth++;
-    int rc = run(ts, f, result);
+    int rc = run(ts, f, result); /* pops f, however it ends */
     ts->c_recursion_depth--;
-    gv_vdecref(held);
+    gv_frame_entry_done(callable);
     return rc;
 }

@@ -3,6 +3,7 @@
 #define GV_EVAL_H
 
 #include "../runtime/object.h"
+#include "../runtime/frame.h" /* the frames it runs, and their teardown */
 #include "../runtime/tstate.h"
 
 /* Calls callable(argv[0..argc)) on ts: pushes a frame and runs bytecode until

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "../runtime/errors.h"
+#include "../runtime/frame.h"
 #include "../runtime/tstate.h"
 #include "opcodes.h"
 

@@ -663,8 +663,8 @@ static void test_pending_for_gilstate_thread_dropped_at_release(void **state) {
     memset(&l, 0, sizeof l);
     l.gilstate = true;
     int queued = queue_for_leaving_thread(&l);
-    gv_watchdog_disarm();
     expect_dropped_and_room_free("GvGILState_Release", queued);
+    gv_watchdog_disarm();
 }
 
 static void test_pending_for_thread_dropped_at_delete_current(void **state) {
@@ -676,12 +676,13 @@ static void test_pending_for_thread_dropped_at_delete_current(void **state) {
     l.ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(l.ts);
     int queued = queue_for_leaving_thread(&l);
-    gv_watchdog_disarm();
     expect_dropped_and_room_free("GvThreadState_DeleteCurrent", queued);
+    gv_watchdog_disarm();
 }
 
 static void test_pending_for_thread_state_dropped_at_delete(void **state) {
     (void)state;
+    gv_watchdog_arm(60, "test_pending_for_thread_state_dropped_at_delete");
     nran = 0;
     GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(ts);
@@ -689,6 +690,7 @@ static void test_pending_for_thread_state_dropped_at_delete(void **state) {
     GvThreadState_Clear(ts);
     GvThreadState_Delete(ts);
     expect_dropped_and_room_free("GvThreadState_Delete", queued);
+    gv_watchdog_disarm();
 }
 
 /* ---- Gv_MakePendingCalls ---- */

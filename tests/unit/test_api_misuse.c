@@ -6,11 +6,13 @@
  * checks that it aborted with the message). Also the memory limit
  * (Gv_SetMemoryLimit): MemoryError at the limit, and the allocator's count
  * back to zero once everything is freed. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -339,6 +341,147 @@ static void test_null_out_arguments_are_fatal(void **state) {
     expect_fatal("GvThreadState_GetGILStats(ts, NULL)", tstate_stats_null_out, "GvThreadState_GetGILStats: NULL out");
     expect_fatal("GvProgram_Disassemble(NULL, f)", disassemble_null_program, "GvProgram_Disassemble: NULL program");
     expect_fatal("GvProgram_Disassemble(p, NULL)", disassemble_null_file, "GvProgram_Disassemble: NULL file");
+}
+
+/* ---- thread states of a finalized runtime, and the finalizing thread ---- */
+
+/* A child's main thread and the thread it starts step through stages. */
+static pthread_mutex_t stage_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stage_cond = PTHREAD_COND_INITIALIZER;
+static int stage;
+
+static void stage_set(int n) {
+    pthread_mutex_lock(&stage_mu);
+    stage = n;
+    pthread_cond_broadcast(&stage_cond);
+    pthread_mutex_unlock(&stage_mu);
+}
+
+static void stage_wait(int n) {
+    pthread_mutex_lock(&stage_mu);
+    while (stage < n) pthread_cond_wait(&stage_cond, &stage_mu);
+    pthread_mutex_unlock(&stage_mu);
+}
+
+/* Starts fn(arg) in a new thread; a child that hangs ends by SIGALRM. */
+static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
+    alarm(10);
+    stage = 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, arg) != 0) _exit(5);
+    return t;
+}
+
+/* Waits for t without the GIL (t may need it), then ends the child. */
+static _Noreturn void join_and_exit(pthread_t t) {
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    _exit(0);
+}
+
+/* Leaves the VM with GvEval_SaveThread; comes back with GvEval_RestoreThread
+ * once the runtime was finalized and initialized again. */
+static void *leaver_main(void *p) {
+    GvEval_AcquireThread(p);
+    GvThreadState *saved = GvEval_SaveThread();
+    stage_set(1);
+    stage_wait(2);
+    GvEval_RestoreThread(saved); /* its state died with the old runtime */
+    return NULL;
+}
+
+static void restore_after_reinitialize(void) {
+    pthread_t t = start_in_child(leaver_main, GvThreadState_New(GvInterpreterState_Get()));
+    Gv_BEGIN_ALLOW_THREADS
+    stage_wait(1);
+    Gv_END_ALLOW_THREADS
+    Gv_Finalize();
+    if (!Gv_Initialize()) _exit(4);
+    stage_set(2);
+    join_and_exit(t);
+}
+
+/* Takes a thread state made before the runtime was finalized, after it was
+ * initialized again. */
+static void *late_acquirer_main(void *p) {
+    stage_wait(2);
+    GvEval_AcquireThread(p);
+    return NULL;
+}
+
+static void acquire_after_reinitialize(void) {
+    pthread_t t = start_in_child(late_acquirer_main, GvThreadState_New(GvInterpreterState_Get()));
+    Gv_Finalize(); /* deletes the unused thread state with the rest */
+    if (!Gv_Initialize()) _exit(4);
+    stage_set(2);
+    join_and_exit(t);
+}
+
+/* A fatal error naming fn, for the reason under test: not one of the other
+ * fatal errors fn has. */
+static void expect_stale_state_fatal(const char *what, void (*body)(void), const char *fn) {
+    Child c = in_child(body);
+    if (strstr(c.err, "AddressSanitizer"))
+        fail_msg("%s: the thread state of the finalized runtime was used after it was freed: %s", what, c.err);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("%s: the child did not abort (%s %d); its stderr: %s", what,
+                 WIFSIGNALED(c.status) ? "signal" : "exit status",
+                 WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), c.err);
+    char want[128];
+    snprintf(want, sizeof want, "gilvm: fatal error: %s: ", fn);
+    if (!strstr(c.err, want)) fail_msg("%s: stderr lacks \"%s...\"; it was: %s", what, want, c.err);
+    if (strstr(c.err, "NULL thread state") || strstr(c.err, "already holds the GIL"))
+        fail_msg("%s: fatal for another reason: %s", what, c.err);
+}
+
+/* The header: misuse is a fatal error naming the function, never
+ * corruption. A state freed by Gv_Finalize must be recognised as dead, even
+ * after a new Gv_Initialize (which may reuse its memory). */
+static void test_restore_thread_with_a_state_of_a_finalized_runtime_is_fatal(void **state) {
+    (void)state;
+    expect_stale_state_fatal("GvEval_RestoreThread after Gv_Finalize and Gv_Initialize", restore_after_reinitialize,
+                             "GvEval_RestoreThread");
+}
+
+static void test_acquire_thread_with_a_state_of_a_finalized_runtime_is_fatal(void **state) {
+    (void)state;
+    expect_stale_state_fatal("GvEval_AcquireThread after Gv_Finalize and Gv_Initialize", acquire_after_reinitialize,
+                             "GvEval_AcquireThread");
+}
+
+/* Calls Gv_Finalize holding the GIL, from a thread that is not the main
+ * one. */
+static void *finalizer_main(void *p) {
+    GvEval_AcquireThread(p);
+    Gv_Finalize();
+    return NULL;
+}
+
+static void finalize_from_other_thread(void) {
+    join_and_exit(start_in_child(finalizer_main, GvThreadState_New(GvInterpreterState_Get())));
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The header: "Call from the main thread, GIL held (a fatal error
+ * otherwise)": at once, not after waiting for threads to shut down (2 s). */
+static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
+    (void)state;
+    double t0 = now();
+    Child c = in_child(finalize_from_other_thread);
+    double took = now() - t0;
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("Gv_Finalize from another thread: the child did not abort (%s %d, after %.2f s); its stderr: %s",
+                 WIFSIGNALED(c.status) ? "signal" : "exit status",
+                 WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), took, c.err);
+    if (!strstr(c.err, "gilvm: fatal error: Gv_Finalize: ") || strstr(c.err, "without holding the GIL"))
+        fail_msg("Gv_Finalize from another thread: not the fatal error for it; stderr: %s", c.err);
+    if (took > 1.0) fail_msg("Gv_Finalize from another thread: fatal only after %.2f s", took);
 }
 
 /* ---- NULL arguments with a documented result ---- */
@@ -688,6 +831,9 @@ int main(void) {
         T(test_wrong_thread_state_is_fatal),
         T(test_gilstate_release_misuse_is_fatal),
         T(test_null_out_arguments_are_fatal),
+        T(test_restore_thread_with_a_state_of_a_finalized_runtime_is_fatal),
+        T(test_acquire_thread_with_a_state_of_a_finalized_runtime_is_fatal),
+        T(test_finalize_from_another_thread_is_fatal_at_once),
         T(test_null_thread_state_results),
         T(test_null_error_arguments),
         T(test_set_handled_exception_null_clears_and_rejects_non_exceptions),

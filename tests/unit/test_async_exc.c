@@ -611,6 +611,238 @@ static void test_async_unmask_without_mask_is_runtime_error(void **state) {
     GvErr_Clear();
 }
 
+/* ---- an interruption and a wake-up that meet ---- */
+
+/* The racers: each puts "ready" on q, waits (the wait leaves its result on
+ * the stack) and returns at once: no eval-breaker check between the wait and
+ * the return. The global `took` gets what the wait gave (still none if the
+ * exception ended the wait), the handler's `caught` the exception. */
+#define RACER(name, wait)              \
+    ".func " name " q\n"               \
+    "    .local x e\n"                 \
+    "    .try s t h\n"                 \
+    "s:\n"                             \
+    "    LOAD_GLOBAL queue_put\n"      \
+    "    LOAD_FAST q\n"                \
+    "    LOAD_CONST \"ready\"\n"       \
+    "    CALL 2\n"                     \
+    "    POP_TOP\n"                    \
+    wait                               \
+    "    STORE_FAST x\n"               \
+    "    LOAD_FAST x\n"                \
+    "    STORE_GLOBAL took\n"          \
+    "    LOAD_CONST \"returned\"\n"    \
+    "    RETURN_VALUE\n"               \
+    "t:\n"                             \
+    "h:\n"                             \
+    "    STORE_FAST e\n"               \
+    "    POP_EXCEPT\n"                 \
+    "    LOAD_FAST x\n"                \
+    "    STORE_GLOBAL took\n"          \
+    "    LOAD_FAST e\n"                \
+    "    STORE_GLOBAL caught\n"        \
+    "    LOAD_CONST \"caught\"\n"      \
+    "    RETURN_VALUE\n"               \
+    ".end\n"
+
+static const char *const RACERS =
+    RACER("get_racer",
+          "    LOAD_GLOBAL queue_get\n"
+          "    LOAD_GLOBAL wake\n"
+          "    CALL 1\n")
+    RACER("lock_racer",
+          "    LOAD_GLOBAL lock_acquire\n"
+          "    LOAD_GLOBAL lk\n"
+          "    CALL 1\n")
+    RACER("join_racer",
+          "    LOAD_GLOBAL thread_join\n"
+          "    LOAD_GLOBAL other\n"
+          "    CALL 1\n")
+    RACER("sleep_racer",
+          "    LOAD_GLOBAL sleep\n"
+          "    LOAD_GLOBAL nap\n"
+          "    CALL 1\n"
+          "    POP_TOP\n"
+          "    LOAD_CONST true\n")
+    ".func new_wake\n"
+    "    LOAD_GLOBAL queue_new\n"
+    "    CALL 0\n"
+    "    STORE_GLOBAL wake\n"
+    "    LOAD_CONST none\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func put_wake\n"
+    "    LOAD_GLOBAL queue_put\n"
+    "    LOAD_GLOBAL wake\n"
+    "    LOAD_CONST \"x\"\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func left_in_wake\n" /* what the next getter finds: "x" or none */
+    "    LOAD_GLOBAL queue_get\n"
+    "    LOAD_GLOBAL wake\n"
+    "    LOAD_CONST 0\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func release_lk\n"
+    "    LOAD_GLOBAL lock_release\n"
+    "    LOAD_GLOBAL lk\n"
+    "    CALL 1\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func try_lk\n"
+    "    LOAD_GLOBAL lock_acquire\n"
+    "    LOAD_GLOBAL lk\n"
+    "    LOAD_CONST 0\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func let_other_end\n"
+    "    LOAD_GLOBAL queue_put\n"
+    "    LOAD_GLOBAL other_q\n"
+    "    LOAD_CONST \"done\"\n"
+    "    CALL 2\n"
+    "    RETURN_VALUE\n"
+    ".end\n"
+    ".func join_other\n"
+    "    LOAD_GLOBAL thread_join\n"
+    "    LOAD_GLOBAL other\n"
+    "    CALL 1\n"
+    "    RETURN_VALUE\n"
+    ".end\n";
+
+typedef enum { RACE_QUEUE, RACE_LOCK, RACE_JOIN, RACE_SLEEP } Race;
+
+/* What the rounds of one race saw. */
+typedef struct Tally {
+    int rounds;
+    int reached;    /* SetAsyncExc returned 1 */
+    int seen;       /* exceptions raised in B: caught by its handler, or uncaught at its return */
+    int lost;       /* reached, yet B returned normally */
+    int twice;      /* raised more than once in one round */
+    int unreported; /* uncaught at B's return but not reported on stderr */
+    int bad_items;  /* queue: item neither received nor left; lock: free although B got it, or the reverse */
+} Tally;
+
+static void set_none(const char *name) { gv_set_global(name, gv_none()); }
+
+static bool global_is_none(const char *name) {
+    GvValue v = svc_global(name);
+    bool none = gv_is_none(v);
+    gv_vdecref(v);
+    return none;
+}
+
+static bool is_str(GvValue v, const char *s) {
+    return gv_is_kind(v, GV_KSTR) && strcmp(gv_str_cstr(v.as.o), s) == 0;
+}
+
+static bool is_true(GvValue v) { return v.tag == GV_TBOOL && v.as.i == 1; }
+
+/* One round: B waits; main sets ValueError("late") in B and, with no check
+ * in between, does what ends B's wait (nothing for a sleep); then joins B. */
+static void race_round(Race race, int i, Tally *t) {
+    static const char *const racers[] = {"get_racer", "lock_racer", "join_racer", "sleep_racer"};
+    set_none("took");
+    set_none("caught");
+    if (race == RACE_QUEUE) svc_call_ok("new_wake", 0, NULL);
+    if (race == RACE_JOIN) svc_call_ok("start_other", 0, NULL);
+    if (race == RACE_SLEEP) {
+        /* 0 (a yield) to 2 ms: the raise comes about when the sleep ends. */
+        static const double naps[] = {0, 0.0005, 0.001, 0.002};
+        gv_set_global("nap", gv_float(naps[i % 4]));
+    }
+    start_victim(racers[race]);
+    if (race != RACE_SLEEP && !svc_wait_parked_gil(victim_id(), 10)) fail_msg("round %d: B never blocked", i);
+    GvObject *e = value_error("late");
+    int reached = GvThreadState_SetAsyncExc(victim_id(), e);
+    gv_decref(e);
+    if (race == RACE_QUEUE) svc_call_ok("put_wake", 0, NULL);
+    if (race == RACE_LOCK) svc_call_ok("release_lk", 0, NULL);
+    if (race == RACE_JOIN) svc_call_ok("let_other_end", 0, NULL);
+
+    GvCapture cap;
+    gv_capture_begin(&cap, 2);
+    GvValue r = svc_call_ok("join", 0, NULL);
+    char *err = gv_capture_end(&cap);
+    bool uncaught = gv_is_none(r); /* thread_join: none when B's function raised */
+    bool caught = !global_is_none("caught");
+    t->rounds++;
+    t->reached += reached;
+    t->seen += caught + uncaught;
+    t->twice += caught && uncaught;
+    t->lost += reached && is_str(r, "returned");
+    t->unreported += uncaught && !strstr(err, "ValueError: late");
+    if (!uncaught && !is_str(r, "returned") && !is_str(r, "caught")) fail_msg("round %d: B returned %s", i, gv_type_name(r));
+    gv_vdecref(r);
+    free(err);
+
+    GvValue took = svc_global("took");
+    if (race == RACE_QUEUE) {
+        GvValue left = svc_call_ok("left_in_wake", 0, NULL);
+        t->bad_items += is_str(took, "x") + is_str(left, "x") != 1;
+        gv_vdecref(left);
+    } else if (race == RACE_LOCK) {
+        /* Main holds lk again after this, whoever had it. */
+        GvValue free_now = svc_call_ok("try_lk", 0, NULL);
+        t->bad_items += is_true(free_now) == is_true(took);
+        gv_vdecref(free_now);
+    } else if (race == RACE_JOIN) {
+        svc_call_expect_str("join_other", 0, NULL, "done"); /* untouched by B's exception */
+    }
+    gv_vdecref(took);
+}
+
+/* Runs the race many times and checks: every exception that reached B was
+ * raised in B exactly once, out of the wait or at B's next check (at the
+ * latest its return, then reported as its uncaught exception), and nothing
+ * the wait was for got lost. */
+static void run_race(Race race, const char *what) {
+    gv_watchdog_arm(60, what);
+    Tally t;
+    memset(&t, 0, sizeof t);
+    int rounds = (int)gv_scale(1000, 20);
+    for (int i = 0; i < rounds; i++) race_round(race, i, &t);
+    gv_watchdog_disarm();
+    if (t.lost)
+        fail_msg("%s: in %d of %d rounds the exception reached B (SetAsyncExc returned 1) but was never raised: "
+                 "B's wait returned normally and B returned without it",
+                 what, t.lost, t.rounds);
+    if (t.twice) fail_msg("%s: raised twice in B in %d of %d rounds", what, t.twice, t.rounds);
+    assert_int_equal(t.seen, t.reached);
+    if (t.unreported)
+        fail_msg("%s: %d times B's function raised at its return but nothing was reported on stderr", what,
+                 t.unreported);
+    if (t.bad_items)
+        fail_msg("%s: in %d of %d rounds what B waited for was lost or duplicated", what, t.bad_items, t.rounds);
+    if (race != RACE_SLEEP) assert_int_equal(t.reached, t.rounds);
+}
+
+static void test_async_exc_then_queue_put_raised_once_item_kept(void **state) {
+    (void)state;
+    svc_load(RACERS);
+    run_race(RACE_QUEUE, "async exception, then queue_put");
+}
+
+static void test_async_exc_then_lock_release_raised_once_lock_kept(void **state) {
+    (void)state;
+    svc_load(RACERS);
+    run_race(RACE_LOCK, "async exception, then lock_release");
+}
+
+static void test_async_exc_then_joined_thread_ends_raised_once(void **state) {
+    (void)state;
+    svc_load(RACERS);
+    run_race(RACE_JOIN, "async exception, then the joined thread ends");
+}
+
+static void test_async_exc_as_sleep_ends_raised_once(void **state) {
+    (void)state;
+    svc_load(RACERS);
+    run_race(RACE_SLEEP, "async exception as the sleep ends");
+}
+
 /* ---- misuse ---- */
 
 /* Without the GIL: a fatal error (message and abort), never a crash or a
@@ -645,7 +877,14 @@ static void test_async_exc_without_gil_is_fatal(void **state) {
     assert_non_null(strstr(buf, "GIL"));
 }
 
+/* A failed assertion leaves run_race's watchdog armed: disarm it here. */
+static int race_teardown(void **state) {
+    if (gv_wd.armed) gv_watchdog_disarm();
+    return svc_teardown(state);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, svc_teardown)
+#define RACE(name) cmocka_unit_test_setup_teardown(name, setup, race_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -667,6 +906,10 @@ int main(void) {
         T(test_async_exc_c_mask_scope),
         T(test_async_unmask_without_mask_is_runtime_error),
         T(test_async_exc_without_gil_is_fatal),
+        RACE(test_async_exc_then_queue_put_raised_once_item_kept),
+        RACE(test_async_exc_then_lock_release_raised_once_lock_kept),
+        RACE(test_async_exc_then_joined_thread_ends_raised_once),
+        RACE(test_async_exc_as_sleep_ends_raised_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,6 +421,278 @@ static void test_pending_to_thread_id_0_returns_minus_1(void **state) {
     assert_int_equal(Gv_AddPendingCall(NULL, NULL), -1);
 }
 
+/* ---- a room for each target ---- */
+
+/* Calls that note where and in which order they ran: arg = tag * 1000 +
+ * index, the tag naming the target the call was queued for. */
+#define TAG_MAIN 1
+#define TAG_X 2
+#define TAG_Y 3
+#define TAG_GONE 4
+#define TAG_Z 5
+static struct {
+    int tag, index;
+    unsigned long thread; /* GvThreadState_GetID of the thread it ran on */
+} ran_log[6 * GV_PENDING_CALLS_MAX];
+static int nran;
+
+static int log_call(void *arg) {
+    intptr_t v = (intptr_t)arg;
+    if (nran < (int)(sizeof ran_log / sizeof ran_log[0])) { /* calls run with the GIL: no race */
+        ran_log[nran].tag = (int)(v / 1000);
+        ran_log[nran].index = (int)(v % 1000);
+        ran_log[nran].thread = GvThreadState_GetID(GvThreadState_Get());
+    }
+    nran++;
+    return 0;
+}
+
+/* Queues log_call(tag, 0..n-1) for target (0: Gv_AddPendingCall, for main);
+ * returns how many were accepted. Any thread, with or without the GIL. */
+static int queue_calls(unsigned long target, int tag, int n) {
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        void *arg = (void *)(intptr_t)(tag * 1000 + i);
+        ok += (target ? Gv_AddPendingCallToThread(target, log_call, arg) : Gv_AddPendingCall(log_call, arg)) == 0;
+    }
+    return ok;
+}
+
+/* The calls with that tag: all of 0..n-1 ran, in that order, on `thread`. */
+static void expect_ran_in_order(int tag, int n, unsigned long thread, const char *who) {
+    int k = 0;
+    for (int i = 0; i < nran && i < (int)(sizeof ran_log / sizeof ran_log[0]); i++) {
+        if (ran_log[i].tag != tag) continue;
+        if (ran_log[i].index != k)
+            fail_msg("%s: call %d ran where call %d was due (not FIFO)", who, ran_log[i].index, k);
+        if (ran_log[i].thread != thread)
+            fail_msg("%s: call %d ran on thread %lu, not on %lu", who, k, ran_log[i].thread, thread);
+        k++;
+    }
+    if (k != n) fail_msg("%s: %d of its %d calls ran", who, k, n);
+}
+
+static int count_ran(int tag) {
+    int k = 0;
+    for (int i = 0; i < nran && i < (int)(sizeof ran_log / sizeof ran_log[0]); i++) k += ran_log[i].tag == tag;
+    return k;
+}
+
+/* A thread with its own thread state that is away in C code: it released the
+ * GIL with Gv_BEGIN_ALLOW_THREADS and waits on a C condition until the test
+ * lets it come back; then it runs the calls due on it and deletes its state. */
+typedef struct Away {
+    GvThreadState *ts;
+    unsigned long id;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool away; /* in its C wait */
+    bool back; /* may come back */
+    int rc;    /* of its Gv_MakePendingCalls */
+} Away;
+
+static void *away_main(void *p) {
+    Away *a = p;
+    GvEval_AcquireThread(a->ts);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&a->mu);
+    a->away = true;
+    pthread_cond_broadcast(&a->cond);
+    while (!a->back) pthread_cond_wait(&a->cond, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    Gv_END_ALLOW_THREADS
+    a->rc = Gv_MakePendingCalls();
+    GvThreadState_Clear(a->ts);
+    GvThreadState_DeleteCurrent();
+    return NULL;
+}
+
+/* GIL held. Returns once the thread is away. */
+static void away_start(Away *a) {
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    a->ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(a->ts);
+    a->id = GvThreadState_GetID(a->ts);
+    assert_int_equal(pthread_create(&a->th, NULL, away_main, a), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&a->mu);
+    while (!a->away) pthread_cond_wait(&a->cond, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    Gv_END_ALLOW_THREADS
+}
+
+/* GIL held. Lets the thread come back, and waits until it is done. */
+static void away_finish(Away *a) {
+    pthread_mutex_lock(&a->mu);
+    a->back = true;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(a->th, NULL);
+    Gv_END_ALLOW_THREADS
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cond);
+}
+
+/* Calls queued for a thread that is away in C code wait there for it; they
+ * must not take main's places, nor another thread's: each target has a room
+ * of GV_PENDING_CALLS_MAX of its own. */
+static void test_pending_each_target_has_its_own_room(void **state) {
+    (void)state;
+    gv_watchdog_arm(60, "test_pending_each_target_has_its_own_room");
+    nran = 0;
+    static Away x, y;
+    away_start(&x);
+    away_start(&y);
+    int n = GV_PENDING_CALLS_MAX;
+    int x_ok = queue_calls(x.id, TAG_X, n);
+    int x_more = queue_calls(x.id, TAG_X, 1);
+    int main_ok = queue_calls(0, TAG_MAIN, n);
+    int main_more = queue_calls(0, TAG_MAIN, 1);
+    int y_ok = queue_calls(y.id, TAG_Y, n);
+    int y_more = queue_calls(y.id, TAG_Y, 1);
+    int ran_early = nran;
+    int main_rc = Gv_MakePendingCalls(); /* main's calls only */
+    int ran_on_main = nran;
+    away_finish(&x);
+    away_finish(&y);
+    gv_watchdog_disarm();
+    assert_int_equal(x_ok, n);
+    assert_int_equal(x_more, 0); /* the 65th for x: -1 */
+    if (main_ok != n)
+        fail_msg("Gv_AddPendingCall accepted %d of %d calls for main while %d calls wait for a thread away in "
+                 "C code: one room shared by every target",
+                 main_ok, n, x_ok);
+    assert_int_equal(main_more, 0);
+    if (y_ok != n) fail_msg("a second thread got %d of its %d places while the first's room was full", y_ok, n);
+    assert_int_equal(y_more, 0);
+    assert_int_equal(ran_early, 0);
+    assert_int_equal(main_rc, 0);
+    assert_int_equal(ran_on_main, n);
+    expect_ran_in_order(TAG_MAIN, n, GvThreadState_GetID(GvThreadState_Get()), "main");
+    assert_int_equal(x.rc, 0);
+    assert_int_equal(y.rc, 0);
+    expect_ran_in_order(TAG_X, n, x.id, "thread x");
+    expect_ran_in_order(TAG_Y, n, y.id, "thread y");
+    assert_int_equal(nran, 3 * n);
+}
+
+/* ---- calls for a thread state that is deleted before they run ---- */
+
+/* After the calls queued for a deleted thread state were dropped: they
+ * never ran, and a new thread can queue a whole room and have it run. */
+static void expect_dropped_and_room_free(const char *how, int queued) {
+    assert_int_equal(queued, GV_PENDING_CALLS_MAX); /* accepted while the state lived */
+    assert_int_equal(Gv_MakePendingCalls(), 0);     /* nothing of theirs runs on main */
+    static Away z;
+    away_start(&z);
+    int z_ok = queue_calls(z.id, TAG_Z, GV_PENDING_CALLS_MAX);
+    int z_more = queue_calls(z.id, TAG_Z, 1);
+    away_finish(&z);
+    assert_int_equal(z.rc, 0);
+    if (count_ran(TAG_GONE)) fail_msg("%s: %d calls queued for the deleted state ran", how, count_ran(TAG_GONE));
+    if (z_ok != GV_PENDING_CALLS_MAX)
+        fail_msg("%s: a new thread could queue only %d of %d calls: the dropped calls still hold their places", how,
+                 z_ok, GV_PENDING_CALLS_MAX);
+    assert_int_equal(z_more, 0);
+    expect_ran_in_order(TAG_Z, GV_PENDING_CALLS_MAX, z.id, "the new thread");
+}
+
+/* An embedder's thread (or one whose state the test made) holding the GIL;
+ * the test queues calls for it meanwhile (without the GIL), then it lets go
+ * of its state at once: no eval-breaker check in between. */
+typedef struct Leaving {
+    bool gilstate;          /* GvGILState_Ensure/Release; else AcquireThread/DeleteCurrent */
+    GvThreadState *ts;      /* for AcquireThread */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    unsigned long id;       /* published once it holds the GIL */
+    bool queued;
+} Leaving;
+
+static void *leaving_main(void *p) {
+    Leaving *l = p;
+    GvGILState_STATE g = GvGILState_LOCKED;
+    if (l->gilstate) g = GvGILState_Ensure();
+    else GvEval_AcquireThread(l->ts);
+    pthread_mutex_lock(&l->mu);
+    l->id = GvThreadState_GetID(GvThreadState_Get());
+    pthread_cond_broadcast(&l->cond);
+    while (!l->queued) pthread_cond_wait(&l->cond, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    if (l->gilstate) {
+        GvGILState_Release(g); /* deletes the state Ensure made */
+    } else {
+        GvThreadState_Clear(l->ts);
+        GvThreadState_DeleteCurrent();
+    }
+    return NULL;
+}
+
+/* Runs a Leaving thread; returns how many calls were queued for it. */
+static int queue_for_leaving_thread(Leaving *l) {
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    pthread_t t;
+    int queued;
+    Gv_BEGIN_ALLOW_THREADS
+    assert_int_equal(pthread_create(&t, NULL, leaving_main, l), 0);
+    pthread_mutex_lock(&l->mu);
+    while (!l->id) pthread_cond_wait(&l->cond, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    queued = queue_calls(l->id, TAG_GONE, GV_PENDING_CALLS_MAX);
+    pthread_mutex_lock(&l->mu);
+    l->queued = true;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cond);
+    return queued;
+}
+
+static void test_pending_for_gilstate_thread_dropped_at_release(void **state) {
+    (void)state;
+    gv_watchdog_arm(60, "test_pending_for_gilstate_thread_dropped_at_release");
+    nran = 0;
+    static Leaving l;
+    memset(&l, 0, sizeof l);
+    l.gilstate = true;
+    int queued = queue_for_leaving_thread(&l);
+    expect_dropped_and_room_free("GvGILState_Release", queued);
+    gv_watchdog_disarm();
+}
+
+static void test_pending_for_thread_dropped_at_delete_current(void **state) {
+    (void)state;
+    gv_watchdog_arm(60, "test_pending_for_thread_dropped_at_delete_current");
+    nran = 0;
+    static Leaving l;
+    memset(&l, 0, sizeof l);
+    l.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(l.ts);
+    int queued = queue_for_leaving_thread(&l);
+    expect_dropped_and_room_free("GvThreadState_DeleteCurrent", queued);
+    gv_watchdog_disarm();
+}
+
+static void test_pending_for_thread_state_dropped_at_delete(void **state) {
+    (void)state;
+    gv_watchdog_arm(60, "test_pending_for_thread_state_dropped_at_delete");
+    nran = 0;
+    GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(ts);
+    int queued = queue_calls(GvThreadState_GetID(ts), TAG_GONE, GV_PENDING_CALLS_MAX);
+    GvThreadState_Clear(ts);
+    GvThreadState_Delete(ts);
+    expect_dropped_and_room_free("GvThreadState_Delete", queued);
+    gv_watchdog_disarm();
+}
+
 /* ---- Gv_MakePendingCalls ---- */
 
 static void test_make_pending_calls_runs_due_calls_now(void **state) {
@@ -531,7 +803,13 @@ static void test_pending_without_interpreter_returns_minus_1(void **state) {
     assert_non_null(Gv_Initialize());
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, svc_teardown)
+/* A failed assertion may leave a test's watchdog armed: disarm it here. */
+static int teardown(void **state) {
+    if (gv_wd.armed) gv_watchdog_disarm();
+    return svc_teardown(state);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -544,6 +822,10 @@ int main(void) {
         T(test_pending_left_after_failure_run_in_next_wait),
         T(test_pending_to_thread_runs_on_that_thread),
         T(test_pending_to_thread_id_0_returns_minus_1),
+        T(test_pending_each_target_has_its_own_room),
+        T(test_pending_for_gilstate_thread_dropped_at_release),
+        T(test_pending_for_thread_dropped_at_delete_current),
+        T(test_pending_for_thread_state_dropped_at_delete),
         T(test_make_pending_calls_runs_due_calls_now),
         T(test_make_pending_calls_failure_stops_and_keeps_the_rest),
         T(test_pending_failure_without_exception_raises_runtime_error),

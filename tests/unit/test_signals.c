@@ -6,7 +6,13 @@
  * A helper pthread sends SIGINT to the main thread with pthread_kill, once
  * the main thread is parked (for the blocking cases) or after a short delay
  * (for the loop). Each blocking call would last 10 s or forever: returning
- * within 1 s of the signal shows the signal cut it short. */
+ * within 1 s of the signal shows the signal cut it short.
+ *
+ * Also Ctrl-C in `gilvm run` (the executable, GV_GILVM) while it waits at
+ * exit for a thread that never ends. */
+#include <poll.h>
+#include <sys/wait.h>
+
 #include "thread_testutil.h"
 
 static int setup(void **state) {
@@ -160,6 +166,106 @@ static void test_keyboard_interrupt_can_be_caught_by_the_program(void **state) {
     gv_vdecref(r);
 }
 
+/* ---- Ctrl-C while `gilvm run` waits for non-daemon threads at exit ---- */
+
+/* main returns while a thread_start thread waits forever. */
+static const char EXIT_WAIT_SRC[] =
+    ".func forever q\n LOAD_GLOBAL queue_get\n LOAD_FAST q\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func main\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL forever\n LOAD_GLOBAL queue_new\n CALL 0\n CALL 2\n"
+    " POP_TOP\n LOAD_GLOBAL print\n LOAD_CONST \"main done\"\n CALL 1\n POP_TOP\n LOAD_CONST 0\n RETURN_VALUE\n.end\n";
+
+/* Appends what fd has now to buf (size cap, kept NUL-terminated); false
+ * at end of file. */
+static bool drain(int fd, char *buf, size_t cap) {
+    size_t n = strlen(buf);
+    ssize_t k = read(fd, buf + n, cap - 1 - n);
+    if (k > 0) buf[n + (size_t)k] = '\0';
+    return k > 0 || (k < 0 && errno == EINTR);
+}
+
+/* Reads fd into buf until want appears, the file ends, or `seconds` pass. */
+static bool read_until(int fd, char *buf, size_t cap, const char *want, double seconds) {
+    double end = gv_now() + seconds;
+    while (!strstr(buf, want) && gv_now() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0 && !drain(fd, buf, cap)) break;
+    }
+    return strstr(buf, want) != NULL;
+}
+
+/* waitpid with a time limit; false if the child is still running. */
+static bool wait_child(pid_t pid, int *status, double seconds) {
+    double end = gv_now() + seconds;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) return true;
+        if (gv_now() > end) return false;
+        gv_msleep(10);
+    }
+}
+
+static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) {
+    (void)state;
+    char path[] = "/tmp/gv_exit_wait_XXXXXX.gva";
+    int fd = mkstemps(path, 4);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, EXIT_WAIT_SRC, sizeof EXIT_WAIT_SRC - 1), (ssize_t)(sizeof EXIT_WAIT_SRC - 1));
+    close(fd);
+    int out[2], err[2];
+    assert_int_equal(pipe(out), 0);
+    assert_int_equal(pipe(err), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Ctrl-C as a terminal would deliver it: not blocked, default action
+         * until gilvm installs its handler. */
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGINT);
+        pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+        signal(SIGINT, SIG_DFL);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        execl(GV_GILVM, "gilvm", "run", path, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    char obuf[256] = "", ebuf[8192] = "";
+    /* "main done" is flushed when main has returned; the exit wait follows
+     * at once. */
+    bool returned = read_until(out[0], obuf, sizeof obuf, "main done", 30);
+    gv_msleep(200);
+    kill(pid, SIGINT);
+    int status = 0;
+    bool ended = wait_child(pid, &status, 5);
+    if (!ended) {
+        /* Never let the test itself hang. */
+        kill(pid, SIGTERM);
+        if (!wait_child(pid, &status, 2)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+    }
+    fcntl(err[0], F_SETFL, O_NONBLOCK);
+    while (drain(err[0], ebuf, sizeof ebuf)) {
+    }
+    close(out[0]);
+    close(err[0]);
+    unlink(path);
+    if (!returned) fail_msg("main never returned (stdout: \"%s\", stderr: \"%s\")", obuf, ebuf);
+    if (!ended)
+        fail_msg("gilvm run did not end within 5 s of SIGINT while waiting at exit for a thread that never ends "
+                 "(Ctrl-C ignored in the exit wait); stderr: \"%s\"", ebuf);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+        fail_msg("gilvm run ended with status %#x, not exit status 1; stderr: \"%s\"", status, ebuf);
+    if (!strstr(ebuf, "KeyboardInterrupt")) fail_msg("no KeyboardInterrupt on stderr: \"%s\"", ebuf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
@@ -171,6 +277,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../runtime/errors.h"
 #include "../runtime/str.h"
 #include "diag.h"
 #include "opcodes.h"
@@ -255,7 +256,8 @@ static bool fail(Reader *r, size_t at, const char *fmt, ...) {
 /* gv_str_new and friends report MemoryError as a VM exception; a load never
  * raises, so it becomes a diagnostic. */
 static bool fail_nomem(Reader *r) {
-    GvErr_Clear();
+    GvThreadState *ts = gv_tstate_get();
+    if (ts) gv_err_clear(ts);
     return fail(r, r->off, "out of memory");
 }
 

@@ -127,7 +127,8 @@ int gv_tstate_check_interrupts(GvThreadState *ts) {
     uint32_t bits = atomic_load_explicit(&ts->eval_breaker, memory_order_relaxed);
     if ((bits & GV_EB_SIGNAL) && handle_signal(ts) < 0) return -1;
     /* Pending calls run here too: a main thread blocked in a wait still
-     * serves them, as the issue asks of "soon". */
+     * serves them, so add_pending_call's "soon" (ASSEMBLY.md) holds while
+     * main sleeps, waits for a lock or queue, or joins. */
     if ((bits & GV_EB_PENDING_CALLS) && gv_pending_run(ts) < 0) return -1;
     if ((bits & GV_EB_ASYNC_EXC) && gv_raise_async_exc(ts) < 0) return -1;
     return 0;

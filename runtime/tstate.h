@@ -111,7 +111,7 @@ struct GvInterpreterState {
     GvTracked containers;   /* every live list, dict, queue and thread handle (circular, head only) */
     int recursion_limit;    /* for new thread states */
     unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
-    /* Pending calls (runtime/pending.c): a bounded ring, its own mutex so that
+    /* Pending calls (runtime/services.c): a bounded ring, its own mutex so that
      * any thread can add without the GIL and without waiting for it. */
     pthread_mutex_t pending_mutex;
     struct GvPendingCall {

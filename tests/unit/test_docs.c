@@ -137,12 +137,9 @@ static void test_language_md_tables_match_opcode_table(void **state) {
     static const char begin[] = "<!-- BEGIN GENERATED", end[] = "<!-- END GENERATED -->\n";
     const char *from = strstr(doc, begin);
     const char *to = from ? strstr(from, end) : NULL;
-    if (!from || !to || (from != doc && from[-1] != '\n')) {
-        free(doc);
-        free(want);
+    if (!from || !to || (from != doc && from[-1] != '\n'))
         fail_msg("docs/LANGUAGE.md has no generated instruction tables (a line \"%s ...\" and, "
                  "later, a line \"%.22s\"): put them back, then run docs/generate.sh", begin, end);
-    }
     size_t havelen = (size_t)(to + strlen(end) - from);
     bool same = havelen == wantlen && memcmp(from, want, wantlen) == 0;
     unsigned line = 0;

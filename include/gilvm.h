@@ -341,8 +341,11 @@ GV_API GvProgram *GvProgram_Assemble(const char *source, size_t len, const char 
 GV_API GvProgram *GvProgram_LoadBytes(const void *data, size_t len, const char *filename,
                                       GvDiag *diag);
 /* Reads a file and loads it as .gvc if it starts with the .gvc magic number,
- * else assembles it as .gva. NULL and *diag filled on error (including a file
- * that cannot be read, and path NULL). */
+ * else assembles it as .gva. A file that lacks the magic number but looks like
+ * bytecode (a NUL byte among its first 8, the magic with one byte wrong or cut
+ * short, or a name ending in .gvc) is reported as "not a gilvm bytecode file
+ * (bad magic number); ...", not as bad text. NULL and *diag filled on error
+ * (including a file that cannot be read, and path NULL). */
 GV_API GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag);
 /* Serializes a program to a .gvc image in a malloc'ed buffer the caller frees.
  * 0 on success, -1 (no exception set) if out of memory or program, data or

@@ -14,8 +14,15 @@
 #include "services.h"
 #include "wait.h"
 
+/* Made as `RAISE KeyboardInterrupt` makes it, with no message, so that both
+ * repr as KeyboardInterrupt(). */
 static int raise_keyboard_interrupt(void) {
-    return gv_err_format(&gv_type_KeyboardInterrupt, "%s", "");
+    GvThreadState *ts = gv_tstate_get();
+    if (!ts) return -1;
+    GvObject *exc = gv_exc_new(&gv_type_KeyboardInterrupt, NULL, gv_none());
+    if (!exc) return -1; /* MemoryError is set */
+    gv_err_set_exc(ts, exc);
+    return -1;
 }
 
 /* ---- SIGINT ----

@@ -36,30 +36,68 @@ int gv_err_nomemory(void) {
     return -1;
 }
 
-void gv_err_set_exc(GvThreadState *ts, GvObject *exc) {
-    GvException *e = (GvException *)exc;
-    GvObject *handled = gv_excinfo_top(ts);
-    if (handled && handled != exc && !(exc->flags & GV_OBJ_STATIC)) {
-        /* Never make a cycle: if exc is already somewhere in the handled
-         * exception's context chain, cut the chain there. The chain is also
-         * cut after GV_CONTEXT_CHAIN_MAX exceptions, so that this walk, done
-         * on every raise inside a handler, costs a bounded time: a program
-         * that re-raises its last exception in a loop would otherwise grow
-         * the chain by one per round and make raising quadratic. */
-        GvException *o = (GvException *)handled;
-        for (int n = 1; o; n++) {
-            GvObject *next = o->context;
-            if (next == exc || (next && n >= GV_CONTEXT_CHAIN_MAX - 1)) {
-                o->context = NULL;
-                gv_decref(next); /* frees an old tail (iteratively, see exc.c) */
-                break;
-            }
-            o = (GvException *)next;
+/* How far a raise walks the handled exception's chain to find its root.
+ * Chains built here are at most GV_CONTEXT_CHAIN_MAX long; a longer one
+ * exists only when an exception from the middle of a chain was raised again
+ * (and got a new context), and such a chain loses its tail instead. */
+enum { CHAIN_WALK_MAX = 2 * GV_CONTEXT_CHAIN_MAX };
+
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+/* Makes handled e's context. Never makes a cycle: if e is already in the
+ * handled exception's chain, the chain is cut there. And the chain is kept
+ * to GV_CONTEXT_CHAIN_MAX exceptions, so that this walk, done on every raise
+ * inside a handler, costs a bounded time (a program that re-raises its last
+ * exception in a loop grows the chain by one a round: without a cap, raising
+ * became quadratic). What goes is the middle: the newest exceptions and the
+ * root, the first cause and the one a reader needs, stay, and the link
+ * before the root counts what was left out. */
+static void chain_context(GvException *e, GvException *handled) {
+    GvException *keep = NULL; /* the last link kept before the root */
+    GvException *o = handled;
+    for (int pos = 2;; pos++) { /* o's place in e's chain: e is 1 */
+        GvException *next = (GvException *)o->context;
+        if (!next) break; /* o is the root */
+        if (next == e) {
+            o->context = NULL;
+            o->context_omitted = 0;
+            gv_decref(&next->ob); /* not freed: the caller holds e */
+            break;
         }
-        gv_incref(handled);
-        gv_xdecref(e->context);
-        e->context = handled;
+        if (pos == GV_CONTEXT_CHAIN_MAX - 1) keep = o;
+        if (pos == CHAIN_WALK_MAX) {
+            /* The root is too far to find in bounded time: drop the tail. */
+            GvObject *tail = keep->context;
+            keep->context = NULL;
+            keep->context_omitted = GV_CONTEXT_OMITTED_UNKNOWN;
+            gv_decref(tail); /* frees an old tail (iteratively, see exc.c) */
+            keep = NULL;
+            break;
+        }
+        o = next;
     }
+    if (keep && keep->context != &o->ob) {
+        /* o is the root: link keep to it, counting the links in between and
+         * what earlier cuts left out of them. */
+        uint64_t omitted = keep->context_omitted;
+        for (GvException *m = (GvException *)keep->context; m != o; m = (GvException *)m->context)
+            omitted = add_sat(omitted, add_sat(m->context_omitted, 1));
+        gv_incref(&o->ob);
+        GvObject *middle = keep->context;
+        keep->context = &o->ob;
+        keep->context_omitted = omitted;
+        gv_decref(middle); /* frees the middle (iteratively, see exc.c) */
+    }
+    gv_incref(&handled->ob);
+    gv_xdecref(e->context);
+    e->context = &handled->ob;
+    e->context_omitted = 0;
+}
+
+void gv_err_set_exc(GvThreadState *ts, GvObject *exc) {
+    GvObject *handled = gv_excinfo_top(ts);
+    if (handled && handled != exc && !(exc->flags & GV_OBJ_STATIC))
+        chain_context((GvException *)exc, (GvException *)handled);
     GvObject *old = ts->current_exception;
     ts->current_exception = exc;
     gv_xdecref(old);

@@ -11,8 +11,9 @@
 GV_COLD int gv_err_format(GvType *type, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the current exception (steals exc), chaining the exception being
  * handled as its context (unless it is exc itself). A context chain keeps
- * at most GV_CONTEXT_CHAIN_MAX exceptions, exc included: older ones are
- * dropped. */
+ * at most GV_CONTEXT_CHAIN_MAX exceptions, exc included: the newest ones and
+ * the root (the first cause); the link before the root counts the ones left
+ * out in its context_omitted, and tracebacks say so. */
 #define GV_CONTEXT_CHAIN_MAX 100
 void gv_err_set_exc(GvThreadState *ts, GvObject *exc);
 /* MemoryError without allocating (a preallocated instance). Returns -1. */

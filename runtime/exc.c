@@ -185,21 +185,52 @@ static void print_traceback(GvTraceback *tb, SourceCache *sc, FILE *f) {
                 repeats - 2 == 1 ? "" : "s");
 }
 
+/* Stands in for the exceptions of a chain that are not printed. */
+static void print_omitted(uint64_t n, FILE *f) {
+    if (n == GV_CONTEXT_OMITTED_UNKNOWN)
+        fprintf(f, "... (older exceptions in the chain not shown) ...\n");
+    else
+        fprintf(f, "... (%llu more exception%s in the chain not shown) ...\n", (unsigned long long)n,
+                n == 1 ? "" : "s");
+    fprintf(f, "\nDuring handling of the above exception, another exception occurred:\n\n");
+}
+
 void gv_exc_print(GvObject *exc, void *file) {
     FILE *f = file;
-    /* The chain prints oldest first: collect it (bounded, in case of a cycle
-     * made from C) and walk it backwards. */
-    enum { MAX_CHAIN = 64 };
-    GvException *chain[MAX_CHAIN];
+    /* The chain prints oldest first: the root (the first cause), then the
+     * newest ones. Chains are capped where they are made (gv_err_set_exc),
+     * so this shows a whole chain unless one was lengthened by raising an
+     * exception from its middle again; then the links between the root and
+     * the newest are counted and left out. */
+    enum { SHOWN = GV_CONTEXT_CHAIN_MAX };
+    GvException *chain[SHOWN];
+    uint64_t before[SHOWN]; /* how many are left out before chain[i] (its older side) */
     int n = 0;
-    for (GvException *e = (GvException *)exc; e && n < MAX_CHAIN; e = (GvException *)e->context) {
-        bool seen = false;
-        for (int i = 0; i < n; i++) seen = seen || chain[i] == e;
-        if (seen) break;
-        chain[n++] = e;
+    GvException *e = (GvException *)exc;
+    for (; e && n < SHOWN - 1; e = (GvException *)e->context) {
+        chain[n] = e;
+        before[n] = e->context_omitted;
+        n++;
+    }
+    if (e) {
+        /* More than fit: walk to the root. Chains have no cycles
+         * (gv_err_set_exc never makes one), so this ends. */
+        uint64_t gap = before[n - 1];
+        while (e->context) {
+            gap = gap == GV_CONTEXT_OMITTED_UNKNOWN || e->context_omitted == GV_CONTEXT_OMITTED_UNKNOWN
+                      ? GV_CONTEXT_OMITTED_UNKNOWN
+                      : gap + 1 + e->context_omitted;
+            e = (GvException *)e->context;
+        }
+        before[n - 1] = gap;
+        chain[n] = e;
+        before[n] = e->context_omitted;
+        n++;
     }
     SourceCache sc = {0};
     for (int i = n - 1; i >= 0; i--) {
+        /* The root's count is set only when its older side was cut off. */
+        if (before[i] && (i < n - 1 || before[i] == GV_CONTEXT_OMITTED_UNKNOWN)) print_omitted(before[i], f);
         print_traceback(chain[i]->traceback, &sc, f);
         print_message(chain[i], f);
         if (i > 0)

@@ -32,8 +32,14 @@ typedef struct GvException {
     GvObject *message;     /* str, strong: str(e) */
     GvValue arg;           /* strong: the argument it was made with (SystemExit's code) */
     GvObject *context;     /* exception, strong or NULL: the one being handled when raised */
+    uint64_t context_omitted; /* exceptions cut out of the chain between this one and
+                              context (runtime/errors.c caps chains), or
+                              GV_CONTEXT_OMITTED_UNKNOWN (context is then NULL) */
     GvTraceback *traceback;/* strong or NULL */
 } GvException;
+
+/* An unknown number of older exceptions were cut off (see gv_err_set_exc). */
+#define GV_CONTEXT_OMITTED_UNKNOWN UINT64_MAX
 
 /* The builtin types, as static objects: X(name, base type or NULL). */
 #define GV_EXC_TYPES(X)                           \

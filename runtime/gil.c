@@ -29,9 +29,11 @@
  * Voluntary drops (a blocking call releasing the GIL, a thread ending) just
  * drop: there is no need to wait for a successor.
  *
- * Known weaknesses, measured in bench/ and addressed by later work: a thread
- * coming back from I/O waits a whole interval behind a CPU-bound holder (the
- * convoy effect), and every handoff is two trips through the kernel.
+ * Known weaknesses of this classic mode, measured in bench/: a thread coming
+ * back from I/O waits a whole interval behind a CPU-bound holder (the convoy
+ * effect), and every handoff is two trips through the kernel. The priority
+ * and spin modes further down in this file address them ("the handoff
+ * modes").
  *
  * Finalization: once the interpreter is finalizing, a thread other than the
  * finalizing one must not run VM code again. gv_gil_take checks before and

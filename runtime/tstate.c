@@ -2,8 +2,11 @@
  * stack of exceptions being handled, and the list of containers that lets
  * finalization free reference cycles.
  *
- * Locking: until the GIL lands, everything here is touched by the thread that
- * owns the state, or (interp->threads) under the GIL by whoever holds it. */
+ * Locking: a thread state's fields are touched by the thread that owns it,
+ * holding the GIL, except its atomics (the eval breaker and the like), which
+ * other threads set to get its attention. The interpreter's thread list,
+ * counters and thread statuses are guarded by interp->mutex (tstate.h says
+ * which field is guarded by what), the runtime record below by its own lock. */
 #include "tstate.h"
 
 #include <assert.h>

@@ -535,7 +535,10 @@ GvProgram *GvProgram_LoadFile(const char *path, GvDiag *diag) {
         gv_diag_set(diag, path, 0, 0, "cannot read file%s", buf ? "" : ": out of memory");
         return NULL;
     }
-    GvProgram *p = gv_bytecode_is((const uint8_t *)buf, len)
+    /* A damaged .gvc goes to the loader too, which says it is one, rather
+     * than to the assembler, which would report its bytes as bad text. */
+    const uint8_t *bytes = (const uint8_t *)buf;
+    GvProgram *p = gv_bytecode_is(bytes, len) || gv_bytecode_looks_damaged(bytes, len, path)
                        ? GvProgram_LoadBytes(buf, len, path, diag)
                        : GvProgram_Assemble(buf, len, path, diag);
     free(buf);

@@ -1,4 +1,4 @@
-/* The assembler: .gva text to GvCode objects (the language is shared/ASSEMBLY.md).
+/* The assembler: .gva text to GvCode objects (the language is docs/LANGUAGE.md).
  *
  * One pass over the lines, one function at a time. Inside a function the
  * instructions, constants, global names, locals and labels accumulate in

@@ -1,4 +1,4 @@
-/* The assembler: .gva text to code objects (see ../shared/ASSEMBLY.md). */
+/* The assembler: .gva text to code objects (the language: docs/LANGUAGE.md). */
 #ifndef GV_ASM_H
 #define GV_ASM_H
 

@@ -45,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "../runtime/errors.h"
 #include "../runtime/str.h"
 #include "diag.h"
 #include "opcodes.h"
@@ -203,6 +205,33 @@ int gv_bytecode_is(const uint8_t *data, size_t len) {
     return data && len >= 4 && memcmp(data, GV_BYTECODE_MAGIC, 4) == 0;
 }
 
+/* Why bytes without the magic number are still a bytecode file (a damaged
+ * one), or NULL when nothing says so and they are to be read as text. */
+static const char *damaged_because(const uint8_t *data, size_t len, const char *filename) {
+    enum { MAGIC_LEN = 4, HEADER_LEN = 8 }; /* the magic, then the u32 version */
+    if (!data) len = 0;
+    /* A NUL in the header: .gva text never holds one (the assembler rejects
+     * it), while a header holds several (the magic's last byte and the
+     * version's high bytes). */
+    if (len > 0 && memchr(data, '\0', len < HEADER_LEN ? len : HEADER_LEN))
+        return "it looks like a damaged .gvc";
+    /* One byte of the magic flipped, or the file cut inside it ("GV", "GVC"). */
+    int same = 0;
+    for (size_t i = 0; i < MAGIC_LEN && i < len; i++) same += data[i] == (uint8_t)GV_BYTECODE_MAGIC[i];
+    if ((len >= MAGIC_LEN && same >= MAGIC_LEN - 1) || (len >= 2 && len < MAGIC_LEN && same == (int)len))
+        return "it looks like a damaged .gvc";
+    /* Named as bytecode: read as such, as Python reads a .pyc, rather than
+     * report a text error in what its writer meant as bytecode. */
+    size_t n = filename ? strlen(filename) : 0;
+    if (n >= 4 && strcasecmp(filename + n - 4, ".gvc") == 0)
+        return len == 0 ? "the file is empty" : "a .gvc file must hold bytecode (a text program is a .gva)";
+    return NULL;
+}
+
+bool gv_bytecode_looks_damaged(const uint8_t *data, size_t len, const char *filename) {
+    return !gv_bytecode_is(data, len) && damaged_because(data, len, filename) != NULL;
+}
+
 /* ================================================================ loading */
 
 typedef struct Reader {
@@ -227,7 +256,8 @@ static bool fail(Reader *r, size_t at, const char *fmt, ...) {
 /* gv_str_new and friends report MemoryError as a VM exception; a load never
  * raises, so it becomes a diagnostic. */
 static bool fail_nomem(Reader *r) {
-    GvErr_Clear();
+    GvThreadState *ts = gv_tstate_get();
+    if (ts) gv_err_clear(ts);
     return fail(r, r->off, "out of memory");
 }
 
@@ -452,7 +482,9 @@ GvProgram *gv_bytecode_load(const uint8_t *data, size_t len, const char *filenam
     Reader r = {data, data ? len : 0, 0, filename ? filename : "<bytecode>", diag};
     if (diag) memset(diag, 0, sizeof *diag); /* as every loading entry point does */
     if (!gv_bytecode_is(data, len)) {
-        gv_diag_set(diag, r.file, 0, 0, "not a gilvm bytecode file");
+        const char *why = damaged_because(data, len, filename);
+        gv_diag_set(diag, r.file, 0, 0, "not a gilvm bytecode file (bad magic number)%s%s",
+                    why ? "; " : "", why ? why : "");
         return NULL;
     }
     r.off = 4;

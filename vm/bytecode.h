@@ -9,6 +9,7 @@
 #ifndef GV_BYTECODE_H
 #define GV_BYTECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,10 @@ int gv_bytecode_save(const GvProgram *p, uint8_t **out, size_t *outlen);
 GvProgram *gv_bytecode_load(const uint8_t *data, size_t len, const char *filename, GvDiag *diag);
 /* True if the bytes start with the magic number. */
 int gv_bytecode_is(const uint8_t *data, size_t len);
+/* True if the bytes lack the magic number but should still be read as a
+ * (damaged) bytecode file rather than as .gva text: their first bytes look
+ * like a header (a NUL in the first 8, the magic with one byte wrong, or cut
+ * inside it) or filename ends in .gvc. gv_bytecode_load then says why. */
+bool gv_bytecode_looks_damaged(const uint8_t *data, size_t len, const char *filename);
 
 #endif

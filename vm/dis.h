@@ -13,5 +13,9 @@ void gv_dis_program(const GvProgram *p, FILE *out);
 void gv_dis_code(const GvCode *code, FILE *out);
 /* The opcode reference (docs/BYTECODE.md), generated from the opcode table. */
 void gv_dis_opcode_doc(FILE *out);
+/* The instruction tables of the language reference (docs/LANGUAGE.md, between
+ * its BEGIN GENERATED and END GENERATED lines, those included): the
+ * instructions programs use, then the internal ones. */
+void gv_dis_language_tables(FILE *out);
 
 #endif

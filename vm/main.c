@@ -38,6 +38,8 @@ static const char usage[] =
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
+    "  dis --opcodes=language\n"
+    "                       print the instruction tables of docs/LANGUAGE.md\n"
     "  FILE                 the same as `run FILE`\n"
     "\n"
     "options:\n"
@@ -370,7 +372,11 @@ static int cmd_dis(int argc, char **argv) {
         gv_dis_opcode_doc(stdout);
         return 0;
     }
-    if (argc != 1) return usage_error("%s", "dis takes one file (or --opcodes)");
+    if (argc == 1 && strcmp(argv[0], "--opcodes=language") == 0) {
+        gv_dis_language_tables(stdout);
+        return 0;
+    }
+    if (argc != 1) return usage_error("%s", "dis takes one file (or --opcodes, --opcodes=language)");
     GvProgram *p = load(argv[0]);
     if (!p) return EXIT_USAGE;
     GvProgram_Disassemble(p, stdout);

@@ -3,7 +3,8 @@
  * Each GV_OPCODES row is OP(NAME, operand kind, pops, pushes, flags, doc):
  * pops and pushes may use `n`, the operand. The enum, the name table, the
  * assembler, the disassembler, the verifier, the eval loop's dispatch table
- * and docs/BYTECODE.md all read this list; none keeps a copy in its own order.
+ * and the docs (docs/BYTECODE.md, the instruction tables of docs/LANGUAGE.md;
+ * docs/generate.sh) all read this list; none keeps a copy in its own order.
  * A row's order is its opcode number, which the .gvc format stores: append new
  * opcodes at the end and bump GV_BYTECODE_VERSION when the meaning of one changes. */
 #ifndef GV_OPCODES_H

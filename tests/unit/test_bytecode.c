@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "../../runtime/str.h"
@@ -333,7 +334,7 @@ static void test_empty_file_is_rejected(void **state) {
     (void)state;
     GvDiag d;
     assert_null(load(NULL, 0, &d));
-    assert_string_equal(d.text, "t.gvc: error: not a gilvm bytecode file");
+    assert_string_equal(d.text, "t.gvc: error: not a gilvm bytecode file (bad magic number); the file is empty");
 }
 
 static void test_bad_magic_is_rejected(void **state) {
@@ -347,6 +348,148 @@ static void test_bad_magic_is_rejected(void **state) {
     assert_load_fails((const uint8_t *)".func main\n.end\n", 16, "not a gilvm bytecode file");
     free(img);
     program_free(p);
+}
+
+/* ------------------------------------------------------------ damaged magic */
+
+#define DAMAGED "not a gilvm bytecode file (bad magic number); it looks like a damaged .gvc"
+
+static void test_damaged_magic_is_recognised(void **state) {
+    (void)state;
+    GvProgram *p = hand_program();
+    uint8_t *img;
+    size_t len;
+    save(p, &img, &len);
+    /* One byte of the magic wrong, in each place: still bytecode, whatever the name. */
+    for (int i = 0; i < 4; i++) {
+        img[i] ^= 0x20;
+        assert_true(gv_bytecode_looks_damaged(img, len, "prog.bin"));
+        assert_true(gv_bytecode_looks_damaged(img, len, NULL));
+        assert_load_fails(img, len, DAMAGED);
+        img[i] ^= 0x20;
+    }
+    /* Every bit of the magic flipped: the NUL bytes of the version still show it. */
+    for (int i = 0; i < 4; i++) img[i] = (uint8_t)~img[i];
+    assert_true(gv_bytecode_looks_damaged(img, len, "prog.bin"));
+    assert_load_fails(img, len, DAMAGED);
+    for (int i = 0; i < 4; i++) img[i] = (uint8_t)~img[i];
+    /* Intact: not damaged. */
+    assert_false(gv_bytecode_looks_damaged(img, len, "prog.gvc"));
+    /* Cut inside the magic, or right after it. */
+    assert_true(gv_bytecode_looks_damaged((const uint8_t *)"GV", 2, "prog.bin"));
+    assert_true(gv_bytecode_looks_damaged((const uint8_t *)"GVC", 3, "prog.bin"));
+    assert_load_fails((const uint8_t *)"GVC", 3, DAMAGED);
+    assert_load_fails((const uint8_t *)"GV", 2, DAMAGED);
+    free(img);
+    program_free(p);
+}
+
+static void test_text_is_not_taken_for_damaged_bytecode(void **state) {
+    (void)state;
+    static const char *texts[] = {
+        ".func main\n.end\n", "; a comment\n.func main\n.end\n", "", "G", "GVX is not a mnemonic\n",
+        "\xef\xbb\xbf.func main\n.end\n", /* a UTF-8 byte order mark */
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const uint8_t *t = (const uint8_t *)texts[i];
+        if (gv_bytecode_looks_damaged(t, strlen(texts[i]), "prog.gva"))
+            fail_msg("\"%s\" taken for damaged bytecode", texts[i]);
+        assert_false(gv_bytecode_looks_damaged(t, strlen(texts[i]), NULL));
+    }
+    /* Named .gvc, text is refused as bytecode (as Python treats a .pyc). */
+    const uint8_t *t = (const uint8_t *)texts[0];
+    assert_true(gv_bytecode_looks_damaged(t, strlen(texts[0]), "dir/prog.gvc"));
+    assert_true(gv_bytecode_looks_damaged(t, strlen(texts[0]), "PROG.GVC"));
+    assert_false(gv_bytecode_looks_damaged(t, strlen(texts[0]), "gvc"));
+    assert_load_fails(t, strlen(texts[0]), "not a gilvm bytecode file (bad magic number); a .gvc file must hold bytecode");
+}
+
+/* Writes bytes to DIR/NAME; returns the path (malloc'ed). */
+static char *write_file(const char *dir, const char *name, const void *data, size_t len) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    assert_non_null(path);
+    snprintf(path, n, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* GvProgram_LoadFile (what `gilvm run` calls) on the file path: NULL, and
+ * the diagnostic is "PATH: error: " + want. */
+static void assert_file_fails(const char *path, const char *want) {
+    GvDiag d;
+    GvProgram *p = GvProgram_LoadFile(path, &d);
+    if (p) {
+        program_free(p);
+        fail_msg("%s loaded, expected: %s", path, want);
+    }
+    char expect[1024];
+    snprintf(expect, sizeof expect, "%s: error: %s", path, want);
+    assert_string_equal(d.text, expect);
+    unlink(path);
+}
+
+static void test_load_file_reports_damaged_gvc(void **state) {
+    (void)state;
+    char dir[] = "/tmp/gv_damaged_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    GvProgram *p = assemble(".func main\n LOAD_CONST 7\n RETURN_VALUE\n.end\n");
+    assert_verifies(p);
+    uint8_t *img;
+    size_t len;
+    save(p, &img, &len);
+    program_free(p);
+
+    /* The intact image loads from a file. */
+    char *path = write_file(dir, "ok.gvc", img, len);
+    GvDiag d;
+    p = GvProgram_LoadFile(path, &d);
+    if (!p) fail_msg("%s", d.text);
+    program_free(p);
+    unlink(path);
+    free(path);
+
+    /* One flipped magic byte: before, read as text ("1:4: error: NUL byte in source"). */
+    img[1] ^= 0x01;
+    path = write_file(dir, "flipped.gvc", img, len);
+    assert_file_fails(path, DAMAGED);
+    free(path);
+    path = write_file(dir, "flipped.out", img, len); /* the bytes say it, not the name */
+    assert_file_fails(path, DAMAGED);
+    free(path);
+    img[1] ^= 0x01;
+
+    /* The magic cut short. */
+    path = write_file(dir, "cut.out", img, 3);
+    assert_file_fails(path, DAMAGED);
+    free(path);
+    path = write_file(dir, "cut2.gvc", img, 2);
+    assert_file_fails(path, DAMAGED);
+    free(path);
+    path = write_file(dir, "empty.gvc", "", 0);
+    assert_file_fails(path, "not a gilvm bytecode file (bad magic number); the file is empty");
+    free(path);
+
+    /* Text is still assembled when nothing says bytecode... */
+    const char *src = ".func main\n LOAD_CONST 7\n RETURN_VALUE\n.end\n";
+    path = write_file(dir, "text.gva", src, strlen(src));
+    p = GvProgram_LoadFile(path, &d);
+    if (!p) fail_msg("%s", d.text);
+    program_free(p);
+    unlink(path);
+    free(path);
+    /* ...and bad text still gets the assembler's error. */
+    path = write_file(dir, "bad.gva", "FOO\n", 4);
+    assert_null(GvProgram_LoadFile(path, &d));
+    assert_non_null(strstr(d.text, ":1:1: error: unknown mnemonic 'FOO'"));
+    unlink(path);
+    free(path);
+
+    free(img);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_wrong_version_is_rejected(void **state) {
@@ -930,6 +1073,9 @@ int main(void) {
         cmocka_unit_test(test_minimal_image_loads),
         cmocka_unit_test(test_empty_file_is_rejected),
         cmocka_unit_test(test_bad_magic_is_rejected),
+        cmocka_unit_test(test_damaged_magic_is_recognised),
+        cmocka_unit_test(test_text_is_not_taken_for_damaged_bytecode),
+        cmocka_unit_test(test_load_file_reports_damaged_gvc),
         cmocka_unit_test(test_wrong_version_is_rejected),
         cmocka_unit_test(test_every_truncation_is_rejected),
         cmocka_unit_test(test_every_bit_flip_fails_cleanly_or_loads),

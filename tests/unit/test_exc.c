@@ -1,5 +1,7 @@
 /* Exceptions: handlers, the exception-info stack, context chaining,
  * tracebacks, and the GvErr_* C API. */
+#include <stdio.h>
+
 #include "testutil.h"
 
 static GvThreadState *tstate(void) { return GvThreadState_Get(); }
@@ -254,6 +256,193 @@ static void test_print_ex_systemexit_code(void **state) {
     assert_int_equal(GvErr_PrintEx(), 0);
 }
 
+/* ---- context chains: capped, keeping the root ---- */
+
+/* A new ValueError(str(i)). */
+static GvException *numbered(int i) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", i);
+    GvObject *m = gv_str_from_cstr(buf);
+    assert_non_null(m);
+    GvObject *e = gv_exc_new(&gv_type_ValueError, m, gv_obj(m));
+    gv_decref(m);
+    assert_non_null(e);
+    return (GvException *)e;
+}
+
+/* A chain made by hand, as raising exceptions from the middle of chains can
+ * make it (longer than the cap): ex[0] (newest, the caller's reference)
+ * -> ex[1] -> ... -> ex[n-1] (the root), ex[i] with the message "i". The
+ * pointers in ex are borrowed. */
+static GvException *hand_chain(GvException **ex, int n) {
+    for (int i = n - 1; i >= 0; i--) {
+        ex[i] = numbered(i);
+        if (i + 1 < n) ex[i]->context = &ex[i + 1]->ob; /* takes ex[i + 1]'s reference */
+    }
+    return ex[0];
+}
+
+/* Raises exc (stolen) while handling `handled`, as a handler does; returns it (owned). */
+static GvException *raise_while_handling(GvException *handled, GvException *exc) {
+    GvThreadState *ts = tstate();
+    assert_int_equal(gv_excinfo_push(ts, &handled->ob), 0);
+    gv_err_set_exc(ts, &exc->ob);
+    GvObject *got = gv_err_take(ts);
+    gv_excinfo_pop(ts);
+    assert_ptr_equal(got, &exc->ob);
+    return exc;
+}
+
+/* Length of e's chain, e included; fails on a chain that does not end. */
+static int chain_len(GvException *e) {
+    int n = 0;
+    for (; e; e = (GvException *)e->context)
+        if (++n > 100000) fail_msg("the context chain does not end (a cycle?)");
+    return n;
+}
+
+static GvException *chain_root(GvException *e) {
+    while (e->context) e = (GvException *)e->context;
+    return e;
+}
+
+static char *print_text(GvException *e) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    assert_non_null(m);
+    gv_exc_print(&e->ob, m);
+    fclose(m);
+    return text;
+}
+
+/* needles appear in text in this order. */
+static void assert_in_order(const char *text, const char *const *needles, int n) {
+    const char *at = text;
+    for (int i = 0; i < n; i++) {
+        const char *hit = strstr(at, needles[i]);
+        if (!hit) fail_msg("\"%s\" missing (or out of order) in:\n%s", needles[i], text);
+        at = hit + strlen(needles[i]);
+    }
+}
+
+static void test_capped_chain_keeps_the_root(void **state) {
+    (void)state;
+    enum { N = GV_CONTEXT_CHAIN_MAX };
+    GvException *ex[N];
+    GvException *head = hand_chain(ex, N);
+    GvException *x = raise_while_handling(head, numbered(-1));
+    /* x + N would be one too many: the link next to the root goes. */
+    assert_int_equal(chain_len(x), GV_CONTEXT_CHAIN_MAX);
+    assert_ptr_equal(chain_root(x), ex[N - 1]);
+    assert_ptr_equal(ex[N - 3]->context, &ex[N - 1]->ob);
+    assert_int_equal(ex[N - 3]->context_omitted, 1);
+    char *text = print_text(x);
+    const char *order[] = {"ValueError: 99\n", "... (1 more exception in the chain not shown) ...\n",
+                           "ValueError: 97\n", "ValueError: 0\n", "ValueError: -1\n"};
+    assert_in_order(text, order, 5);
+    assert_null(strstr(text, "ValueError: 98\n"));
+    free(text);
+    gv_decref(&x->ob);
+    gv_decref(&head->ob);
+}
+
+static void test_chain_cut_counts_what_earlier_cuts_left_out(void **state) {
+    (void)state;
+    /* 150 long (an exception from the middle of a chain raised again can
+     * make one), with 10 already left out between ex[120] and ex[121]. */
+    enum { N = 150 };
+    GvException *ex[N];
+    GvException *head = hand_chain(ex, N);
+    ex[120]->context_omitted = 10;
+    GvException *x = raise_while_handling(head, numbered(-1));
+    assert_int_equal(chain_len(x), GV_CONTEXT_CHAIN_MAX);
+    assert_ptr_equal(chain_root(x), ex[N - 1]);
+    /* x, ex[0] .. ex[97], then the root; ex[98] .. ex[148] (51) and the 10 left out. */
+    assert_ptr_equal(ex[97]->context, &ex[N - 1]->ob);
+    assert_int_equal(ex[97]->context_omitted, 51 + 10);
+    char *text = print_text(x);
+    const char *order[] = {"ValueError: 149\n", "... (61 more exceptions in the chain not shown) ...\n",
+                           "ValueError: 97\n", "ValueError: -1\n"};
+    assert_in_order(text, order, 4);
+    free(text);
+    gv_decref(&x->ob);
+    gv_decref(&head->ob);
+}
+
+static void test_raising_an_exception_from_the_chain_makes_no_cycle(void **state) {
+    (void)state;
+    enum { N = 150 };
+    GvException *ex[N];
+    GvException *head = hand_chain(ex, N);
+    gv_incref(&ex[120]->ob);
+    GvException *x = raise_while_handling(head, ex[120]);
+    /* ex[120], ex[0] .. ex[119]: cut at ex[120], then capped to the root ex[119]. */
+    assert_int_equal(chain_len(x), GV_CONTEXT_CHAIN_MAX);
+    assert_ptr_equal(x->context, &head->ob);
+    assert_ptr_equal(chain_root(x), ex[119]);
+    assert_int_equal(ex[119]->context_omitted, 0);
+    assert_int_equal(ex[97]->context_omitted, 21);
+    gv_decref(&x->ob);
+    gv_decref(&head->ob);
+}
+
+static void test_chain_too_long_to_walk_loses_its_tail_and_says_so(void **state) {
+    (void)state;
+    /* Longer than a raise walks (twice the cap): the root cannot be found in
+     * bounded time, so the chain is cut after the newest, and the print says
+     * that an unknown number of older ones are gone. */
+    enum { N = 3 * GV_CONTEXT_CHAIN_MAX };
+    GvException **ex = malloc(N * sizeof *ex);
+    assert_non_null(ex);
+    GvException *head = hand_chain(ex, N);
+    GvException *x = raise_while_handling(head, numbered(-1));
+    assert_int_equal(chain_len(x), GV_CONTEXT_CHAIN_MAX - 1);
+    assert_ptr_equal(chain_root(x), ex[GV_CONTEXT_CHAIN_MAX - 3]);
+    assert_true(ex[GV_CONTEXT_CHAIN_MAX - 3]->context_omitted == GV_CONTEXT_OMITTED_UNKNOWN);
+    char *text = print_text(x);
+    const char *order[] = {"... (older exceptions in the chain not shown) ...\n", "During handling",
+                           "ValueError: 97\n", "ValueError: 0\n", "ValueError: -1\n"};
+    assert_in_order(text, order, 5);
+    assert_null(strstr(text, "ValueError: 98\n"));
+    free(text);
+    gv_decref(&x->ob);
+    gv_decref(&head->ob);
+    free(ex);
+}
+
+static void test_print_shows_a_whole_chain_up_to_the_cap(void **state) {
+    (void)state;
+    enum { N = GV_CONTEXT_CHAIN_MAX };
+    GvException *ex[N];
+    GvException *head = hand_chain(ex, N);
+    char *text = print_text(head);
+    assert_null(strstr(text, "not shown"));
+    int count = 0;
+    for (const char *p = text; (p = strstr(p, "ValueError: ")); p++) count++;
+    assert_int_equal(count, N);
+    const char *order[] = {"ValueError: 99\n", "ValueError: 98\n", "ValueError: 1\n", "ValueError: 0\n"};
+    assert_in_order(text, order, 4);
+    free(text);
+    gv_decref(&head->ob);
+}
+
+static void test_print_of_a_longer_chain_shows_root_and_newest(void **state) {
+    (void)state;
+    /* Made by hand, not capped: the printer shows the root, says how many it
+     * leaves out, and shows the newest (the cap's worth in all). */
+    enum { N = 150 };
+    GvException *ex[N];
+    GvException *head = hand_chain(ex, N);
+    char *text = print_text(head);
+    const char *order[] = {"ValueError: 149\n", "... (50 more exceptions in the chain not shown) ...\n",
+                           "ValueError: 98\n", "ValueError: 0\n"};
+    assert_in_order(text, order, 4);
+    assert_null(strstr(text, "ValueError: 99\n"));
+    free(text);
+    gv_decref(&head->ob);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handler_catches_and_stack_is_cut_back),
@@ -271,6 +460,12 @@ int main(void) {
         cmocka_unit_test(test_handled_exception_api_outside_handler_is_null),
         cmocka_unit_test(test_recursion_limit_api),
         cmocka_unit_test(test_print_ex_systemexit_code),
+        cmocka_unit_test(test_capped_chain_keeps_the_root),
+        cmocka_unit_test(test_chain_cut_counts_what_earlier_cuts_left_out),
+        cmocka_unit_test(test_raising_an_exception_from_the_chain_makes_no_cycle),
+        cmocka_unit_test(test_chain_too_long_to_walk_loses_its_tail_and_says_so),
+        cmocka_unit_test(test_print_shows_a_whole_chain_up_to_the_cap),
+        cmocka_unit_test(test_print_of_a_longer_chain_shows_root_and_newest),
     };
     return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
 }

@@ -52,7 +52,18 @@ static const char *SRC =
     "end:\n"
     "handler:\n LOAD_GLOBAL KeyboardInterrupt\n CHECK_EXC_MATCH\n POP_JUMP_IF_FALSE other\n"
     " POP_TOP\n POP_EXCEPT\n LOAD_CONST \"caught\"\n RETURN_VALUE\n"
-    "other:\n RERAISE\n.end\n";
+    "other:\n RERAISE\n.end\n"
+    /* repr of the KeyboardInterrupt that cuts a sleep short, and of one the program raises */
+    ".func nap_repr\n"
+    " .try start end handler\n"
+    "start:\n LOAD_GLOBAL sleep\n LOAD_CONST 10\n CALL 1\n RETURN_VALUE\n"
+    "end:\n"
+    "handler:\n LOAD_GLOBAL repr\n ROT_TWO\n CALL 1\n POP_EXCEPT\n RETURN_VALUE\n.end\n"
+    ".func raise_repr\n"
+    " .try start end handler\n"
+    "start:\n LOAD_GLOBAL KeyboardInterrupt\n RAISE\n"
+    "end:\n"
+    "handler:\n LOAD_GLOBAL repr\n ROT_TWO\n CALL 1\n POP_EXCEPT\n RETURN_VALUE\n.end\n";
 
 typedef struct Killer {
     pthread_t target;
@@ -266,6 +277,32 @@ static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) 
     if (!strstr(ebuf, "KeyboardInterrupt")) fail_msg("no KeyboardInterrupt on stderr: \"%s\"", ebuf);
 }
 
+/* Ctrl-C raises KeyboardInterrupt as `RAISE KeyboardInterrupt` does: no
+ * message, one repr (it was KeyboardInterrupt('') against KeyboardInterrupt()). */
+static void test_sigint_exception_is_the_one_raise_makes(void **state) {
+    (void)state;
+    gv_load(SRC);
+    Killer k;
+    memset(&k, 0, sizeof k);
+    k.target = pthread_self();
+    k.target_ts = GvThreadState_Get();
+    pthread_t t;
+    gv_watchdog_arm(30, "nap_repr");
+    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    GvValue from_signal = gv_call_ok("nap_repr", 0, NULL);
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    GvValue from_raise = gv_call_ok("raise_repr", 0, NULL);
+    char *sig_repr = GvObject_StrDup(from_signal.as.o);
+    char *raise_repr = GvObject_StrDup(from_raise.as.o);
+    assert_string_equal(raise_repr, "KeyboardInterrupt()");
+    assert_string_equal(sig_repr, raise_repr);
+    free(sig_repr);
+    free(raise_repr);
+    gv_vdecref(from_signal);
+    gv_vdecref(from_raise);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
@@ -278,6 +315,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,22 +1,14 @@
-/* Thread-state services: the per-thread dict, asynchronous exceptions and
- * pending calls (see services.h). */
+/* Thread-state services: asynchronous exceptions and pending calls (see
+ * services.h; the per-thread dict is tstate.c's). */
 #include "services.h"
 
 #include <assert.h>
 #include <stdlib.h>
 
 #include "breaker.h"
-#include "dict.h"
 #include "errors.h"
 #include "exc.h"
 #include "wait.h"
-
-/* ---- the per-thread dict ---- */
-
-GvObject *gv_tstate_dict(GvThreadState *ts) {
-    if (!ts->dict) ts->dict = gv_dict_new();
-    return ts->dict;
-}
 
 /* ---- asynchronous exceptions ---- */
 

@@ -1,5 +1,5 @@
-/* Thread-state services (runtime/services.c): the per-thread dict,
- * asynchronous exceptions and pending calls. Each is delivered through the
+/* Thread-state services (runtime/services.c): asynchronous exceptions and
+ * pending calls. Each is delivered through the
  * eval breaker (runtime/breaker.h): the requester sets a bit in the target's
  * word and wakes its blocking wait (runtime/wait.c), and the target acts at
  * its next check, with the GIL. */
@@ -7,9 +7,6 @@
 #define GV_SERVICES_H
 
 #include "tstate.h"
-
-/* The thread's dict, created on first use (borrowed); NULL with MemoryError. */
-GvObject *gv_tstate_dict(GvThreadState *ts);
 
 /* Sets (exc != NULL, borrowed) or clears the async exception of the thread
  * with that id. Returns how many thread states it changed (0 or 1). GIL held. */

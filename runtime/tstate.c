@@ -136,6 +136,11 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     return ts;
 }
 
+GvObject *gv_tstate_dict(GvThreadState *ts) {
+    if (!ts->dict) ts->dict = gv_dict_new();
+    return ts->dict;
+}
+
 void gv_tstate_clear(GvThreadState *ts) {
     gv_excinfo_pop_to(ts, 0);
     GvObject *e = ts->current_exception, *h = ts->handle, *d = ts->dict, *a = ts->async_exc;

@@ -235,6 +235,9 @@ void gv_tstate_attach_or_exit(GvThreadState *ts);
 /* Ends the calling OS thread after gv_tstate_attach failed for ts: marks ts
  * abandoned for the finalizer to free, and never touches it again. */
 _Noreturn void gv_tstate_abandon(GvThreadState *ts);
+/* The thread's dict (GvThreadState_GetDict, tls()), created on first use
+ * (borrowed); NULL with MemoryError. GIL held. */
+GvObject *gv_tstate_dict(GvThreadState *ts);
 /* Drops the objects ts holds (exceptions, handled exceptions, dict, handle).
  * GIL held. */
 void gv_tstate_clear(GvThreadState *ts);

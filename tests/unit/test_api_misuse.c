@@ -363,9 +363,10 @@ static void stage_wait(int n) {
     pthread_mutex_unlock(&stage_mu);
 }
 
-/* Starts fn(arg) in a new thread; a child that hangs ends by SIGALRM. */
+/* Starts fn(arg) in a new thread; a child that hangs ends by SIGALRM
+ * (unless a debugger is watching). */
 static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
-    alarm(10);
+    if (gv_test_watchdogs_enabled()) alarm(10);
     stage = 0;
     pthread_t t;
     if (pthread_create(&t, NULL, fn, arg) != 0) _exit(5);
@@ -821,7 +822,7 @@ static void test_memory_limit_raises_memory_error_and_the_vm_goes_on(void **stat
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         T(test_gil_functions_are_fatal_without_a_thread_state),
         T(test_gil_functions_are_fatal_with_a_thread_state_not_holding_the_gil),
@@ -844,5 +845,5 @@ int main(void) {
         T(test_memory_count_returns_to_zero_after_finalize),
         T(test_memory_limit_raises_memory_error_and_the_vm_goes_on),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

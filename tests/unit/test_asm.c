@@ -873,7 +873,7 @@ static void test_mangled_programs_fail_cleanly_or_assemble(void **state) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_source_is_an_empty_program),
         cmocka_unit_test(test_null_source_with_zero_length_is_an_empty_program),
@@ -926,5 +926,5 @@ int main(void) {
         cmocka_unit_test(test_very_long_lines_do_not_crash),
         cmocka_unit_test(test_mangled_programs_fail_cleanly_or_assemble),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

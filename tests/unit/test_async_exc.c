@@ -886,7 +886,7 @@ static int race_teardown(void **state) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, svc_teardown)
 #define RACE(name) cmocka_unit_test_setup_teardown(name, setup, race_teardown)
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         T(test_async_exc_unknown_id_returns_0),
         T(test_async_exc_finished_thread_returns_0),
@@ -911,5 +911,5 @@ int main(void) {
         RACE(test_async_exc_then_joined_thread_ends_raised_once),
         RACE(test_async_exc_as_sleep_ends_raised_once),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -1065,7 +1065,7 @@ static void test_dis_constants_reassemble_exactly(void **state) {
     gv_decref(&c->ob);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_preserves_every_field),
         cmocka_unit_test(test_verifier_results_are_not_stored),
@@ -1097,5 +1097,5 @@ int main(void) {
         cmocka_unit_test(test_dis_output_reassembles_to_same_code),
         cmocka_unit_test(test_dis_constants_reassemble_exactly),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

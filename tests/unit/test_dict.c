@@ -334,7 +334,7 @@ static void test_deep_dict_nesting_is_freed(void **state) {
     gv_decref(cur);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_dict_lookup_finds_nothing),
         cmocka_unit_test(test_set_then_get_returns_new_reference),
@@ -352,5 +352,5 @@ int main(void) {
         cmocka_unit_test(test_self_referential_dict_is_freed_at_finalization),
         cmocka_unit_test(test_deep_dict_nesting_is_freed),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -322,7 +322,7 @@ static void test_readme_points_to_the_docs(void **state) {
     free(readme);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytecode_md_matches_opcode_table),
         cmocka_unit_test(test_opcode_doc_lists_every_opcode),
@@ -333,5 +333,5 @@ int main(void) {
                                         gv_test_teardown),
         cmocka_unit_test(test_readme_points_to_the_docs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

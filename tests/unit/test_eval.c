@@ -216,7 +216,7 @@ static void test_eval_breaker_bit_takes_slow_path_at_backward_jump(void **state)
     assert_int_equal(atomic_load(&ts->eval_breaker) & GV_EB_TEST, 0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_const_and_return),
         cmocka_unit_test(test_stack_ops_dup_rot),
@@ -237,5 +237,5 @@ int main(void) {
         cmocka_unit_test(test_builtin_call_returns_value),
         cmocka_unit_test(test_eval_breaker_bit_takes_slow_path_at_backward_jump),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -443,7 +443,7 @@ static void test_print_of_a_longer_chain_shows_root_and_newest(void **state) {
     gv_decref(&head->ob);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handler_catches_and_stack_is_cut_back),
         cmocka_unit_test(test_check_exc_match_follows_hierarchy),
@@ -467,5 +467,5 @@ int main(void) {
         cmocka_unit_test(test_print_shows_a_whole_chain_up_to_the_cap),
         cmocka_unit_test(test_print_of_a_longer_chain_shows_root_and_newest),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -326,7 +326,7 @@ static void test_queues_nested_a_million_deep_are_freed_without_recursion(void *
     Gv_Finalize();
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finalize_with_16_daemon_threads_returns_promptly_every_round),
         cmocka_unit_test(test_acquire_thread_or_fail_returns_minus_1_during_finalization),
@@ -339,5 +339,5 @@ int main(void) {
         cmocka_unit_test(test_thread_that_returns_its_own_handle_is_freed_at_finalization),
         cmocka_unit_test(test_queues_nested_a_million_deep_are_freed_without_recursion),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -394,7 +394,7 @@ static void test_debug_build_asserts_frame_and_exception_stack_invariants(void *
 #endif
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_call_leaves_the_data_stack_as_it_was),
         cmocka_unit_test(test_eval_call_that_raises_or_is_refused_leaves_the_stack),
@@ -404,5 +404,5 @@ int main(void) {
         cmocka_unit_test(test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chunk),
         cmocka_unit_test(test_debug_build_asserts_frame_and_exception_stack_invariants),
     };
-    return cmocka_run_group_tests(tests, setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, setup, gv_test_teardown);
 }

@@ -106,7 +106,7 @@ static void test_budget_removed_counts_nothing(void **state) {
     assert_false(atomic_load(&ts->eval_breaker) & GV_EB_BUDGET);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_ends_an_endless_loop),
         cmocka_unit_test(test_budget_handler_cannot_catch_spent_budget),
@@ -114,5 +114,5 @@ int main(void) {
         cmocka_unit_test(test_budget_large_enough_lets_the_program_finish),
         cmocka_unit_test(test_budget_removed_counts_nothing),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -254,7 +254,7 @@ static void test_gil_stats_are_consistent(void **state) {
     assert_true(m.voluntary_drops >= 1);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gv_test_setup, gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter, gv_test_setup, gv_test_teardown),
@@ -264,5 +264,5 @@ int main(void) {
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_gil_stats_are_consistent, gv_test_setup, gv_test_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

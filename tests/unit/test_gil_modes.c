@@ -415,7 +415,7 @@ static void test_spin_mode_does_not_spin_on_one_core(void **state) {
 #define PRIO(t) cmocka_unit_test_setup_teardown(t, setup_priority, gv_test_teardown)
 #define SPIN(t) cmocka_unit_test_setup_teardown(t, setup_spin, gv_test_teardown)
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         PRIO(test_priority_thread_back_from_wait_does_not_wait_for_the_interval),
         SPIN(test_spin_thread_back_from_wait_does_not_wait_for_the_interval),
@@ -431,5 +431,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spin_mode_does_not_spin_on_one_core, setup_spin_one_core,
                                         teardown_restore_affinity),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -319,7 +319,7 @@ static void test_thread_state_used_by_raw_thread_is_deleted_by_its_owner(void **
     if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a deleted thread state", took);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_ensure_release_pairs_in_sequence_each_make_a_thread_state, gv_test_setup,
@@ -337,5 +337,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gv_test_setup,
                                         gv_test_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -240,7 +240,7 @@ static void test_wide_and_deep_tree_is_freed(void **state) {
     gv_decref(&cur->ob);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_list_is_empty_tracked_and_has_capacity),
         cmocka_unit_test(test_append_and_get),
@@ -257,5 +257,5 @@ int main(void) {
         cmocka_unit_test(test_dealloc_of_alternating_lists_and_dicts_nested_deep),
         cmocka_unit_test(test_wide_and_deep_tree_is_freed),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

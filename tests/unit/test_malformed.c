@@ -157,12 +157,12 @@ static void corpus_files_are_all_listed(void **state) {
     assert_int_equal(seen, sizeof case_names / sizeof *case_names);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
 #define AS_TEST(c) {.name = #c, .test_func = check_case, .initial_state = (void *)#c},
     const struct CMUnitTest tests[] = {
         CASES(AS_TEST)
         {.name = "corpus_files_are_all_listed", .test_func = corpus_files_are_all_listed},
     };
 #undef AS_TEST
-    return cmocka_run_group_tests_name("malformed", tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

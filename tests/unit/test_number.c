@@ -296,7 +296,7 @@ static void test_negate_non_number_raises_type_error(void **state) {
     gv_decref(s);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int_add_sub_mul),
         cmocka_unit_test(test_int_add_overflow_raises_overflow_error),
@@ -320,5 +320,5 @@ int main(void) {
         cmocka_unit_test(test_negate_int_min_raises_overflow_error),
         cmocka_unit_test(test_negate_non_number_raises_type_error),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

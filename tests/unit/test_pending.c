@@ -811,7 +811,7 @@ static int teardown(void **state) {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         T(test_pending_queue_full_returns_minus_1),
         T(test_add_pending_call_holds_at_least_32),
@@ -833,5 +833,5 @@ int main(void) {
         T(test_pending_left_at_finalize_dropped_without_leak),
         T(test_pending_without_interpreter_returns_minus_1),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

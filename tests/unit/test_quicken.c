@@ -247,7 +247,7 @@ static void test_fused_compare_with_negative_constant(void **state) {
     GvProgram_Free(p);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_increment_becomes_one_superinstruction),
         cmocka_unit_test(test_jump_into_sequence_prevents_fusion),
@@ -263,5 +263,5 @@ int main(void) {
         cmocka_unit_test(test_fused_constant_sequences_keep_their_values),
         cmocka_unit_test(test_fused_compare_with_negative_constant),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -303,7 +303,7 @@ static void test_sigint_exception_is_the_one_raise_makes(void **state) {
     gv_vdecref(from_raise);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, teardown),
@@ -317,5 +317,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

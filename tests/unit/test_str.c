@@ -342,7 +342,7 @@ static void test_large_multibyte_string_length(void **state) {
     free(raw);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ascii_str_has_bytes_length_and_nul),
         cmocka_unit_test(test_utf8_str_length_counts_code_points),
@@ -367,5 +367,5 @@ int main(void) {
         cmocka_unit_test(test_large_string_of_16_megabytes),
         cmocka_unit_test(test_large_multibyte_string_length),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -443,7 +443,7 @@ static void test_lock_makes_shared_increments_exact(void **state) {
     gv_watchdog_disarm();
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_thread_join_returns_the_functions_result, gv_test_setup, gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_thread_ids_are_distinct_and_match_the_handle, gv_test_setup,
@@ -465,5 +465,5 @@ int main(void) {
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_lock_makes_shared_increments_exact, gv_test_setup, gv_test_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -285,7 +285,7 @@ static void test_tls_cleared_by_thread_state_clear(void **state) {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, svc_setup, svc_teardown)
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         T(test_tls_get_dict_without_thread_state_is_null_and_raises_nothing),
         T(test_tls_get_dict_detached_main_thread_is_null),
@@ -296,5 +296,5 @@ int main(void) {
         T(test_tls_dict_of_vm_thread_freed_when_it_ends),
         T(test_tls_cleared_by_thread_state_clear),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

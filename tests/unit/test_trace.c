@@ -822,7 +822,7 @@ static void test_trace_opcodes_in_fused_loop_show_every_pass(void **state) {
     assert_int_equal(rec_count_prefix("OPCODE"), 4 + 3 * 12 + 2);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_trace_events_come_in_documented_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_exception_event_then_return_without_value_when_unwinding, setup,
@@ -845,5 +845,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_trace_opcodes_match_disassembly_not_superinstructions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_opcodes_in_fused_loop_show_every_pass, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return gv_test_run(argc, argv, tests, NULL, NULL);
 }

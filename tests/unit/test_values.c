@@ -642,7 +642,7 @@ static void test_static_objects_survive_extra_decrefs(void **state) {
     assert_true(t->flags & GV_OBJ_STATIC);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truthiness_follows_python),
         cmocka_unit_test(test_equality_across_numeric_types),
@@ -673,5 +673,5 @@ int main(void) {
         cmocka_unit_test(test_type_names_of_core_kinds),
         cmocka_unit_test(test_static_objects_survive_extra_decrefs),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -1104,7 +1104,7 @@ static void test_asm_second_function_error_names_it(void **state) {
                   "on the stack)");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_straight_line_code_sets_exact_max_stack),
         cmocka_unit_test(test_dup_top_peak_counts_in_max_stack),
@@ -1180,5 +1180,5 @@ int main(void) {
         cmocka_unit_test(test_asm_partial_overlap_reports_the_try_line),
         cmocka_unit_test(test_asm_second_function_error_names_it),
     };
-    return cmocka_run_group_tests(tests, gv_test_setup, gv_test_teardown);
+    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
 }

@@ -20,6 +20,8 @@
 #include "../../runtime/services.h"
 #include "../../runtime/tstate.h"
 #include "../../vm/eval.h"
+#include "../support/debugger.h"
+#include "testmain.h"
 
 /* cmocka group setup/teardown: a fresh interpreter for each group. */
 static inline int gv_test_setup(void **state) {

@@ -16,6 +16,7 @@
 #define DOC_PATH GV_SOURCE_ROOT "/docs/BYTECODE.md"
 #define LANG_PATH GV_SOURCE_ROOT "/docs/LANGUAGE.md"
 #define README_PATH GV_SOURCE_ROOT "/README.md"
+#define MAP_PATH GV_SOURCE_ROOT "/docs/MAP.md"
 
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -318,8 +319,90 @@ static void test_readme_points_to_the_docs(void **state) {
     char *readme = read_text(README_PATH);
     /* The reference people read is in the repository. */
     assert_non_null(strstr(readme, "(docs/LANGUAGE.md)"));
+    assert_non_null(strstr(readme, "(docs/MAP.md)"));
     if (strstr(readme, "../shared/")) fail_msg("README.md points outside the repository (../shared/)");
     free(readme);
+}
+
+/* ---- docs/MAP.md: every `file:function` it cites exists there ---- */
+
+static bool is_ident_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* True if `src` defines the function `name`: a line starting at column 0
+ * with `name(` on it that is not a prototype (ends in `;`). */
+static bool defines_function(const char *src, const char *name) {
+    size_t n = strlen(name);
+    for (const char *line = src, *end; *line; line = *end ? end + 1 : end) {
+        end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        if (*line == ' ' || *line == '\t' || *line == '\n' || *line == '#' || *line == '/' || *line == '*')
+            continue;
+        for (const char *p = line; p + n < end; p++) {
+            if (memcmp(p, name, n) != 0 || p[n] != '(' || (p > line && is_ident_char(p[-1]))) continue;
+            const char *last = end;
+            while (last > line && (last[-1] == ' ' || last[-1] == '\r')) last--;
+            if (last > line && last[-1] != ';') return true;
+        }
+    }
+    return false;
+}
+
+/* Checks one `PATH:WHAT` citation (WHAT a function, or CASE(OP) of the eval
+ * loop); returns false (with a message printed) if it is stale. */
+static bool citation_holds(const char *path, const char *what) {
+    char full[512];
+    snprintf(full, sizeof full, "%s/%s", GV_SOURCE_ROOT, path);
+    size_t len = 0;
+    char *src = read_all(full, &len);
+    if (!src) {
+        print_error("docs/MAP.md cites %s:%s, but there is no file %s\n", path, what, path);
+        return false;
+    }
+    char *text = realloc(src, len + 1);
+    assert_non_null(text);
+    text[len] = '\0';
+    bool ok = strncmp(what, "CASE(", 5) == 0 ? strstr(text, what) != NULL : defines_function(text, what);
+    if (!ok) print_error("docs/MAP.md cites %s:%s, but %s does not define it (renamed or moved?)\n", path, what, path);
+    free(text);
+    return ok;
+}
+
+static void test_map_md_cites_only_what_exists(void **state) {
+    (void)state;
+    char *map = read_text(MAP_PATH);
+    int cited = 0, stale = 0;
+    for (char *p = strchr(map, '`'); p; p = strchr(p, '`')) {
+        char *close = strchr(p + 1, '`');
+        if (!close) break;
+        *close = '\0';
+        char *span = p + 1;
+        char *colon = strchr(span, ':');
+        /* A citation: a source path (with a '/', ending in .c or .h), ':', a name. */
+        if (colon && colon - span > 2 && memchr(span, '/', (size_t)(colon - span)) && colon[-2] == '.' &&
+            (colon[-1] == 'c' || colon[-1] == 'h') && !strchr(span, ' ')) {
+            *colon = '\0';
+            cited++;
+            if (!citation_holds(span, colon + 1)) stale++;
+            *colon = ':';
+        }
+        *close = '`';
+        p = close + 1;
+    }
+    free(map);
+    if (stale) fail_msg("%d of the %d places docs/MAP.md cites do not exist: update docs/MAP.md", stale, cited);
+    /* The map is made of citations: finding few means the parsing broke. */
+    if (cited < 40) fail_msg("docs/MAP.md: found only %d `file:function` citations", cited);
+}
+
+static void test_defines_function_tells_definitions_from_calls(void **state) {
+    (void)state;
+    const char *src = "int gv_a(void);\nstatic int gv_a(void) {\n    gv_b(1);\n}\nvoid xgv_c(void) {\n";
+    assert_true(defines_function(src, "gv_a"));
+    assert_false(defines_function(src, "gv_b"));   /* only called, indented */
+    assert_false(defines_function(src, "gv_c"));   /* only a longer name */
+    assert_false(defines_function("int gv_d(void);\n", "gv_d")); /* a prototype */
 }
 
 int main(int argc, char **argv) {
@@ -332,6 +415,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_not_yet_implemented_is_not_implemented, gv_test_setup,
                                         gv_test_teardown),
         cmocka_unit_test(test_readme_points_to_the_docs),
+        cmocka_unit_test(test_map_md_cites_only_what_exists),
+        cmocka_unit_test(test_defines_function_tells_definitions_from_calls),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -73,7 +73,7 @@ static void test_finalize_with_16_daemon_threads_returns_promptly_every_round(vo
         assert_null(GvInterpreterState_Get());
         assert_null(GvThreadState_Get());
         if (t2 - t1 > worst) worst = t2 - t1;
-        if (t2 - t1 > PROMPT_S || t2 - t0 > 2.0)
+        if (t2 - t1 > PROMPT_S || t2 - t0 > 10.0) /* the round: a bound against hangs only */
             fail_msg("round %d: Gv_Finalize took %.3f s (the whole round %.3f s)", round, t2 - t1, t2 - t0);
     }
     gv_watchdog_disarm();

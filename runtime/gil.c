@@ -509,6 +509,16 @@ static uint64_t splitmix64(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
+#define FNV64_OFFSET 0xcbf29ce484222325ull
+#define FNV64_PRIME 0x100000001b3ull
+
+/* mutex held: the schedule gives the GIL to ts; fold its id into the digest. */
+static void sched_note(GvGIL *gil, GvThreadState *ts) {
+    uint64_t id = ts->id;
+    for (int i = 0; i < 8; i++, id >>= 8) gil->sched_digest = (gil->sched_digest ^ (id & 0xff)) * FNV64_PRIME;
+    gil->sched_handoffs++;
+}
+
 /* mutex held */
 static bool sched_contains(GvGIL *gil, GvThreadState *ts) {
     for (size_t i = 0; i < gil->nrunnable; i++)
@@ -549,6 +559,7 @@ static void sched_add(GvGIL *gil, GvThreadState *ts) {
     /* Nobody holds the GIL (every thread was blocked): this one runs now. */
     if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
         make_holder(gil, ts, gv_now_ns());
+        sched_note(gil, ts);
         pthread_cond_signal(&ts->gil_cond);
     }
 }
@@ -613,11 +624,21 @@ void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t 
     gil->sched_rng = seed;
     gil->sched_n = n ? n : 1;
     gil->sched_clock = GV_SCHED_CLOCK_START;
+    gil->sched_digest = FNV64_OFFSET;
+    gil->sched_handoffs = 0;
     gil->nrunnable = 0;
     sched_add(gil, ts);
     gil->holder = ts;
     ts->sched_left = gil->sched_n;
     pthread_mutex_unlock(&gil->mutex);
+}
+
+uint64_t gv_gil_sched_digest(GvGIL *gil, uint64_t *handoffs) {
+    check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
+    uint64_t digest = gil->sched_digest;
+    *handoffs = gil->sched_handoffs;
+    pthread_mutex_unlock(&gil->mutex);
+    return digest;
 }
 
 static int take_sched(GvGIL *gil, GvThreadState *ts) {
@@ -667,6 +688,7 @@ static void drop_sched(GvGIL *gil, GvThreadState *ts, bool forced) {
     if (gil->nrunnable) {
         GvThreadState *next = gil->runnable[splitmix64(&gil->sched_rng) % gil->nrunnable];
         make_holder(gil, next, gv_now_ns());
+        sched_note(gil, next);
         if (next != ts) pthread_cond_signal(&next->gil_cond);
     } else {
         atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);

@@ -37,6 +37,8 @@ typedef struct GvGIL {
     uint64_t sched_clock;     /* the virtual clock, ns (advanced at handoffs) */
     GvThreadState **sleepers; /* blocked with a deadline on the virtual clock, in order */
     size_t nsleepers, capsleepers;
+    uint64_t sched_digest;    /* FNV-1a over the ids of the threads given the GIL */
+    uint64_t sched_handoffs;  /* how many times the schedule gave it */
 } GvGIL;
 
 /* A thread coming back from a blocking wait asks the holder to drop once the
@@ -82,6 +84,10 @@ uint64_t gv_gil_sched_clock(GvGIL *gil, GvThreadState *ts);
 #define GV_SCHED_CLOCK_START 1000000000u
 /* Wakes ts if it waits for the GIL (finalization). */
 void gv_gil_wake(GvGIL *gil, GvThreadState *ts);
+/* Schedule mode: a hash of the interleaving so far (the sequence of threads
+ * the schedule gave the GIL to), and in *handoffs how many it gave. Two runs
+ * with equal digests ran the same interleaving (`gilvm run --schedule-digest`). */
+uint64_t gv_gil_sched_digest(GvGIL *gil, uint64_t *handoffs);
 /* The spin budget, measured with bench/limit and bench/run pingpong: a futex
  * handoff costs 2.5-8.5 us here, so spinning longer than ~2 of them gains
  * nothing; see bench/README.md. */

@@ -20,8 +20,8 @@ static const char usage[] =
     "usage: gilvm COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--gil=MODE] [--schedule=SEED[:N]] [--gil-stats] [--trace[=op]]\n"
-    "      [--max-memory=SIZE] FILE [ARG...]\n"
+    "  run [--gil=MODE] [--schedule=SEED[:N]] [--schedule-digest] [--gil-stats]\n"
+    "      [--trace[=op]] [--max-memory=SIZE] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
     "                       --max-memory=SIZE caps the memory the program's objects take\n"
@@ -33,6 +33,8 @@ static const char usage[] =
     "                       (default: $GILMODE, else classic);\n"
     "                       --schedule=SEED[:N] runs one thread at a time for N instructions\n"
     "                       (default 100), the next drawn from SEED: reproducible races;\n"
+    "                       --schedule-digest prints at exit a hash of the interleaving the\n"
+    "                       schedule ran (equal hashes: the same interleaving);\n"
     "                       --trace prints each line run (--trace=op: each instruction)\n"
     "                       with thread, function and depth on stderr\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
@@ -417,7 +419,7 @@ int main(int argc, char **argv) {
     }
     int status;
     Gv_InitSignals();
-    bool gil_stats = false;
+    bool gil_stats = false, schedule_digest = false, print_digest = false;
     if (strcmp(cmd, "run") == 0) {
         int first = 2;
         int trace = 0; /* 1 lines, 2 instructions */
@@ -429,6 +431,7 @@ int main(int argc, char **argv) {
             else if (strncmp(argv[first], "--max-memory=", 13) == 0) max_memory = argv[first] + 13;
             else if (strncmp(argv[first], "--gil=", 6) == 0) mode = argv[first] + 6;
             else if (strncmp(argv[first], "--schedule=", 11) == 0) schedule = argv[first] + 11;
+            else if (strcmp(argv[first], "--schedule-digest") == 0) schedule_digest = true;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
             else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
             else break;
@@ -464,10 +467,15 @@ int main(int argc, char **argv) {
             status = usage_error("bad --schedule '%s' (SEED or SEED:N, N from 1 to 100000000)", schedule);
         else if (mode_ok < 0)
             status = usage_error("unknown GIL mode '%s' (classic, priority or spin)", mode);
+        else if (schedule_digest && !schedule)
+            status = usage_error("%s", "--schedule-digest needs --schedule=SEED[:N]");
         else if (first < argc && argv[first][0] == '-' && argv[first][1])
             status = usage_error("unknown option '%s'", argv[first]);
         else if (first >= argc) status = usage_error("%s", "run needs a file");
-        else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
+        else {
+            status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
+            print_digest = schedule_digest;
+        }
         /* As Python's exit: wait for the program's threads here, where a
          * Ctrl-C that interrupts the wait is reported like any uncaught
          * KeyboardInterrupt. */
@@ -485,10 +493,16 @@ int main(int argc, char **argv) {
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }
-    if (gil_stats) {
+    if (gil_stats || print_digest) {
         /* After the program's threads are done: Gv_Finalize would wait for
          * them too, but then the table could no longer be read. */
-        print_gil_stats(stderr);
+        if (gil_stats) print_gil_stats(stderr);
+        if (print_digest) {
+            uint64_t handoffs;
+            uint64_t digest = gv_gil_sched_digest(&GvInterpreterState_Get()->gil, &handoffs);
+            fprintf(stderr, "gilvm: schedule digest %016llx (%llu handoffs)\n", (unsigned long long)digest,
+                    (unsigned long long)handoffs);
+        }
     }
     GvEval_SetTraceAllThreads(NULL, NULL);
     Gv_Finalize();

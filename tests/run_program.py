@@ -175,8 +175,23 @@ def run_once(cmd, path, exp, failures, run, runs):
 
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")
-    status = proc.returncode
+    check(path, exp, out, err, proc.returncode, failures)
+    if failures:
+        print("%s: FAIL%s (%s)" % (path, label, " ".join(cmd)))
+        for f in failures:
+            print(f)
+        return 1
+    if run + 1 == runs:
+        print("%s: ok%s" % (path, "" if runs == 1 else " (%d runs)" % runs))
+    return 0
 
+
+def check(path, exp, out, err, status, failures=None):
+    """Checks one run's standard output, standard error (decoded text) and
+    exit status against EXP (from parse(PATH)). Appends what differs to
+    FAILURES (a new list if none) and returns it: empty if all matched."""
+    if failures is None:
+        failures = []
     # Standard output: exactly the expected lines.
     want = "".join(text + "\n" for _, text in exp.stdout)
     if out != want:
@@ -239,15 +254,7 @@ def run_once(cmd, path, exp, failures, run, runs):
         stderr_failed = True
     if stderr_failed or (failures and err):
         failures.append("--- got stderr ---\n%s" % (show(err) or "(nothing)"))
-
-    if failures:
-        print("%s: FAIL%s (%s)" % (path, label, " ".join(cmd)))
-        for f in failures:
-            print(f)
-        return 1
-    if run + 1 == runs:
-        print("%s: ok%s" % (path, "" if runs == 1 else " (%d runs)" % runs))
-    return 0
+    return failures
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 #   ./bootstrap.sh test         builds and runs the whole test suite: a plain
 #                               build with -Werror, the same suite under
 #                               ASan+UBSan, under TSan, and in a
-#                               switch-dispatch build
+#                               switch-dispatch build (the schedule search,
+#                               a minute of runs, only in the plain build)
 #   ./bootstrap.sh build        just builds (build/gilvm)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -60,18 +61,18 @@ test)
     setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
     ninja -C build-asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+        meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 --no-suite schedule
 
     echo "== ThreadSanitizer"
     setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false
     ninja -C build-tsan
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-        meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 4 --no-suite bench
+        meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 4 --no-suite bench --no-suite schedule
 
     echo "== switch dispatch (no computed goto)"
     setup build-switch -Dwerror=true -Dcomputed_goto=false
     ninja -C build-switch
-    meson test -C build-switch --print-errorlogs --num-processes 2
+    meson test -C build-switch --print-errorlogs --num-processes 2 --no-suite schedule
 
     # ---- fuzzing stage (owner: fuzz/, see fuzz/README.md) -- begin ----
     # Builds the libFuzzer targets with clang + ASan/UBSan and runs each for a

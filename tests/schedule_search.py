@@ -9,8 +9,8 @@ Usage: schedule_search.py --gilvm PATH [--seeds N] [--first-seed S]
 Finds the programs that start threads (their text contains `thread_start`,
 which covers `thread_start_daemon`) under tests/programs/ (recursively) and
 examples/, and runs each with `gilvm run --schedule=SEED:N --schedule-digest`
-for every seed in [S, S+N) and every slice length N, each seed twice. It
-checks that
+for --seeds seeds from S (--first-seed, default 1) and every slice length N
+(--slices), each seed twice. It checks that
 
   - the two runs of one seed print the same bytes: standard output, standard
     error (the schedule digest line included: the same interleaving) and exit
@@ -19,12 +19,15 @@ checks that
     tests/run_program.py's check(), with the digest line taken out of
     standard error first). Programs whose annotations pin a schedule
     (`; gilvm-args: --schedule=...`) expect that seed's output only: for them
-    only the replay is checked.
+    only the replay is checked;
+  - no run crashes (is killed by a signal) or outlasts --timeout.
 
 The program's other gilvm-args (e.g. --gil=...) and its program-args are
 kept; `; repeat:` is not used (every seed runs twice).
 
-A failure prints the shell command that reproduces it and what differed.
+A failure prints the shell command that reproduces it and what differed
+(the first differing lines of the two runs, or the annotation it broke),
+for the first few failing schedules of a program; the rest are listed.
 The summary counts the distinct interleavings covered: distinct (program,
 schedule digest) pairs. Exits 1 if anything failed, 2 on a usage error.
 Python 3 standard library only.
@@ -110,16 +113,21 @@ def describe_status(status):
     return str(status)
 
 
-def first_difference(name, a, b):
-    """The first line where A and B (bytes) differ, as text for a report."""
+def first_difference(name, a, b, context=3):
+    """Where A and B (bytes) first differ: up to CONTEXT lines of each from
+    the first line that differs, as text for a report."""
     la, lb = a.split(b"\n"), b.split(b"\n")
+
+    def lines(ls, i):
+        shown = [repr(v.decode("utf-8", "replace")) for v in ls[i:i + context]]
+        if i + context < len(ls):
+            shown.append("...")
+        return "\n             ".join(shown) if shown else "(ended)"
+
     for i in range(max(len(la), len(lb))):
-        x = la[i] if i < len(la) else None
-        y = lb[i] if i < len(lb) else None
-        if x != y:
-            show = lambda v: "(ended)" if v is None else repr(v.decode("utf-8", "replace"))
-            return ("  %s line %d differs\n    run 1: %s\n    run 2: %s"
-                    % (name, i + 1, show(x), show(y)))
+        if (la[i] if i < len(la) else None) != (lb[i] if i < len(lb) else None):
+            return ("  %s differs from line %d on\n    run 1:   %s\n    run 2:   %s"
+                    % (name, i + 1, lines(la, i), lines(lb, i)))
     return "  %s differs" % name
 
 
@@ -136,6 +144,9 @@ def check_seed(prog, gilvm, seed, n, timeout):
         if r.timed_out:
             kinds.add("timeout")
             problems.append("  run %d: TIMED OUT after %g s (a hang?)" % (i, timeout))
+        elif r.status < 0:
+            kinds.add("crash")
+            problems.append("  run %d: CRASHED: killed by signal %d" % (i, -r.status))
     a, b = runs
     if (a.out, a.program_err, a.status) != (b.out, b.program_err, b.status):
         kinds.add("output")
@@ -216,6 +227,8 @@ def main(argv):
     args = ap.parse_args(argv[1:])
     if args.first_seed < 0:
         ap.error("--first-seed must be 0 or more")
+    if not os.access(args.gilvm, os.X_OK):
+        ap.error("--gilvm %s: not an executable file" % args.gilvm)
 
     programs = [Program(rel, path) for rel, path in find_programs(args.root, args.program, args.exclude)]
     if not programs:
@@ -224,42 +237,29 @@ def main(argv):
         return 1
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     start = time.monotonic()
-    failed = []          # (program, failing count)
+    failed = []          # (program, failing schedules, kinds of failure)
     interleavings = set()
     runs = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        # Everything is queued at once (so the jobs stay busy across
+        # programs); the results are reported program by program, in order.
         futures = {p.rel: [(seed, n, pool.submit(check_seed, p, args.gilvm, seed, n, args.timeout))
                            for n in args.slices for seed in seeds] for p in programs}
         for p in programs:
-            bad = []
-            for lineno, msg in p.exp.errors:
-                bad.append((None, None, None, ["  %s:%d: bad annotation: %s" % (p.rel, lineno, msg)]))
-            kinds = {"bad annotation"} if bad else set()
-            digests = set()
-            for seed, n, fut in futures[p.rel]:
-                cmd, ds, ks, problems = fut.result()
-                runs += 2
-                digests.update(ds)
-                kinds |= ks
-                if problems:
-                    bad.append((seed, n, cmd, problems))
+            results = [(seed, n) + fut.result() for seed, n, fut in futures[p.rel]]
+            runs += 2 * len(results)
+            digests = {d for r in results for d in r[3]}
             interleavings.update((p.rel, d) for d in digests)
-            what = "%d interleavings%s" % (len(digests), ", replay only: the annotations pin a schedule"
-                                           if p.pinned else "")
-            if not bad:
-                print("%s: ok (%s)" % (p.rel, what))
-                continue
-            failed.append((p.rel, len(bad), kinds))
-            print("%s: FAIL in %d of %d schedules: %s (%s)"
-                  % (p.rel, len(bad), len(futures[p.rel]), ", ".join(sorted(kinds)), what))
-            for seed, n, cmd, problems in bad[:REPORTS_PER_PROGRAM]:
-                if cmd:
-                    print("  --schedule=%d:%d, reproduce with:\n    %s" % (seed, n, shlex.join(cmd)))
-                print("\n".join(problems))
-            if len(bad) > REPORTS_PER_PROGRAM:
-                print("  also failing: %s" % ", ".join("%d:%d" % (s, n) for s, n, _, _ in bad[REPORTS_PER_PROGRAM:]
-                                                       if s is not None))
+            bad = report(p, results, len(digests))
+            if bad:
+                failed.append((p.rel,) + bad)
             sys.stdout.flush()
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        print("schedule_search: interrupted")
+        return 130
+    pool.shutdown()
 
     elapsed = time.monotonic() - start
     print("\nschedule search: %d programs, seeds %d..%d (%d), slice lengths %s: %d runs, "
@@ -273,6 +273,31 @@ def main(argv):
         return 1
     print("all programs replay and meet their annotations under every schedule")
     return 0
+
+
+def report(prog, results, ninterleavings):
+    """Prints PROG's line and its failures. RESULTS: (seed, n, cmd, digests,
+    kinds, problems) per schedule. Returns None if it passed, else (failing
+    schedules, kinds of failure)."""
+    what = "%d interleavings%s" % (ninterleavings, ", replay only: the annotations pin a schedule"
+                                   if prog.pinned else "")
+    bad = [r for r in results if r[5]]
+    kinds = set().union(*(r[4] for r in bad))
+    if prog.exp.errors:
+        kinds.add("bad annotation")
+    if not bad and not prog.exp.errors:
+        print("%s: ok (%s)" % (prog.rel, what))
+        return None
+    print("%s: FAIL in %d of %d schedules: %s (%s)"
+          % (prog.rel, len(bad), len(results), ", ".join(sorted(kinds)), what))
+    for lineno, msg in prog.exp.errors:
+        print("  %s:%d: bad annotation: %s" % (prog.rel, lineno, msg))
+    for seed, n, cmd, _, _, problems in bad[:REPORTS_PER_PROGRAM]:
+        print("  --schedule=%d:%d, reproduce with:\n    %s" % (seed, n, shlex.join(cmd)))
+        print("\n".join(problems))
+    if len(bad) > REPORTS_PER_PROGRAM:
+        print("  also failing: %s" % ", ".join("%d:%d" % (r[0], r[1]) for r in bad[REPORTS_PER_PROGRAM:]))
+    return len(bad), kinds
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """Schedule search: runs every threaded program under many deterministic schedules.
 
 Usage: schedule_search.py --gilvm PATH [--seeds N] [--first-seed S]
-                          [--slices N,N,...] [--program SUBSTRING]
+                          [--slices N,N,...] [--program SUBSTRING]...
                           [--exclude SUBSTRING]... [--jobs J] [--timeout SEC]
                           [--root DIR]
 
@@ -34,6 +34,7 @@ Python 3 standard library only.
 """
 
 import argparse
+import collections
 import concurrent.futures
 import os
 import re
@@ -49,8 +50,12 @@ DEFAULT_SLICES = "1,3,17,200"
 DIGEST_LINE = re.compile(rb"^gilvm: schedule digest ([0-9a-f]+) \((\d+) handoffs\)\n", re.M)
 REPORTS_PER_PROGRAM = 3   # failures shown in full per program; the rest are listed
 
+# One schedule's outcome: its two runs' digests, the kinds of failure and
+# their description (empty if it passed), and the seconds both runs took.
+Result = collections.namedtuple("Result", "seed n cmd digests kinds problems seconds")
 
-def find_programs(root, substring, excludes):
+
+def find_programs(root, includes, excludes):
     found = []
     for top in ("tests/programs", "examples"):
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, top)):
@@ -60,7 +65,7 @@ def find_programs(root, substring, excludes):
                     continue
                 path = os.path.join(dirpath, name)
                 rel = os.path.relpath(path, root)
-                if substring and substring not in rel:
+                if includes and not any(x in rel for x in includes):
                     continue
                 if any(x in rel for x in excludes):
                     continue
@@ -79,6 +84,30 @@ class Program:
         self.gilvm_args = [a for a in self.exp.gilvm_args
                            if not a.startswith("--schedule=") and a != "--schedule-digest"]
         self.pinned = len(self.gilvm_args) != len(self.exp.gilvm_args)
+        # What the search runs: the code without comments or blank lines, and
+        # the arguments. A program pinned to one seed is often a copy of
+        # another with that seed's expectations: the search runs it once.
+        with open(path, encoding="utf-8", errors="replace") as f:
+            code = []
+            for line in f.read().split("\n"):
+                comment = run_program.comment_of(line)
+                line = (line[:-len(comment)] if comment else line).strip()
+                if line:
+                    code.append(" ".join(line.split()))
+        self.key = (tuple(code), tuple(self.gilvm_args), tuple(self.exp.program_args))
+
+
+def drop_copies(programs):
+    """PROGRAMS without the pinned ones whose code and arguments equal
+    another's (the unpinned one is kept: it checks the annotations too).
+    Returns (kept, [(copy, kept program)])."""
+    first = {}
+    for p in sorted(programs, key=lambda p: p.pinned):
+        first.setdefault(p.key, p)
+    kept, copies = [], []
+    for p in programs:
+        (kept if first[p.key] is p else copies).append(p)
+    return kept, [(c, first[c.key]) for c in copies]
 
 
 class Run:
@@ -95,6 +124,13 @@ class Run:
 
 
 def run_once(cmd, timeout):
+    start = time.monotonic()
+    run = run_process(cmd, timeout)
+    run.seconds = time.monotonic() - start
+    return run
+
+
+def run_process(cmd, timeout):
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=timeout)
@@ -132,7 +168,7 @@ def first_difference(name, a, b, context=3):
 
 
 def check_seed(prog, gilvm, seed, n, timeout):
-    """Runs PROG twice with SEED:N. Returns (cmd, [digest], {kind}, [problem text])."""
+    """Runs PROG twice with SEED:N. Returns a Result."""
     cmd = ([gilvm, "run"] + prog.gilvm_args + ["--schedule=%d:%d" % (seed, n), "--schedule-digest",
            prog.path] + prog.exp.program_args)
     runs = [run_once(cmd, timeout), run_once(cmd, timeout)]
@@ -140,7 +176,7 @@ def check_seed(prog, gilvm, seed, n, timeout):
     for i, r in enumerate(runs, start=1):
         if r.error:
             problems.append("  run %d: cannot run %s: %s" % (i, gilvm, r.error))
-            return cmd, [], {"error"}, problems
+            return Result(seed, n, cmd, [], {"error"}, problems, 0)
         if r.timed_out:
             kinds.add("timeout")
             problems.append("  run %d: TIMED OUT after %g s (a hang?)" % (i, timeout))
@@ -181,7 +217,7 @@ def check_seed(prog, gilvm, seed, n, timeout):
     if not problems and len(digests) < 2:
         kinds.add("no digest")
         problems.append("  no schedule digest line on stderr (is %s too old for --schedule-digest?)" % gilvm)
-    return cmd, digests, kinds, problems
+    return Result(seed, n, cmd, digests, kinds, problems, runs[0].seconds + runs[1].seconds)
 
 
 def indent(text, prefix):
@@ -217,7 +253,8 @@ def main(argv):
     ap.add_argument("--first-seed", type=int, default=1, help="the first seed (default 1)")
     ap.add_argument("--slices", type=parse_slices, default=parse_slices(DEFAULT_SLICES),
                     help="slice lengths in instructions, comma-separated (default %s)" % DEFAULT_SLICES)
-    ap.add_argument("--program", default="", help="only programs whose path contains SUBSTRING")
+    ap.add_argument("--program", action="append", default=[], metavar="SUBSTRING",
+                    help="only programs whose path contains SUBSTRING (repeatable: any of them)")
     ap.add_argument("--exclude", action="append", default=[], metavar="SUBSTRING",
                     help="leave out programs whose path contains SUBSTRING (repeatable)")
     ap.add_argument("--jobs", type=positive, default=2, help="programs run at once (default 2)")
@@ -229,12 +266,16 @@ def main(argv):
         ap.error("--first-seed must be 0 or more")
     if not os.access(args.gilvm, os.X_OK):
         ap.error("--gilvm %s: not an executable file" % args.gilvm)
+    args.gilvm = os.path.abspath(args.gilvm)  # the commands printed work from anywhere
 
     programs = [Program(rel, path) for rel, path in find_programs(args.root, args.program, args.exclude)]
     if not programs:
         print("schedule_search: no program that starts threads%s under %s"
-              % (" matches %r" % args.program if args.program else "", args.root))
+              % (" matches %s" % " or ".join(map(repr, args.program)) if args.program else "", args.root))
         return 1
+    programs, copies = drop_copies(programs)
+    for copy, of in copies:
+        print("%s: the same code and arguments as %s: searched once, there" % (copy.rel, of.rel))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     start = time.monotonic()
     failed = []          # (program, failing schedules, kinds of failure)
@@ -244,12 +285,12 @@ def main(argv):
     try:
         # Everything is queued at once (so the jobs stay busy across
         # programs); the results are reported program by program, in order.
-        futures = {p.rel: [(seed, n, pool.submit(check_seed, p, args.gilvm, seed, n, args.timeout))
+        futures = {p.rel: [pool.submit(check_seed, p, args.gilvm, seed, n, args.timeout)
                            for n in args.slices for seed in seeds] for p in programs}
         for p in programs:
-            results = [(seed, n) + fut.result() for seed, n, fut in futures[p.rel]]
+            results = [fut.result() for fut in futures[p.rel]]
             runs += 2 * len(results)
-            digests = {d for r in results for d in r[3]}
+            digests = {d for r in results for d in r.digests}
             interleavings.update((p.rel, d) for d in digests)
             bad = report(p, results, len(digests))
             if bad:
@@ -262,9 +303,9 @@ def main(argv):
     pool.shutdown()
 
     elapsed = time.monotonic() - start
-    print("\nschedule search: %d programs, seeds %d..%d (%d), slice lengths %s: %d runs, "
+    print("\nschedule search: %d programs (and %d copies), seeds %d..%d (%d), slice lengths %s: %d runs, "
           "%d distinct interleavings, %.1f s"
-          % (len(programs), seeds[0], seeds[-1], len(seeds), ",".join(map(str, args.slices)),
+          % (len(programs), len(copies), seeds[0], seeds[-1], len(seeds), ",".join(map(str, args.slices)),
              runs, len(interleavings), elapsed))
     if failed:
         print("FAILED: %d of %d programs:" % (len(failed), len(programs)))
@@ -276,13 +317,13 @@ def main(argv):
 
 
 def report(prog, results, ninterleavings):
-    """Prints PROG's line and its failures. RESULTS: (seed, n, cmd, digests,
-    kinds, problems) per schedule. Returns None if it passed, else (failing
-    schedules, kinds of failure)."""
-    what = "%d interleavings%s" % (ninterleavings, ", replay only: the annotations pin a schedule"
-                                   if prog.pinned else "")
-    bad = [r for r in results if r[5]]
-    kinds = set().union(*(r[4] for r in bad))
+    """Prints PROG's line and its failures. RESULTS: a Result per schedule.
+    Returns None if it passed, else (failing schedules, kinds of failure)."""
+    what = "%d interleavings, %.1f s of runs%s" % (
+        ninterleavings, sum(r.seconds for r in results),
+        ", replay only: the annotations pin a schedule" if prog.pinned else "")
+    bad = [r for r in results if r.problems]
+    kinds = set().union(*(r.kinds for r in bad))
     if prog.exp.errors:
         kinds.add("bad annotation")
     if not bad and not prog.exp.errors:
@@ -292,11 +333,11 @@ def report(prog, results, ninterleavings):
           % (prog.rel, len(bad), len(results), ", ".join(sorted(kinds)), what))
     for lineno, msg in prog.exp.errors:
         print("  %s:%d: bad annotation: %s" % (prog.rel, lineno, msg))
-    for seed, n, cmd, _, _, problems in bad[:REPORTS_PER_PROGRAM]:
-        print("  --schedule=%d:%d, reproduce with:\n    %s" % (seed, n, shlex.join(cmd)))
-        print("\n".join(problems))
+    for r in bad[:REPORTS_PER_PROGRAM]:
+        print("  --schedule=%d:%d, reproduce with:\n    %s" % (r.seed, r.n, shlex.join(r.cmd)))
+        print("\n".join(r.problems))
     if len(bad) > REPORTS_PER_PROGRAM:
-        print("  also failing: %s" % ", ".join("%d:%d" % (r[0], r[1]) for r in bad[REPORTS_PER_PROGRAM:]))
+        print("  also failing: %s" % ", ".join("%d:%d" % (r.seed, r.n) for r in bad[REPORTS_PER_PROGRAM:]))
     return len(bad), kinds
 
 

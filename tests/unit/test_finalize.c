@@ -326,6 +326,71 @@ static void test_queues_nested_a_million_deep_are_freed_without_recursion(void *
     Gv_Finalize();
 }
 
+/* ---- an asynchronous exception never delivered ----
+ * A thread state deleted while it still holds an asynchronous exception (not
+ * yet raised, or held back by async_mask) owns the last reference to it:
+ * deleting the state frees it, and memory returns to its baseline. */
+
+static const char *UNDELIVERED_SRC =
+    ".func make_exc\n LOAD_GLOBAL ValueError\n LOAD_CONST \"never delivered\"\n CALL 1\n RETURN_VALUE\n.end\n"
+    /* masked_worker(ready, go): masks, says its id on ready, waits for go (the
+     * exception arrives meanwhile and is held back) and returns, masked */
+    ".func masked_worker ready go\n"
+    " LOAD_GLOBAL async_mask\n CALL 0\n POP_TOP\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST ready\n LOAD_GLOBAL thread_id\n CALL 0\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL queue_get\n LOAD_FAST go\n CALL 1\n POP_TOP\n"
+    " LOAD_CONST \"ended masked\"\n RETURN_VALUE\n.end\n"
+    /* returns [async_raise's count, the worker's result] */
+    ".func exc_pending_at_thread_end\n.local ready go h n\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST ready\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST go\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL masked_worker\n LOAD_FAST ready\n LOAD_FAST go\n CALL 3\n STORE_FAST h\n"
+    " LOAD_GLOBAL async_raise\n LOAD_GLOBAL queue_get\n LOAD_FAST ready\n CALL 1\n"
+    " LOAD_GLOBAL make_exc\n CALL 0\n CALL 2\n STORE_FAST n\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST go\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_FAST n\n LOAD_GLOBAL thread_join\n LOAD_FAST h\n CALL 1\n BUILD_LIST 2\n RETURN_VALUE\n.end\n";
+
+static void test_deleting_thread_state_with_undelivered_async_exc_frees_it(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(UNDELIVERED_SRC);
+    gv_vdecref(gv_call_ok("make_exc", 0, NULL)); /* whatever the first call allocates for good */
+    int64_t before = gv_mem_in_use();
+    GvValue exc = gv_call_ok("make_exc", 0, NULL);
+    GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(ts);
+    assert_int_equal(GvThreadState_SetAsyncExc(GvThreadState_GetID(ts), exc.as.o), 1);
+    gv_vdecref(exc); /* ts holds the only reference now */
+    GvThreadState_Delete(ts);
+    int64_t left = gv_mem_in_use() - before;
+    Gv_Finalize(); /* first: a failure must not leave the interpreter to the next test */
+    if (left != 0)
+        fail_msg("%lld bytes still counted after GvThreadState_Delete of a thread state holding an "
+                 "undelivered asynchronous exception", (long long)left);
+    assert_int_equal(gv_mem_in_use(), baseline);
+}
+
+static void test_thread_ending_with_masked_async_exc_pending_frees_it(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(UNDELIVERED_SRC);
+    gv_watchdog_arm(30, "a thread ending with a masked asynchronous exception");
+    GvValue r = gv_call_ok("exc_pending_at_thread_end", 0, NULL);
+    GvList *l = (GvList *)r.as.o;
+    assert_int_equal(l->size, 2);
+    assert_true(gv_is_int(l->items[0]) && l->items[0].as.i == 1); /* it reached the thread */
+    assert_true(gv_is_kind(l->items[1], GV_KSTR) && strcmp(gv_str_cstr(l->items[1].as.o), "ended masked") == 0);
+    gv_vdecref(r);
+    Gv_Finalize(); /* waits until the thread state is freed */
+    gv_watchdog_disarm();
+    if (gv_mem_in_use() != baseline)
+        fail_msg("%lld bytes still counted after Gv_Finalize: the asynchronous exception pending (masked) "
+                 "when the thread ended was not freed with its thread state",
+                 (long long)(gv_mem_in_use() - baseline));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finalize_with_16_daemon_threads_returns_promptly_every_round),
@@ -338,6 +403,8 @@ int main(void) {
         cmocka_unit_test(test_cycle_through_a_list_and_a_queue_is_freed_at_finalization),
         cmocka_unit_test(test_thread_that_returns_its_own_handle_is_freed_at_finalization),
         cmocka_unit_test(test_queues_nested_a_million_deep_are_freed_without_recursion),
+        cmocka_unit_test(test_deleting_thread_state_with_undelivered_async_exc_frees_it),
+        cmocka_unit_test(test_thread_ending_with_masked_async_exc_pending_frees_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -257,6 +257,34 @@ static void test_finalize_waits_for_non_daemon_threads_only(void **state) {
     if (took > 0.2 + PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
 }
 
+/* Two non-daemon threads ending at different times (0.1 s and 0.4 s after
+ * the start, while Gv_Finalize already waits): it waits for both, not just
+ * until the first one ends. */
+static const char *TWO_WORKERS_SRC =
+    ".func worker delay name\n LOAD_GLOBAL sleep\n LOAD_FAST delay\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL print\n LOAD_FAST name\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func start_two\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n LOAD_CONST 0.1\n LOAD_CONST \"first done\"\n CALL 3\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n LOAD_CONST 0.4\n LOAD_CONST \"second done\"\n CALL 3\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+static void test_finalize_waits_for_two_non_daemon_threads_ending_apart(void **state) {
+    (void)state;
+    assert_non_null(Gv_Initialize());
+    gv_load(TWO_WORKERS_SRC);
+    GvCapture cap;
+    gv_capture_begin(&cap, 1);
+    gv_vdecref(gv_call_ok("start_two", 0, NULL));
+    gv_watchdog_arm(30, "waiting for two non-daemon threads");
+    Gv_Finalize();
+    gv_watchdog_disarm();
+    char *out = gv_capture_end(&cap);
+    bool ok = strcmp(out, "first done\nsecond done\n") == 0;
+    if (!ok) print_message("stdout: \"%s\"\n", out);
+    free(out);
+    if (!ok) fail_msg("Gv_Finalize did not wait for both non-daemon threads (expected \"first done\\nsecond done\\n\")");
+}
+
 /* ---- cycles through native objects ----
  * A queue that contains itself, or a thread that returns its own handle,
  * is a reference cycle no count ever frees; finalization clears queues and
@@ -399,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
         cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),
+        cmocka_unit_test(test_finalize_waits_for_two_non_daemon_threads_ending_apart),
         cmocka_unit_test(test_queue_that_contains_itself_is_freed_at_finalization),
         cmocka_unit_test(test_cycle_through_a_list_and_a_queue_is_freed_at_finalization),
         cmocka_unit_test(test_thread_that_returns_its_own_handle_is_freed_at_finalization),

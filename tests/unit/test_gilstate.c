@@ -319,6 +319,144 @@ static void test_thread_state_used_by_raw_thread_is_deleted_by_its_owner(void **
     if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a deleted thread state", took);
 }
 
+/* ---- the running count and finalization ----
+ * interp->threads_running counts the threads finalization must wait for: a
+ * thread inside the VM through GvGILState_Ensure or GvEval_AcquireThread is
+ * counted until it gives the GIL back for good. Each Ensure/Release (or
+ * Acquire/Release) must leave the count where it was: a count left one too
+ * high makes Gv_Finalize wait for a thread that is gone, give up after 2 s
+ * and leak the interpreter; one too low lets it free memory a thread is still
+ * using. These tests make their own interpreter, so that they can check that
+ * Gv_Finalize then gives back all the memory counted since before it. */
+
+static int running_count(void) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    pthread_mutex_lock(&interp->mutex);
+    int n = interp->threads_running;
+    pthread_mutex_unlock(&interp->mutex);
+    return n;
+}
+
+/* Finalizes the interpreter, then fails with `problem` (if not empty: found
+ * before, but reported only now, so that a failure leaves no interpreter
+ * behind for the next test), or if finalizing took long (it waited for a
+ * thread that was not there) or left memory counted since `baseline`. */
+static void finalize_and_check(int64_t baseline, const char *problem) {
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    int64_t left = gv_mem_in_use() - baseline;
+    if (problem[0]) fail_msg("%s", problem);
+    if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a thread that had left", took);
+    if (left != 0) fail_msg("%lld bytes still counted after Gv_Finalize", (long long)left);
+}
+
+typedef struct Counts {
+    int inside[2];  /* the running count with the GIL held, per Ensure/Release round */
+    int after;      /* after the last Release, from the same thread */
+} Counts;
+
+static void *ensure_nested_twice(void *p) {
+    Counts *c = p;
+    for (int round = 0; round < 2; round++) {
+        GvGILState_STATE outer = GvGILState_Ensure();
+        GvGILState_STATE inner = GvGILState_Ensure();
+        gv_call_int("bump", 0, NULL);
+        c->inside[round] = running_count();
+        GvGILState_Release(inner);
+        GvGILState_Release(outer);
+    }
+    c->after = running_count();
+    return NULL;
+}
+
+static void test_ensure_release_leaves_running_count_and_finalize_frees_all(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    load();
+    int before = running_count();
+    Counts c;
+    memset(&c, 0, sizeof c);
+    run_raw_thread(ensure_nested_twice, &c, "nested Ensure/Release, twice");
+    char problem[256] = "";
+    if (gv_global_int("counter") != 2) snprintf(problem, sizeof problem, "the GILState thread did not run bump() twice");
+    for (int round = 0; round < 2; round++)
+        if (!problem[0] && c.inside[round] != before + 1)
+            snprintf(problem, sizeof problem,
+                     "round %d: %d threads running inside Ensure, expected %d (the GILState thread counted once)",
+                     round, c.inside[round], before + 1);
+    if (!problem[0] && (c.after != before || running_count() != before))
+        snprintf(problem, sizeof problem, "Ensure/Release left the running count at %d (then %d), expected %d",
+                 c.after, running_count(), before);
+    finalize_and_check(baseline, problem);
+}
+
+/* A thread whose state its owner made (GvThreadState_New): it takes the GIL
+ * with GvEval_AcquireThread, nests Ensure/Release inside (LOCKED: nothing to
+ * count), gives the GIL back, then comes back through Ensure alone. */
+typedef struct Owned {
+    GvThreadState *ts;
+    GvGILState_STATE inner[2], later;
+    int inside_acquired, inside_ensured, after_release, after_ensure;
+} Owned;
+
+static void *owned_main(void *p) {
+    Owned *o = p;
+    GvEval_AcquireThread(o->ts);
+    o->inner[0] = GvGILState_Ensure();
+    o->inner[1] = GvGILState_Ensure();
+    gv_call_int("bump", 0, NULL);
+    GvGILState_Release(o->inner[1]);
+    GvGILState_Release(o->inner[0]);
+    o->inside_acquired = running_count();
+    GvEval_ReleaseThread(o->ts);
+    o->after_release = running_count();
+    o->later = GvGILState_Ensure(); /* the thread's bound state, taken back */
+    GvGILState_STATE again = GvGILState_Ensure();
+    gv_call_int("bump", 0, NULL);
+    o->inside_ensured = running_count();
+    GvGILState_Release(again);
+    GvGILState_Release(o->later);
+    o->after_ensure = running_count();
+    return NULL;
+}
+
+static void test_ensure_on_thread_with_acquired_state_leaves_running_count(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    load();
+    int before = running_count(), tstates = gv_count_tstates();
+    Owned o;
+    memset(&o, 0, sizeof o);
+    o.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(o.ts);
+    run_raw_thread(owned_main, &o, "Ensure on a thread with an acquired thread state");
+    char problem[256] = "";
+    if (gv_global_int("counter") != 2)
+        snprintf(problem, sizeof problem, "the thread did not run bump() twice");
+    else if (o.inner[0] != GvGILState_LOCKED || o.inner[1] != GvGILState_LOCKED || o.later != GvGILState_UNLOCKED)
+        snprintf(problem, sizeof problem, "Ensure returned %d, %d (inside AcquireThread) and %d (after ReleaseThread)",
+                 o.inner[0], o.inner[1], o.later);
+    else if (o.inside_acquired != before + 1 || o.inside_ensured != before + 1)
+        snprintf(problem, sizeof problem, "%d threads running inside AcquireThread, %d inside Ensure; expected %d",
+                 o.inside_acquired, o.inside_ensured, before + 1);
+    else if (o.after_release != before || o.after_ensure != before || running_count() != before)
+        snprintf(problem, sizeof problem,
+                 "running count %d after ReleaseThread, %d after the later Ensure/Release, %d after the thread "
+                 "ended; expected %d each time", o.after_release, o.after_ensure, running_count(), before);
+    /* Ensure reused the state it was given: no new one, and it is still there. */
+    else if (gv_count_tstates() != tstates + 1)
+        snprintf(problem, sizeof problem, "%d thread states, expected %d", gv_count_tstates(), tstates + 1);
+    GvThreadState_Clear(o.ts);
+    GvThreadState_Delete(o.ts);
+    if (!problem[0] && (running_count() != before || gv_count_tstates() != tstates))
+        snprintf(problem, sizeof problem, "after GvThreadState_Delete: running count %d (expected %d), %d thread "
+                 "states (expected %d)", running_count(), before, gv_count_tstates(), tstates);
+    finalize_and_check(baseline, problem);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
@@ -336,6 +474,8 @@ int main(void) {
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gv_test_setup,
                                         gv_test_teardown),
+        cmocka_unit_test(test_ensure_release_leaves_running_count_and_finalize_frees_all),
+        cmocka_unit_test(test_ensure_on_thread_with_acquired_state_leaves_running_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
  * thread did not come back. */
 #include "thread_testutil.h"
 #include "../../runtime/sync.h"
+#include "../../runtime/thread.h"
 
 #define PROMPT_S 1.5
 
@@ -226,6 +227,89 @@ static void test_gilstate_ensure_during_finalization_ends_the_thread(void **stat
     Gv_Finalize();
 }
 
+/* The same, checking what the refused thread leaves behind: nothing. The
+ * call happens while finalization is still waiting for another thread (one
+ * that holds a counted thread state with the GIL released, as a thread parked
+ * in a VM wait does), so the interpreter is there to make a state in if
+ * Ensure did not look at the finalizing flag first. That other thread counts
+ * the thread states once the refused thread has ended, then comes back and is
+ * refused in its turn. */
+typedef struct Window {
+    GvThreadState *ts; /* the waited-for thread's */
+    pthread_t ensurer;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool ready;
+    int tstates_before, tstates_after;
+    _Atomic bool ensure_returned, blocker_returned;
+} Window;
+
+static void wait_finalizing(void) {
+    double end = gv_now() + 20;
+    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+}
+
+static void *window_ensurer(void *p) {
+    Window *w = p;
+    wait_finalizing();
+    w->tstates_before = gv_count_tstates();
+    GvGILState_Ensure();
+    atomic_store(&w->ensure_returned, true);
+    return NULL;
+}
+
+static void *window_blocker(void *p) {
+    Window *w = p;
+    GvEval_AcquireThread(w->ts);
+    /* Gives the GIL back but stays counted: Gv_Finalize waits for it. */
+    gv_tstate_detach(w->ts);
+    pthread_mutex_lock(&w->m);
+    w->ready = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+    wait_finalizing();
+    pthread_join(w->ensurer, NULL);
+    w->tstates_after = gv_count_tstates();
+    gv_tstate_attach_or_exit(w->ts); /* refused: ends this thread */
+    atomic_store(&w->blocker_returned, true);
+    return NULL;
+}
+
+static void test_gilstate_ensure_during_finalization_makes_no_thread_state(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    Window w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.m, NULL);
+    pthread_cond_init(&w.c, NULL);
+    assert_non_null(Gv_Initialize());
+    w.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(w.ts);
+    gv_watchdog_arm(30, "Ensure while finalization waits for a thread");
+    pthread_t blocker;
+    assert_int_equal(pthread_create(&w.ensurer, NULL, window_ensurer, &w), 0);
+    assert_int_equal(pthread_create(&blocker, NULL, window_blocker, &w), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w.m);
+    while (!w.ready) pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    Gv_END_ALLOW_THREADS
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    pthread_join(blocker, NULL);
+    gv_watchdog_disarm();
+    assert_false(atomic_load(&w.ensure_returned));
+    assert_false(atomic_load(&w.blocker_returned));
+    if (w.tstates_after != w.tstates_before)
+        fail_msg("GvGILState_Ensure during finalization left %d thread states (%d before the call): it made one",
+                 w.tstates_after, w.tstates_before);
+    if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+    assert_int_equal(gv_mem_in_use(), baseline);
+    assert_non_null(Gv_Initialize());
+    Gv_Finalize();
+}
+
 /* ---- non-daemon threads ---- */
 
 static const char *WORKERS_SRC =
@@ -426,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_thread_refused_by_acquire_or_fail_does_not_delay_finalization),
         cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_gilstate_ensure_during_finalization_makes_no_thread_state),
         cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),
         cmocka_unit_test(test_finalize_waits_for_two_non_daemon_threads_ending_apart),
         cmocka_unit_test(test_queue_that_contains_itself_is_freed_at_finalization),

@@ -86,45 +86,38 @@ class Mutant:
 def parse_mutants(path):
     """Reads the mutants file; exits with a message on a malformed entry."""
     mutants, cur, section, buf = [], None, None, []
-
-    def close_section():
-        nonlocal section, buf
-        if cur is not None and section is not None:
-            text = "\n".join(buf)
-            while text.endswith("\n"):
-                text = text[:-1]
-            setattr(cur, section, text)
-        section, buf = None, []
-
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     for n, line in enumerate(lines, 1):
-        if line.startswith("== "):
-            close_section()
+        if section is not None:
+            # Inside a snippet every line is text, "#" ones too (C directives).
+            if line in ("--- replacement", "--- end"):
+                setattr(cur, section, "\n".join(buf))
+                section, buf = ("replacement" if line == "--- replacement" else None), []
+                if line == "--- replacement" and cur.original is None:
+                    sys.exit("%s:%d: --- replacement before --- original" % (path, n))
+            else:
+                buf.append(line)
+        elif line.startswith("== "):
             cur = Mutant(line[3:].strip(), n)
             mutants.append(cur)
-        elif line == "--- original":
-            close_section()
-            section = "original"
-        elif line == "--- replacement":
-            close_section()
-            section = "replacement"
-        elif section is not None:
-            buf.append(line)
         elif line.startswith("#") or not line.strip():
             continue
+        elif cur is not None and line == "--- original":
+            section = "original"
         elif cur is not None and line.startswith("file:"):
             cur.file = line[5:].strip()
         elif cur is not None and line.startswith("why:"):
             cur.why = line[4:].strip()
         else:
             sys.exit("%s:%d: unexpected line: %s" % (path, n, line))
-    close_section()
+    if section is not None:
+        sys.exit("%s: %s ends inside a snippet (no --- end)" % (path, cur.id))
     seen = set()
     for m in mutants:
         where = "%s:%d (%s)" % (path, m.line, m.id)
         if not m.file or m.original is None or m.replacement is None:
-            sys.exit("%s: needs file:, --- original and --- replacement" % where)
+            sys.exit("%s: needs file:, --- original, --- replacement and --- end" % where)
         if not m.original.strip():
             sys.exit("%s: empty original snippet" % where)
         if m.id in seen:

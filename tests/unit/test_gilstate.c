@@ -457,6 +457,82 @@ static void test_ensure_on_thread_with_acquired_state_leaves_running_count(void 
     finalize_and_check(baseline, problem);
 }
 
+/* A VM thread (thread_start) that gives the GIL up in C code of its own (a
+ * pending call that blocks in Gv_BEGIN_ALLOW_THREADS) stays counted while it
+ * is away, as it is inside a VM wait: when it comes back, GvEval_RestoreThread
+ * must not count it a second time. */
+static const char *VM_AWAY_SRC =
+    ".func vm_worker\n"
+    " LOAD_GLOBAL queue_put\n LOAD_GLOBAL ready\n LOAD_GLOBAL thread_id\n CALL 0\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL queue_get\n LOAD_GLOBAL go\n CALL 1\n RETURN_VALUE\n.end\n"
+    /* start_worker(): starts vm_worker, returns its thread id */
+    ".func start_worker\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_GLOBAL ready\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_GLOBAL go\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL vm_worker\n CALL 1\n STORE_GLOBAL h\n"
+    " LOAD_GLOBAL queue_get\n LOAD_GLOBAL ready\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func finish_worker\n"
+    " LOAD_GLOBAL queue_put\n LOAD_GLOBAL go\n LOAD_CONST 7\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL thread_join\n LOAD_GLOBAL h\n CALL 1\n RETURN_VALUE\n.end\n";
+
+typedef struct Away {
+    _Atomic int runs;
+    int running_inside; /* the running count once back from Gv_END_ALLOW_THREADS */
+} Away;
+
+static int away_in_c(void *arg) {
+    Away *a = arg;
+    Gv_BEGIN_ALLOW_THREADS
+    gv_msleep(1);
+    Gv_END_ALLOW_THREADS
+    a->running_inside = running_count();
+    atomic_fetch_add(&a->runs, 1);
+    return 0;
+}
+
+/* Lets other threads run until cond(arg) holds or `seconds` pass. */
+static bool allow_threads_until(bool (*cond)(void *), void *arg, double seconds) {
+    double end = gv_now() + seconds;
+    bool ok;
+    while (!(ok = cond(arg)) && gv_now() < end) {
+        Gv_BEGIN_ALLOW_THREADS
+        gv_msleep(1);
+        Gv_END_ALLOW_THREADS
+    }
+    return ok;
+}
+
+static bool away_ran(void *arg) { return atomic_load(&((Away *)arg)->runs) > 0; }
+static bool running_back_to(void *arg) { return running_count() == *(int *)arg; }
+
+static void test_vm_thread_releasing_gil_in_c_code_is_counted_once(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(VM_AWAY_SRC);
+    int before = running_count();
+    Away a;
+    memset(&a, 0, sizeof a);
+    gv_watchdog_arm(30, "a VM thread releasing the GIL in C code");
+    unsigned long id = (unsigned long)gv_call_int("start_worker", 0, NULL);
+    assert_int_equal(Gv_AddPendingCallToThread(id, away_in_c, &a), 0);
+    char problem[256] = "";
+    if (!allow_threads_until(away_ran, &a, 10))
+        snprintf(problem, sizeof problem, "the pending call never ran on the VM thread");
+    else if (a.running_inside != before + 1)
+        snprintf(problem, sizeof problem,
+                 "%d threads running once the VM thread was back from Gv_END_ALLOW_THREADS, expected %d",
+                 a.running_inside, before + 1);
+    if (gv_call_int("finish_worker", 0, NULL) != 7 && !problem[0])
+        snprintf(problem, sizeof problem, "the VM thread did not return 7");
+    /* It leaves the count as it ends, just after thread_join returned. */
+    if (!allow_threads_until(running_back_to, &before, 5) && !problem[0])
+        snprintf(problem, sizeof problem, "the running count stayed at %d after the VM thread ended, expected %d",
+                 running_count(), before);
+    gv_watchdog_disarm();
+    finalize_and_check(baseline, problem);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
@@ -476,6 +552,7 @@ int main(void) {
                                         gv_test_teardown),
         cmocka_unit_test(test_ensure_release_leaves_running_count_and_finalize_frees_all),
         cmocka_unit_test(test_ensure_on_thread_with_acquired_state_leaves_running_count),
+        cmocka_unit_test(test_vm_thread_releasing_gil_in_c_code_is_counted_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -352,6 +352,83 @@ static void test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get(void *
     check_prompt(&w, released_at, "queue_get");
 }
 
+/* ---- a drop request that went stale ----
+ * A waiter asks the holder to drop; the holder gives the GIL up on its own
+ * instead (it blocks) before it saw the request. When it takes the GIL back
+ * later, nobody is waiting: the old request must not make it drop again. In
+ * the classic mode such a forced drop waits for a successor that does not
+ * come, up to 1 s, so running a little bytecode takes a second instead of
+ * microseconds. */
+static const char *STALE_SRC =
+    ".func work k\n"
+    "top:\n LOAD_FAST k\n POP_JUMP_IF_FALSE done\n"
+    " LOAD_FAST k\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST k\n JUMP top\n"
+    "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+typedef struct Stale {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int stage;
+    double work_took;
+} Stale;
+
+static void stale_step(Stale *s, int stage) {
+    pthread_mutex_lock(&s->m);
+    s->stage = stage;
+    pthread_cond_broadcast(&s->c);
+    pthread_mutex_unlock(&s->m);
+}
+
+static void stale_wait(Stale *s, int stage) {
+    pthread_mutex_lock(&s->m);
+    while (s->stage < stage) pthread_cond_wait(&s->c, &s->m);
+    pthread_mutex_unlock(&s->m);
+}
+
+static void *stale_main(void *p) {
+    Stale *s = p;
+    GvGILState_STATE st = GvGILState_Ensure();
+    stale_step(s, 1);
+    gv_msleep(50); /* holding the GIL in C code: main, waiting for it, asks for a drop */
+    Gv_BEGIN_ALLOW_THREADS
+    stale_wait(s, 2);
+    Gv_END_ALLOW_THREADS /* nobody waits for the GIL now */
+    double t0 = gv_now();
+    GvValue k = gv_int(1000);
+    gv_vdecref(gv_call_ok("work", 1, &k));
+    s->work_took = gv_now() - t0;
+    GvGILState_Release(st);
+    stale_step(s, 3);
+    return NULL;
+}
+
+static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void **state) {
+    (void)state;
+    gv_load(STALE_SRC);
+    assert_int_equal(Gv_SetSwitchInterval(0.001), 0);
+    Stale s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    GvGILStats before, after;
+    GvGIL_GetStats(&before);
+    pthread_t t;
+    gv_watchdog_arm(60, "a thread with a stale drop request");
+    assert_int_equal(pthread_create(&t, NULL, stale_main, &s), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    stale_wait(&s, 1);
+    Gv_END_ALLOW_THREADS /* waits while the thread holds the GIL: asks it to drop */
+    GvGIL_GetStats(&after);
+    Gv_BEGIN_ALLOW_THREADS
+    stale_step(&s, 2);
+    stale_wait(&s, 3);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    assert_true(after.drop_requests > before.drop_requests); /* the request was made */
+    print_message("1000 loop iterations after coming back took %.2f ms\n", s.work_took * 1e3);
+    if (s.work_took > 0.5)
+        fail_msg("a thread that came back to an idle GIL took %.2f s to run 1000 loop iterations: a drop request "
+                 "made before it blocked made it drop the GIL again and wait for a successor", s.work_took);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gv_test_setup, gv_test_teardown),
@@ -364,6 +441,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_after_allow_threads, gv_test_setup,
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_drop_request_does_not_make_a_returning_thread_drop, gv_test_setup,
                                         gv_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,11 @@ Options:
   --mutants FILE  another mutants file
   --work DIR      scratch directory (default: a new temporary one, removed at
                   the end); an existing one is reused, its build too
+  --setup ARGS    more options for `meson setup` of the scratch build, as one
+                  string: "-Db_sanitize=thread -Db_lundef=false" runs the
+                  mutants under ThreadSanitizer, which also sees the races a
+                  wrong lock makes (much slower: raise --timeout); with
+                  --work, a build already configured keeps its options
   --no-baseline   skip the baseline run (trust that the suites pass)
   --all-tests     run every chosen suite for a killed mutant too (slower; the
                   table then lists every test that failed)
@@ -277,7 +282,7 @@ def run_suites(build, suites, jobs, timeout, stop_at_first, ignore):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default=DEFAULT_ROOT, help=argparse.SUPPRESS)
     ap.add_argument("--mutants", default=os.path.join(HERE, "mutants.txt"))
     ap.add_argument("--suites", default=",".join(DEFAULT_SUITES))
@@ -285,6 +290,7 @@ def main(argv):
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--only", default="")
     ap.add_argument("--work", default="")
+    ap.add_argument("--setup", default="")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--all-tests", action="store_true")
     ap.add_argument("--check", action="store_true")
@@ -326,7 +332,8 @@ def main(argv):
     copy_tree(root, src)
 
     if not os.path.exists(os.path.join(build, "build.ninja")):
-        rc, secs, out = run(["meson", "setup", build, src, "-Dtests=true", "-Dwerror=false"], log=log)
+        rc, secs, out = run(["meson", "setup", build, src, "-Dtests=true", "-Dwerror=false"] + args.setup.split(),
+                            log=log)
         if rc != 0:
             sys.stderr.write(out + "\nmeson setup failed (log: %s)\n" % log)
             return 1

@@ -199,6 +199,50 @@ static void test_acquire_thread_during_finalization_ends_the_thread(void **state
     if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
 }
 
+/* A thread that asked for the GIL with GvEval_AcquireThreadOrFail before
+ * finalization started, and is still waiting for it (main holds it) when it
+ * starts: it is refused (-1) and must not stay counted, or Gv_Finalize waits
+ * for it until its timeout and leaks the interpreter. */
+typedef struct Waiting {
+    GvThreadState *ts;
+    _Atomic int rc;
+    _Atomic bool called;
+} Waiting;
+
+static void *acquire_or_fail_waiting(void *p) {
+    Waiting *w = p;
+    atomic_store(&w->called, true);
+    atomic_store(&w->rc, GvEval_AcquireThreadOrFail(w->ts)); /* waits: main holds the GIL */
+    if (atomic_load(&w->rc) == 0) GvEval_ReleaseThread(w->ts);
+    return NULL;
+}
+
+static void test_acquire_or_fail_waiting_for_gil_when_finalization_starts(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    Waiting w;
+    memset(&w, 0, sizeof w);
+    atomic_store(&w.rc, 12345);
+    w.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(w.ts);
+    gv_watchdog_arm(30, "AcquireThreadOrFail waiting when finalization starts");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, acquire_or_fail_waiting, &w), 0);
+    while (!atomic_load(&w.called)) gv_msleep(1);
+    gv_msleep(200); /* holding the GIL: the thread is counted and waits for it */
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    assert_int_equal(atomic_load(&w.rc), -1);
+    if (took > PROMPT_S)
+        fail_msg("Gv_Finalize took %.2f s: it waited for a thread that GvEval_AcquireThreadOrFail refused", took);
+    if (gv_mem_in_use() != baseline)
+        fail_msg("%lld bytes still counted after Gv_Finalize", (long long)(gv_mem_in_use() - baseline));
+}
+
 /* A thread the VM never saw calls GvGILState_Ensure once finalization has
  * started (or ended): it does not come back. */
 static _Atomic bool ensure_returned;
@@ -509,6 +553,7 @@ int main(void) {
         cmocka_unit_test(test_acquire_thread_or_fail_returns_minus_1_during_finalization),
         cmocka_unit_test(test_thread_refused_by_acquire_or_fail_does_not_delay_finalization),
         cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_acquire_or_fail_waiting_for_gil_when_finalization_starts),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_makes_no_thread_state),
         cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),

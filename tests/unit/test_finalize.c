@@ -10,6 +10,7 @@
  * thread did not come back. */
 #include "thread_testutil.h"
 #include "../../runtime/sync.h"
+#include "../../runtime/thread.h"
 
 #define PROMPT_S 1.5
 
@@ -198,6 +199,50 @@ static void test_acquire_thread_during_finalization_ends_the_thread(void **state
     if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
 }
 
+/* A thread that asked for the GIL with GvEval_AcquireThreadOrFail before
+ * finalization started, and is still waiting for it (main holds it) when it
+ * starts: it is refused (-1) and must not stay counted, or Gv_Finalize waits
+ * for it until its timeout and leaks the interpreter. */
+typedef struct Waiting {
+    GvThreadState *ts;
+    _Atomic int rc;
+    _Atomic bool called;
+} Waiting;
+
+static void *acquire_or_fail_waiting(void *p) {
+    Waiting *w = p;
+    atomic_store(&w->called, true);
+    atomic_store(&w->rc, GvEval_AcquireThreadOrFail(w->ts)); /* waits: main holds the GIL */
+    if (atomic_load(&w->rc) == 0) GvEval_ReleaseThread(w->ts);
+    return NULL;
+}
+
+static void test_acquire_or_fail_waiting_for_gil_when_finalization_starts(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    Waiting w;
+    memset(&w, 0, sizeof w);
+    atomic_store(&w.rc, 12345);
+    w.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(w.ts);
+    gv_watchdog_arm(30, "AcquireThreadOrFail waiting when finalization starts");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, acquire_or_fail_waiting, &w), 0);
+    while (!atomic_load(&w.called)) gv_msleep(1);
+    gv_msleep(200); /* holding the GIL: the thread is counted and waits for it */
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    assert_int_equal(atomic_load(&w.rc), -1);
+    if (took > PROMPT_S)
+        fail_msg("Gv_Finalize took %.2f s: it waited for a thread that GvEval_AcquireThreadOrFail refused", took);
+    if (gv_mem_in_use() != baseline)
+        fail_msg("%lld bytes still counted after Gv_Finalize", (long long)(gv_mem_in_use() - baseline));
+}
+
 /* A thread the VM never saw calls GvGILState_Ensure once finalization has
  * started (or ended): it does not come back. */
 static _Atomic bool ensure_returned;
@@ -222,6 +267,89 @@ static void test_gilstate_ensure_during_finalization_ends_the_thread(void **stat
     pthread_join(t, NULL);
     gv_watchdog_disarm();
     assert_false(atomic_load(&ensure_returned));
+    assert_non_null(Gv_Initialize());
+    Gv_Finalize();
+}
+
+/* The same, checking what the refused thread leaves behind: nothing. The
+ * call happens while finalization is still waiting for another thread (one
+ * that holds a counted thread state with the GIL released, as a thread parked
+ * in a VM wait does), so the interpreter is there to make a state in if
+ * Ensure did not look at the finalizing flag first. That other thread counts
+ * the thread states once the refused thread has ended, then comes back and is
+ * refused in its turn. */
+typedef struct Window {
+    GvThreadState *ts; /* the waited-for thread's */
+    pthread_t ensurer;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool ready;
+    int tstates_before, tstates_after;
+    _Atomic bool ensure_returned, blocker_returned;
+} Window;
+
+static void wait_finalizing(void) {
+    double end = gv_now() + 20;
+    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+}
+
+static void *window_ensurer(void *p) {
+    Window *w = p;
+    wait_finalizing();
+    w->tstates_before = gv_count_tstates();
+    GvGILState_Ensure();
+    atomic_store(&w->ensure_returned, true);
+    return NULL;
+}
+
+static void *window_blocker(void *p) {
+    Window *w = p;
+    GvEval_AcquireThread(w->ts);
+    /* Gives the GIL back but stays counted: Gv_Finalize waits for it. */
+    gv_tstate_detach(w->ts);
+    pthread_mutex_lock(&w->m);
+    w->ready = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+    wait_finalizing();
+    pthread_join(w->ensurer, NULL);
+    w->tstates_after = gv_count_tstates();
+    gv_tstate_attach_or_exit(w->ts); /* refused: ends this thread */
+    atomic_store(&w->blocker_returned, true);
+    return NULL;
+}
+
+static void test_gilstate_ensure_during_finalization_makes_no_thread_state(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    Window w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.m, NULL);
+    pthread_cond_init(&w.c, NULL);
+    assert_non_null(Gv_Initialize());
+    w.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(w.ts);
+    gv_watchdog_arm(30, "Ensure while finalization waits for a thread");
+    pthread_t blocker;
+    assert_int_equal(pthread_create(&w.ensurer, NULL, window_ensurer, &w), 0);
+    assert_int_equal(pthread_create(&blocker, NULL, window_blocker, &w), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w.m);
+    while (!w.ready) pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    Gv_END_ALLOW_THREADS
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    pthread_join(blocker, NULL);
+    gv_watchdog_disarm();
+    assert_false(atomic_load(&w.ensure_returned));
+    assert_false(atomic_load(&w.blocker_returned));
+    if (w.tstates_after != w.tstates_before)
+        fail_msg("GvGILState_Ensure during finalization left %d thread states (%d before the call): it made one",
+                 w.tstates_after, w.tstates_before);
+    if (took > PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+    assert_int_equal(gv_mem_in_use(), baseline);
     assert_non_null(Gv_Initialize());
     Gv_Finalize();
 }
@@ -255,6 +383,34 @@ static void test_finalize_waits_for_non_daemon_threads_only(void **state) {
     if (strcmp(out, "worker done\n") != 0) fail_msg("stdout: \"%s\", expected \"worker done\\n\"", out);
     free(out);
     if (took > 0.2 + PROMPT_S) fail_msg("Gv_Finalize took %.2f s", took);
+}
+
+/* Two non-daemon threads ending at different times (0.1 s and 0.4 s after
+ * the start, while Gv_Finalize already waits): it waits for both, not just
+ * until the first one ends. */
+static const char *TWO_WORKERS_SRC =
+    ".func worker delay name\n LOAD_GLOBAL sleep\n LOAD_FAST delay\n CALL 1\n POP_TOP\n"
+    " LOAD_GLOBAL print\n LOAD_FAST name\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func start_two\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n LOAD_CONST 0.1\n LOAD_CONST \"first done\"\n CALL 3\n POP_TOP\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n LOAD_CONST 0.4\n LOAD_CONST \"second done\"\n CALL 3\n POP_TOP\n"
+    " LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+static void test_finalize_waits_for_two_non_daemon_threads_ending_apart(void **state) {
+    (void)state;
+    assert_non_null(Gv_Initialize());
+    gv_load(TWO_WORKERS_SRC);
+    GvCapture cap;
+    gv_capture_begin(&cap, 1);
+    gv_vdecref(gv_call_ok("start_two", 0, NULL));
+    gv_watchdog_arm(30, "waiting for two non-daemon threads");
+    Gv_Finalize();
+    gv_watchdog_disarm();
+    char *out = gv_capture_end(&cap);
+    bool ok = strcmp(out, "first done\nsecond done\n") == 0;
+    if (!ok) print_message("stdout: \"%s\"\n", out);
+    free(out);
+    if (!ok) fail_msg("Gv_Finalize did not wait for both non-daemon threads (expected \"first done\\nsecond done\\n\")");
 }
 
 /* ---- cycles through native objects ----
@@ -326,18 +482,88 @@ static void test_queues_nested_a_million_deep_are_freed_without_recursion(void *
     Gv_Finalize();
 }
 
+/* ---- an asynchronous exception never delivered ----
+ * A thread state deleted while it still holds an asynchronous exception (not
+ * yet raised, or held back by async_mask) owns the last reference to it:
+ * deleting the state frees it, and memory returns to its baseline. */
+
+static const char *UNDELIVERED_SRC =
+    ".func make_exc\n LOAD_GLOBAL ValueError\n LOAD_CONST \"never delivered\"\n CALL 1\n RETURN_VALUE\n.end\n"
+    /* masked_worker(ready, go): masks, says its id on ready, waits for go (the
+     * exception arrives meanwhile and is held back) and returns, masked */
+    ".func masked_worker ready go\n"
+    " LOAD_GLOBAL async_mask\n CALL 0\n POP_TOP\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST ready\n LOAD_GLOBAL thread_id\n CALL 0\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL queue_get\n LOAD_FAST go\n CALL 1\n POP_TOP\n"
+    " LOAD_CONST \"ended masked\"\n RETURN_VALUE\n.end\n"
+    /* returns [async_raise's count, the worker's result] */
+    ".func exc_pending_at_thread_end\n.local ready go h n\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST ready\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_FAST go\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL masked_worker\n LOAD_FAST ready\n LOAD_FAST go\n CALL 3\n STORE_FAST h\n"
+    " LOAD_GLOBAL async_raise\n LOAD_GLOBAL queue_get\n LOAD_FAST ready\n CALL 1\n"
+    " LOAD_GLOBAL make_exc\n CALL 0\n CALL 2\n STORE_FAST n\n"
+    " LOAD_GLOBAL queue_put\n LOAD_FAST go\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
+    " LOAD_FAST n\n LOAD_GLOBAL thread_join\n LOAD_FAST h\n CALL 1\n BUILD_LIST 2\n RETURN_VALUE\n.end\n";
+
+static void test_deleting_thread_state_with_undelivered_async_exc_frees_it(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(UNDELIVERED_SRC);
+    gv_vdecref(gv_call_ok("make_exc", 0, NULL)); /* whatever the first call allocates for good */
+    int64_t before = gv_mem_in_use();
+    GvValue exc = gv_call_ok("make_exc", 0, NULL);
+    GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(ts);
+    assert_int_equal(GvThreadState_SetAsyncExc(GvThreadState_GetID(ts), exc.as.o), 1);
+    gv_vdecref(exc); /* ts holds the only reference now */
+    GvThreadState_Delete(ts);
+    int64_t left = gv_mem_in_use() - before;
+    Gv_Finalize(); /* first: a failure must not leave the interpreter to the next test */
+    if (left != 0)
+        fail_msg("%lld bytes still counted after GvThreadState_Delete of a thread state holding an "
+                 "undelivered asynchronous exception", (long long)left);
+    assert_int_equal(gv_mem_in_use(), baseline);
+}
+
+static void test_thread_ending_with_masked_async_exc_pending_frees_it(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(UNDELIVERED_SRC);
+    gv_watchdog_arm(30, "a thread ending with a masked asynchronous exception");
+    GvValue r = gv_call_ok("exc_pending_at_thread_end", 0, NULL);
+    GvList *l = (GvList *)r.as.o;
+    assert_int_equal(l->size, 2);
+    assert_true(gv_is_int(l->items[0]) && l->items[0].as.i == 1); /* it reached the thread */
+    assert_true(gv_is_kind(l->items[1], GV_KSTR) && strcmp(gv_str_cstr(l->items[1].as.o), "ended masked") == 0);
+    gv_vdecref(r);
+    Gv_Finalize(); /* waits until the thread state is freed */
+    gv_watchdog_disarm();
+    if (gv_mem_in_use() != baseline)
+        fail_msg("%lld bytes still counted after Gv_Finalize: the asynchronous exception pending (masked) "
+                 "when the thread ended was not freed with its thread state",
+                 (long long)(gv_mem_in_use() - baseline));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finalize_with_16_daemon_threads_returns_promptly_every_round),
         cmocka_unit_test(test_acquire_thread_or_fail_returns_minus_1_during_finalization),
         cmocka_unit_test(test_thread_refused_by_acquire_or_fail_does_not_delay_finalization),
         cmocka_unit_test(test_acquire_thread_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_acquire_or_fail_waiting_for_gil_when_finalization_starts),
         cmocka_unit_test(test_gilstate_ensure_during_finalization_ends_the_thread),
+        cmocka_unit_test(test_gilstate_ensure_during_finalization_makes_no_thread_state),
         cmocka_unit_test(test_finalize_waits_for_non_daemon_threads_only),
+        cmocka_unit_test(test_finalize_waits_for_two_non_daemon_threads_ending_apart),
         cmocka_unit_test(test_queue_that_contains_itself_is_freed_at_finalization),
         cmocka_unit_test(test_cycle_through_a_list_and_a_queue_is_freed_at_finalization),
         cmocka_unit_test(test_thread_that_returns_its_own_handle_is_freed_at_finalization),
         cmocka_unit_test(test_queues_nested_a_million_deep_are_freed_without_recursion),
+        cmocka_unit_test(test_deleting_thread_state_with_undelivered_async_exc_frees_it),
+        cmocka_unit_test(test_thread_ending_with_masked_async_exc_pending_frees_it),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);
 }

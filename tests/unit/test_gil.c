@@ -254,6 +254,181 @@ static void test_gil_stats_are_consistent(void **state) {
     assert_true(m.voluntary_drops >= 1);
 }
 
+/* ---- a voluntary drop hands the GIL over at once ----
+ *
+ * A thread that releases the GIL because it blocks (Gv_BEGIN_ALLOW_THREADS,
+ * a wait in a builtin) must wake a thread waiting for it. The switch
+ * interval is set to 5 s: a drop that forgot to wake the waiter leaves it
+ * asleep until its timed wait ends, a whole interval later, since nobody is
+ * there to ask for a switch. "Promptly" is 1 s, well under that. */
+
+#define LONG_INTERVAL_S 5.0
+#define PROMPT_HANDOFF_S 1.0
+
+static const char *HANDOFF_SRC =
+    ".func put_item\n LOAD_GLOBAL queue_put\n LOAD_GLOBAL q\n LOAD_CONST 1\n CALL 2\n RETURN_VALUE\n.end\n"
+    ".func wait_item\n LOAD_GLOBAL queue_get\n LOAD_GLOBAL q\n LOAD_CONST 30\n CALL 2\n RETURN_VALUE\n.end\n"
+    ".func make_queue\n LOAD_GLOBAL queue_new\n CALL 0\n STORE_GLOBAL q\n LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+typedef struct Waiter {
+    bool put_item;        /* once it has the GIL, run put_item() */
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool acquired;
+    double acquired_at;   /* gv_now() right after GvGILState_Ensure returned */
+} Waiter;
+
+static void *waiter_main(void *p) {
+    Waiter *w = p;
+    GvGILState_STATE s = GvGILState_Ensure(); /* waits: main holds the GIL */
+    double now = gv_now();
+    if (w->put_item) gv_vdecref(gv_call_ok("put_item", 0, NULL));
+    pthread_mutex_lock(&w->m);
+    w->acquired = true;
+    w->acquired_at = now;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+    GvGILState_Release(s);
+    return NULL;
+}
+
+/* Starts a waiter for the GIL (which the caller holds) and gives it time to
+ * be asleep in its wait, with the GIL held all along. */
+static void start_waiter(Waiter *w, pthread_t *t) {
+    pthread_mutex_init(&w->m, NULL);
+    pthread_cond_init(&w->c, NULL);
+    assert_int_equal(Gv_SetSwitchInterval(LONG_INTERVAL_S), 0);
+    assert_int_equal(pthread_create(t, NULL, waiter_main, w), 0);
+    gv_msleep(200);
+}
+
+static void check_prompt(const Waiter *w, double released_at, const char *how) {
+    double took = w->acquired_at - released_at;
+    print_message("%s: the waiter had the GIL %.1f ms after the release\n", how, took * 1e3);
+    if (took > PROMPT_HANDOFF_S)
+        fail_msg("%s: the thread waiting for the GIL got it %.2f s after it was released "
+                 "(switch interval %.0f s): the drop did not wake it", how, took, LONG_INTERVAL_S);
+}
+
+static void test_waiter_gets_gil_promptly_after_allow_threads(void **state) {
+    (void)state;
+    gv_load(HANDOFF_SRC);
+    Waiter w;
+    memset(&w, 0, sizeof w);
+    pthread_t t;
+    gv_watchdog_arm(60, "handoff at Gv_BEGIN_ALLOW_THREADS");
+    start_waiter(&w, &t);
+    double released_at = gv_now();
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w.m);
+    while (!w.acquired) pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    check_prompt(&w, released_at, "Gv_BEGIN_ALLOW_THREADS");
+}
+
+/* The same with the holder blocking in a builtin (queue_get): the waiter,
+ * once it has the GIL, puts the item the holder waits for. */
+static void test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get(void **state) {
+    (void)state;
+    gv_load(HANDOFF_SRC);
+    gv_vdecref(gv_call_ok("make_queue", 0, NULL));
+    Waiter w;
+    memset(&w, 0, sizeof w);
+    w.put_item = true;
+    pthread_t t;
+    gv_watchdog_arm(60, "handoff at a blocking queue_get");
+    start_waiter(&w, &t);
+    double released_at = gv_now();
+    GvValue got = gv_call_ok("wait_item", 0, NULL);
+    assert_true(gv_is_int(got) && got.as.i == 1);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    assert_true(w.acquired);
+    check_prompt(&w, released_at, "queue_get");
+}
+
+/* ---- a drop request that went stale ----
+ * A waiter asks the holder to drop; the holder gives the GIL up on its own
+ * instead (it blocks) before it saw the request. When it takes the GIL back
+ * later, nobody is waiting: the old request must not make it drop again. In
+ * the classic mode such a forced drop waits for a successor that does not
+ * come, up to 1 s, so running a little bytecode takes a second instead of
+ * microseconds. */
+static const char *STALE_SRC =
+    ".func work k\n"
+    "top:\n LOAD_FAST k\n POP_JUMP_IF_FALSE done\n"
+    " LOAD_FAST k\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST k\n JUMP top\n"
+    "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n";
+
+typedef struct Stale {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int stage;
+    double work_took;
+} Stale;
+
+static void stale_step(Stale *s, int stage) {
+    pthread_mutex_lock(&s->m);
+    s->stage = stage;
+    pthread_cond_broadcast(&s->c);
+    pthread_mutex_unlock(&s->m);
+}
+
+static void stale_wait(Stale *s, int stage) {
+    pthread_mutex_lock(&s->m);
+    while (s->stage < stage) pthread_cond_wait(&s->c, &s->m);
+    pthread_mutex_unlock(&s->m);
+}
+
+static void *stale_main(void *p) {
+    Stale *s = p;
+    GvGILState_STATE st = GvGILState_Ensure();
+    stale_step(s, 1);
+    gv_msleep(50); /* holding the GIL in C code: main, waiting for it, asks for a drop */
+    Gv_BEGIN_ALLOW_THREADS
+    stale_wait(s, 2);
+    Gv_END_ALLOW_THREADS /* nobody waits for the GIL now */
+    double t0 = gv_now();
+    GvValue k = gv_int(1000);
+    gv_vdecref(gv_call_ok("work", 1, &k));
+    s->work_took = gv_now() - t0;
+    GvGILState_Release(st);
+    stale_step(s, 3);
+    return NULL;
+}
+
+static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void **state) {
+    (void)state;
+    gv_load(STALE_SRC);
+    assert_int_equal(Gv_SetSwitchInterval(0.001), 0);
+    Stale s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    GvGILStats before, after;
+    GvGIL_GetStats(&before);
+    pthread_t t;
+    gv_watchdog_arm(60, "a thread with a stale drop request");
+    assert_int_equal(pthread_create(&t, NULL, stale_main, &s), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    stale_wait(&s, 1);
+    Gv_END_ALLOW_THREADS /* waits while the thread holds the GIL: asks it to drop */
+    GvGIL_GetStats(&after);
+    Gv_BEGIN_ALLOW_THREADS
+    stale_step(&s, 2);
+    stale_wait(&s, 3);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    assert_true(after.drop_requests > before.drop_requests); /* the request was made */
+    print_message("1000 loop iterations after coming back took %.2f ms\n", s.work_took * 1e3);
+    if (s.work_took > 0.5)
+        fail_msg("a thread that came back to an idle GIL took %.2f s to run 1000 loop iterations: a drop request "
+                 "made before it blocked made it drop the GIL again and wait for a successor", s.work_took);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gv_test_setup, gv_test_teardown),
@@ -263,6 +438,12 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_switch_interval_set_and_get_through_c_api_and_builtins, gv_test_setup,
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_gil_stats_are_consistent, gv_test_setup, gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_after_allow_threads, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_drop_request_does_not_make_a_returning_thread_drop, gv_test_setup,
+                                        gv_test_teardown),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);
 }

@@ -319,6 +319,220 @@ static void test_thread_state_used_by_raw_thread_is_deleted_by_its_owner(void **
     if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a deleted thread state", took);
 }
 
+/* ---- the running count and finalization ----
+ * interp->threads_running counts the threads finalization must wait for: a
+ * thread inside the VM through GvGILState_Ensure or GvEval_AcquireThread is
+ * counted until it gives the GIL back for good. Each Ensure/Release (or
+ * Acquire/Release) must leave the count where it was: a count left one too
+ * high makes Gv_Finalize wait for a thread that is gone, give up after 2 s
+ * and leak the interpreter; one too low lets it free memory a thread is still
+ * using. These tests make their own interpreter, so that they can check that
+ * Gv_Finalize then gives back all the memory counted since before it. */
+
+static int running_count(void) {
+    GvInterpreterState *interp = GvInterpreterState_Get();
+    pthread_mutex_lock(&interp->mutex);
+    int n = interp->threads_running;
+    pthread_mutex_unlock(&interp->mutex);
+    return n;
+}
+
+/* Finalizes the interpreter, then fails with `problem` (if not empty: found
+ * before, but reported only now, so that a failure leaves no interpreter
+ * behind for the next test), or if finalizing took long (it waited for a
+ * thread that was not there) or left memory counted since `baseline`. */
+static void finalize_and_check(int64_t baseline, const char *problem) {
+    double t0 = gv_now();
+    Gv_Finalize();
+    double took = gv_now() - t0;
+    int64_t left = gv_mem_in_use() - baseline;
+    if (problem[0]) fail_msg("%s", problem);
+    if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a thread that had left", took);
+    if (left != 0) fail_msg("%lld bytes still counted after Gv_Finalize", (long long)left);
+}
+
+typedef struct Counts {
+    int inside[2];  /* the running count with the GIL held, per Ensure/Release round */
+    int after;      /* after the last Release, from the same thread */
+} Counts;
+
+static void *ensure_nested_twice(void *p) {
+    Counts *c = p;
+    for (int round = 0; round < 2; round++) {
+        GvGILState_STATE outer = GvGILState_Ensure();
+        GvGILState_STATE inner = GvGILState_Ensure();
+        gv_call_int("bump", 0, NULL);
+        c->inside[round] = running_count();
+        GvGILState_Release(inner);
+        GvGILState_Release(outer);
+    }
+    c->after = running_count();
+    return NULL;
+}
+
+static void test_ensure_release_leaves_running_count_and_finalize_frees_all(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    load();
+    int before = running_count();
+    Counts c;
+    memset(&c, 0, sizeof c);
+    run_raw_thread(ensure_nested_twice, &c, "nested Ensure/Release, twice");
+    char problem[256] = "";
+    if (gv_global_int("counter") != 2) snprintf(problem, sizeof problem, "the GILState thread did not run bump() twice");
+    for (int round = 0; round < 2; round++)
+        if (!problem[0] && c.inside[round] != before + 1)
+            snprintf(problem, sizeof problem,
+                     "round %d: %d threads running inside Ensure, expected %d (the GILState thread counted once)",
+                     round, c.inside[round], before + 1);
+    if (!problem[0] && (c.after != before || running_count() != before))
+        snprintf(problem, sizeof problem, "Ensure/Release left the running count at %d (then %d), expected %d",
+                 c.after, running_count(), before);
+    finalize_and_check(baseline, problem);
+}
+
+/* A thread whose state its owner made (GvThreadState_New): it takes the GIL
+ * with GvEval_AcquireThread, nests Ensure/Release inside (LOCKED: nothing to
+ * count), gives the GIL back, then comes back through Ensure alone. */
+typedef struct Owned {
+    GvThreadState *ts;
+    GvGILState_STATE inner[2], later;
+    int inside_acquired, inside_ensured, after_release, after_ensure;
+} Owned;
+
+static void *owned_main(void *p) {
+    Owned *o = p;
+    GvEval_AcquireThread(o->ts);
+    o->inner[0] = GvGILState_Ensure();
+    o->inner[1] = GvGILState_Ensure();
+    gv_call_int("bump", 0, NULL);
+    GvGILState_Release(o->inner[1]);
+    GvGILState_Release(o->inner[0]);
+    o->inside_acquired = running_count();
+    GvEval_ReleaseThread(o->ts);
+    o->after_release = running_count();
+    o->later = GvGILState_Ensure(); /* the thread's bound state, taken back */
+    GvGILState_STATE again = GvGILState_Ensure();
+    gv_call_int("bump", 0, NULL);
+    o->inside_ensured = running_count();
+    GvGILState_Release(again);
+    GvGILState_Release(o->later);
+    o->after_ensure = running_count();
+    return NULL;
+}
+
+static void test_ensure_on_thread_with_acquired_state_leaves_running_count(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    load();
+    int before = running_count(), tstates = gv_count_tstates();
+    Owned o;
+    memset(&o, 0, sizeof o);
+    o.ts = GvThreadState_New(GvInterpreterState_Get());
+    assert_non_null(o.ts);
+    run_raw_thread(owned_main, &o, "Ensure on a thread with an acquired thread state");
+    char problem[256] = "";
+    if (gv_global_int("counter") != 2)
+        snprintf(problem, sizeof problem, "the thread did not run bump() twice");
+    else if (o.inner[0] != GvGILState_LOCKED || o.inner[1] != GvGILState_LOCKED || o.later != GvGILState_UNLOCKED)
+        snprintf(problem, sizeof problem, "Ensure returned %d, %d (inside AcquireThread) and %d (after ReleaseThread)",
+                 o.inner[0], o.inner[1], o.later);
+    else if (o.inside_acquired != before + 1 || o.inside_ensured != before + 1)
+        snprintf(problem, sizeof problem, "%d threads running inside AcquireThread, %d inside Ensure; expected %d",
+                 o.inside_acquired, o.inside_ensured, before + 1);
+    else if (o.after_release != before || o.after_ensure != before || running_count() != before)
+        snprintf(problem, sizeof problem,
+                 "running count %d after ReleaseThread, %d after the later Ensure/Release, %d after the thread "
+                 "ended; expected %d each time", o.after_release, o.after_ensure, running_count(), before);
+    /* Ensure reused the state it was given: no new one, and it is still there. */
+    else if (gv_count_tstates() != tstates + 1)
+        snprintf(problem, sizeof problem, "%d thread states, expected %d", gv_count_tstates(), tstates + 1);
+    GvThreadState_Clear(o.ts);
+    GvThreadState_Delete(o.ts);
+    if (!problem[0] && (running_count() != before || gv_count_tstates() != tstates))
+        snprintf(problem, sizeof problem, "after GvThreadState_Delete: running count %d (expected %d), %d thread "
+                 "states (expected %d)", running_count(), before, gv_count_tstates(), tstates);
+    finalize_and_check(baseline, problem);
+}
+
+/* A VM thread (thread_start) that gives the GIL up in C code of its own (a
+ * pending call that blocks in Gv_BEGIN_ALLOW_THREADS) stays counted while it
+ * is away, as it is inside a VM wait: when it comes back, GvEval_RestoreThread
+ * must not count it a second time. */
+static const char *VM_AWAY_SRC =
+    ".func vm_worker\n"
+    " LOAD_GLOBAL queue_put\n LOAD_GLOBAL ready\n LOAD_GLOBAL thread_id\n CALL 0\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL queue_get\n LOAD_GLOBAL go\n CALL 1\n RETURN_VALUE\n.end\n"
+    /* start_worker(): starts vm_worker, returns its thread id */
+    ".func start_worker\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_GLOBAL ready\n"
+    " LOAD_GLOBAL queue_new\n CALL 0\n STORE_GLOBAL go\n"
+    " LOAD_GLOBAL thread_start\n LOAD_GLOBAL vm_worker\n CALL 1\n STORE_GLOBAL h\n"
+    " LOAD_GLOBAL queue_get\n LOAD_GLOBAL ready\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func finish_worker\n"
+    " LOAD_GLOBAL queue_put\n LOAD_GLOBAL go\n LOAD_CONST 7\n CALL 2\n POP_TOP\n"
+    " LOAD_GLOBAL thread_join\n LOAD_GLOBAL h\n CALL 1\n RETURN_VALUE\n.end\n";
+
+typedef struct Away {
+    _Atomic int runs;
+    int running_inside; /* the running count once back from Gv_END_ALLOW_THREADS */
+} Away;
+
+static int away_in_c(void *arg) {
+    Away *a = arg;
+    Gv_BEGIN_ALLOW_THREADS
+    gv_msleep(1);
+    Gv_END_ALLOW_THREADS
+    a->running_inside = running_count();
+    atomic_fetch_add(&a->runs, 1);
+    return 0;
+}
+
+/* Lets other threads run until cond(arg) holds or `seconds` pass. */
+static bool allow_threads_until(bool (*cond)(void *), void *arg, double seconds) {
+    double end = gv_now() + seconds;
+    bool ok;
+    while (!(ok = cond(arg)) && gv_now() < end) {
+        Gv_BEGIN_ALLOW_THREADS
+        gv_msleep(1);
+        Gv_END_ALLOW_THREADS
+    }
+    return ok;
+}
+
+static bool away_ran(void *arg) { return atomic_load(&((Away *)arg)->runs) > 0; }
+static bool running_back_to(void *arg) { return running_count() == *(int *)arg; }
+
+static void test_vm_thread_releasing_gil_in_c_code_is_counted_once(void **state) {
+    (void)state;
+    int64_t baseline = gv_mem_in_use();
+    assert_non_null(Gv_Initialize());
+    gv_load(VM_AWAY_SRC);
+    int before = running_count();
+    Away a;
+    memset(&a, 0, sizeof a);
+    gv_watchdog_arm(30, "a VM thread releasing the GIL in C code");
+    unsigned long id = (unsigned long)gv_call_int("start_worker", 0, NULL);
+    assert_int_equal(Gv_AddPendingCallToThread(id, away_in_c, &a), 0);
+    char problem[256] = "";
+    if (!allow_threads_until(away_ran, &a, 10))
+        snprintf(problem, sizeof problem, "the pending call never ran on the VM thread");
+    else if (a.running_inside != before + 1)
+        snprintf(problem, sizeof problem,
+                 "%d threads running once the VM thread was back from Gv_END_ALLOW_THREADS, expected %d",
+                 a.running_inside, before + 1);
+    if (gv_call_int("finish_worker", 0, NULL) != 7 && !problem[0])
+        snprintf(problem, sizeof problem, "the VM thread did not return 7");
+    /* It leaves the count as it ends, just after thread_join returned. */
+    if (!allow_threads_until(running_back_to, &before, 5) && !problem[0])
+        snprintf(problem, sizeof problem, "the running count stayed at %d after the VM thread ended, expected %d",
+                 running_count(), before);
+    gv_watchdog_disarm();
+    finalize_and_check(baseline, problem);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
@@ -336,6 +550,9 @@ int main(int argc, char **argv) {
                                         gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gv_test_setup,
                                         gv_test_teardown),
+        cmocka_unit_test(test_ensure_release_leaves_running_count_and_finalize_frees_all),
+        cmocka_unit_test(test_ensure_on_thread_with_acquired_state_leaves_running_count),
+        cmocka_unit_test(test_vm_thread_releasing_gil_in_c_code_is_counted_once),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);
 }

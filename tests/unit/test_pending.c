@@ -693,6 +693,65 @@ static void test_pending_for_thread_state_dropped_at_delete(void **state) {
     gv_watchdog_disarm();
 }
 
+/* ---- calls for a thread that ends without running them ----
+ * A thread whose state the runtime ends (here one that entered with
+ * GvGILState_Ensure and exits while holding the GIL) drops the calls queued
+ * for it: they never run, and their places are free at once, not only at
+ * finalization. The thread holds the GIL in C code all the while, so it
+ * reaches no check that would run them. */
+typedef struct Leaver {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int stage; /* 1: inside, holding the GIL; 2: the calls are queued */
+    unsigned long id;
+} Leaver;
+
+static void *leave_holding_gil(void *p) {
+    Leaver *l = p;
+    GvGILState_Ensure();
+    pthread_mutex_lock(&l->m);
+    l->id = GvThreadState_GetID(GvThreadState_Get());
+    l->stage = 1;
+    pthread_cond_broadcast(&l->c);
+    while (l->stage < 2) pthread_cond_wait(&l->c, &l->m);
+    pthread_mutex_unlock(&l->m);
+    pthread_exit(NULL); /* no Release: the runtime ends the thread state */
+}
+
+static void test_pending_for_thread_that_ended_dropped_and_room_freed(void **state) {
+    (void)state;
+    static Seen theirs, mine;
+    memset(&theirs, 0, sizeof theirs);
+    memset(&mine, 0, sizeof mine);
+    Leaver l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    pthread_t t;
+    int queued = 0;
+    gv_watchdog_arm(30, "pending calls for a thread that ends");
+    assert_int_equal(pthread_create(&t, NULL, leave_holding_gil, &l), 0);
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&l.m);
+    while (l.stage < 1) pthread_cond_wait(&l.c, &l.m);
+    /* As many as the queue takes for it. */
+    while (queued < GV_PENDING_CALLS_MAX && Gv_AddPendingCallToThread(l.id, record, &theirs) == 0) queued++;
+    l.stage = 2;
+    pthread_cond_broadcast(&l.c);
+    pthread_mutex_unlock(&l.m);
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+    gv_watchdog_disarm();
+    assert_true(queued > 0);
+    assert_int_equal(theirs.runs, 0);
+    /* Main still has the room it was promised (ASSEMBLY.md: at least 32). */
+    int added = 0;
+    while (added < 32 && Gv_AddPendingCall(record, &mine) == 0) added++;
+    if (added < 32)
+        fail_msg("only %d calls could be queued for main after a thread with %d calls queued for it ended: "
+                 "its calls kept their places", added, queued);
+    assert_int_equal(Gv_MakePendingCalls(), 0);
+    assert_int_equal(mine.runs, 32);
+    assert_int_equal(theirs.runs, 0);
+}
+
 /* ---- Gv_MakePendingCalls ---- */
 
 static void test_make_pending_calls_runs_due_calls_now(void **state) {
@@ -826,6 +885,7 @@ int main(int argc, char **argv) {
         T(test_pending_for_gilstate_thread_dropped_at_release),
         T(test_pending_for_thread_dropped_at_delete_current),
         T(test_pending_for_thread_state_dropped_at_delete),
+        T(test_pending_for_thread_that_ended_dropped_and_room_freed),
         T(test_make_pending_calls_runs_due_calls_now),
         T(test_make_pending_calls_failure_stops_and_keeps_the_rest),
         T(test_pending_failure_without_exception_raises_runtime_error),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation runner: how many plausible thread-core bugs does the suite catch?
 
-Usage (from anywhere; a run takes a while, 20-60 minutes for the whole list):
+Usage (from anywhere; a whole run takes about 25 minutes on 2 cores):
 
     tests/mutation/run.py                     # every mutant, default suites
     tests/mutation/run.py --jobs 1            # one test process at a time

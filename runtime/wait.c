@@ -22,10 +22,13 @@
  * took its item (at the latest when the thread's function returns: see
  * runtime/thread.c), never lost, and no item lost with it.
  *
- * A wake-up is a token: gv_wake_one takes one waiter off the queue. A waiter
- * that got one and leaves without taking (it was interrupted, or timed out)
- * passes it on to the next waiter, so the thing it was woken for does not sit
- * unnoticed while others sleep.
+ * A wake-up is a token: gv_wake_one takes one waiter off the queue. The
+ * woken waiter looks at ready() first, under the same lock the waker held
+ * when it made the object ready, so a token never has to be passed on: if
+ * the object is ready the waiter takes it (even when interrupted or past its
+ * deadline), and if it is not, another thread took what the token was for
+ * and the token is spent. (A taker that leaves something behind wakes the
+ * next waiter itself: see queue_take in runtime/sync.c.)
  *
  * Every wake-up, whatever its source, goes through wake() below: that is
  * where the deterministic schedule learns that a thread may run again.
@@ -132,8 +135,8 @@ static bool interrupted(GvThreadState *ts) { return gv_eb_test(ts, GV_EB_INTERRU
 
 /* GIL held, interp->mutex not held, ts queued (if q): releases the GIL,
  * sleeps until woken, interrupted, past the deadline or finalizing, takes
- * the GIL back. Returns whether a waker took ts off q. */
-static bool park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
+ * the GIL back, and leaves q (a waker that woke ts already took it off). */
+static void park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
     GvInterpreterState *interp = ts->interp;
     pthread_mutex_t *m = &interp->mutex;
     if (interp->gil.mode == GV_GIL_SCHEDULE) {
@@ -168,16 +171,13 @@ static bool park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
         gv_tstate_attach_or_exit(ts);
         pthread_mutex_lock(m);
     }
-    bool woken = ts->wake;
-    if (!woken && q) dequeue(q, ts);
+    if (!ts->wake && q) dequeue(q, ts);
     pthread_mutex_unlock(m);
-    return woken;
 }
 
 int gv_wait(GvThreadState *ts, const GvWaitSpec *w) {
     pthread_mutex_t *m = &ts->interp->mutex;
     uint64_t deadline = w->timeout < 0 ? 0 : deadline_after(gv_clock_now(ts), w->timeout);
-    bool woken = false; /* holding a wake-up token from w->queue */
     for (;;) {
         pthread_mutex_lock(m);
         if (w->ready(w->obj)) {
@@ -186,23 +186,17 @@ int gv_wait(GvThreadState *ts, const GvWaitSpec *w) {
             return 1;
         }
         if (interrupted(ts)) {
-            if (woken) gv_wake_one(w->queue);
-            woken = false;
             pthread_mutex_unlock(m);
             if (gv_breaker_handle_interrupts(ts) < 0) return -1;
             continue; /* handled (a pending call ran, a masked exception): wait on */
         }
         if (deadline && gv_clock_now(ts) >= deadline) {
-            if (woken) gv_wake_one(w->queue);
             pthread_mutex_unlock(m);
             return 0;
         }
-        /* A token for an object that is not ready (another thread took what
-         * woke us) is spent: nothing is left to pass on. */
-        woken = false;
         ts->wake = false;
         if (w->queue) enqueue(w->queue, ts);
         pthread_mutex_unlock(m);
-        woken = park(ts, w->queue, deadline);
+        park(ts, w->queue, deadline);
     }
 }

@@ -161,7 +161,10 @@ def source_files(root):
 
 def copy_tree(root, dest):
     """Copies the source into dest, leaving files whose content is unchanged
-    alone (their times too, so a reused build stays incremental)."""
+    alone (their times too, so a reused build stays incremental). A changed
+    file gets the current time, not the source's: a scratch copy left
+    mutated by an interrupted run is older than its object, and copying the
+    source's old time back would leave that object unrebuilt."""
     for rel in source_files(root):
         src, dst = os.path.join(root, rel), os.path.join(dest, rel)
         with open(src, "rb") as f:
@@ -171,7 +174,8 @@ def copy_tree(root, dest):
                 if f.read() == data:
                     continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(src, dst)
+        shutil.copyfile(src, dst)
+        shutil.copymode(src, dst)
 
 
 def descendants(pid):

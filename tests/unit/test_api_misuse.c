@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/list.h"
 
 /* ---- running misuse in a child ---- */
@@ -366,7 +366,7 @@ static void stage_wait(int n) {
 /* Starts fn(arg) in a new thread; a child that hangs ends by SIGALRM
  * (unless a debugger is watching). */
 static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
-    if (gv_test_watchdogs_enabled()) alarm(10);
+    if (gvt_watchdogs_enabled()) alarm(10);
     stage = 0;
     pthread_t t;
     if (pthread_create(&t, NULL, fn, arg) != 0) _exit(5);
@@ -489,8 +489,8 @@ static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
 
 static void assert_raised(GvObject *type, const char *needle) {
     assert_ptr_equal(GvErr_Occurred(), type);
-    if (needle && !strstr(gv_test_exc_message(), needle))
-        fail_msg("message %s lacks %s", gv_test_exc_message(), needle);
+    if (needle && !strstr(gvt_exc_message(), needle))
+        fail_msg("message %s lacks %s", gvt_exc_message(), needle);
     GvErr_Clear();
 }
 
@@ -510,7 +510,7 @@ static void test_null_error_arguments(void **state) {
     assert_raised(GvExc_TypeError, "not an exception type");
     GvErr_SetString(GvExc_ValueError, NULL);
     assert_ptr_equal(GvErr_Occurred(), GvExc_ValueError);
-    assert_string_equal(gv_test_exc_message(), "");
+    assert_string_equal(gvt_exc_message(), "");
     GvErr_Clear();
     GvErr_SetObject(NULL, obj);
     assert_raised(GvExc_TypeError, "not an exception type");
@@ -772,7 +772,7 @@ static void test_memory_count_returns_to_zero_after_finalize(void **state) {
     size_t fresh = Gv_GetMemoryUsage();
     assert_true(fresh > 0);
     GvValue r;
-    assert_int_equal(gv_test_call(churn_src, "churn", &r), 0);
+    assert_int_equal(gvt_load_call(churn_src, "churn", &r), 0);
     assert_true(gv_is_int(r) && r.as.i == 300);
     assert_true(Gv_GetMemoryUsage() > fresh);
     Gv_Finalize();
@@ -800,7 +800,7 @@ static void test_memory_limit_raises_memory_error_and_the_vm_goes_on(void **stat
     size_t base = Gv_GetMemoryUsage();
     Gv_SetMemoryLimit(base + (4u << 20));
     GvValue r;
-    assert_int_equal(gv_test_call(grow_src, "grow", &r), -1);
+    assert_int_equal(gvt_load_call(grow_src, "grow", &r), -1);
     assert_ptr_equal(GvErr_Occurred(), GvExc_MemoryError);
     GvErr_Clear();
     /* The list died with its frame: the memory is back, and more can be made. */
@@ -845,5 +845,5 @@ int main(int argc, char **argv) {
         T(test_memory_count_returns_to_zero_after_finalize),
         T(test_memory_limit_raises_memory_error_and_the_vm_goes_on),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/dict.h"
 #include "../../runtime/errors.h"
 #include "../../runtime/list.h"
@@ -352,5 +352,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_self_referential_dict_is_freed_at_finalization),
         cmocka_unit_test(test_deep_dict_nesting_is_freed),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/func.h"
 #include "../../vm/dis.h"
 #include "../../vm/opcodes.h"
@@ -411,12 +411,12 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_opcode_doc_lists_every_opcode),
         cmocka_unit_test(test_language_md_tables_match_opcode_table),
         cmocka_unit_test(test_language_md_gives_every_opcode_with_operand_and_stack),
-        cmocka_unit_test_setup_teardown(test_language_md_documents_every_builtin, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_not_yet_implemented_is_not_implemented, gv_test_setup,
-                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_language_md_documents_every_builtin, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_not_yet_implemented_is_not_implemented, gvt_setup,
+                                        gvt_teardown),
         cmocka_unit_test(test_readme_points_to_the_docs),
         cmocka_unit_test(test_map_md_cites_only_what_exists),
         cmocka_unit_test(test_defines_function_tells_definitions_from_calls),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

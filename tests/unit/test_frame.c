@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 
 #include "../../runtime/list.h"
 
@@ -100,7 +100,7 @@ static const char *SRC =
     "bottom:\n LOAD_GLOBAL ValueError\n LOAD_CONST \"bottom\"\n CALL 1\n RAISE\n.end\n";
 
 static int setup(void **state) {
-    if (gv_test_setup(state) < 0) return -1;
+    if (gvt_setup(state) < 0) return -1;
     define(SRC);
     return 0;
 }
@@ -140,12 +140,12 @@ static void test_eval_call_that_raises_or_is_refused_leaves_the_stack(void **sta
     GvValue r;
     /* Raised in the frame: the loop pops it. */
     assert_int_equal(gv_eval_call(ts, fail, 1, &a, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
     gv_err_clear(ts);
     /* Refused by the push (wrong argument count): no frame at all. */
     assert_int_equal(gv_eval_call(ts, pair, 1, &a, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
-    assert_string_equal(gv_test_exc_message(), "pair() takes 2 arguments (1 given)");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
+    assert_string_equal(gvt_exc_message(), "pair() takes 2 arguments (1 given)");
     gv_err_clear(ts);
     assert_null(ts->current_frame);
     assert_ptr_equal(ts->chunk, chunk);
@@ -299,8 +299,8 @@ static void test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chu
     /* ~10 slots a frame: 30,000 frames span several 8192-slot chunks. */
     GvValue n = gv_int(30000), r;
     assert_int_equal(gv_eval_call(ts, down, 1, &n, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
-    assert_string_equal(gv_test_exc_message(), "bottom");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gvt_exc_message(), "bottom");
     gv_err_clear(ts);
     assert_ptr_equal(ts->chunk, first);
     assert_non_null(first->next); /* it did leave the first chunk */
@@ -404,5 +404,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chunk),
         cmocka_unit_test(test_debug_build_asserts_frame_and_exception_stack_invariants),
     };
-    return gv_test_run(argc, argv, tests, setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, setup, gvt_teardown);
 }

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/dict.h"
 #include "../../runtime/errors.h"
 #include "../../runtime/list.h"
@@ -257,5 +257,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_dealloc_of_alternating_lists_and_dicts_nested_deep),
         cmocka_unit_test(test_wide_and_deep_tree_is_freed),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../../vm/asm.h"
-#include "testutil.h"
+#include "gvtest.h"
 
 #define CORPUS_DIR "tests/malformed"
 
@@ -164,5 +164,5 @@ int main(int argc, char **argv) {
         {.name = "corpus_files_are_all_listed", .test_func = corpus_files_are_all_listed},
     };
 #undef AS_TEST
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

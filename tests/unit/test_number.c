@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/errors.h"
 #include "../../runtime/list.h"
 #include "../../runtime/str.h"
@@ -320,5 +320,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_negate_int_min_raises_overflow_error),
         cmocka_unit_test(test_negate_non_number_raises_type_error),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

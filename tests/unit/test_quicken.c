@@ -1,6 +1,6 @@
 /* The quickener: which sequences become superinstructions, and that fused
  * code behaves exactly as the original (fast path, fallbacks, errors). */
-#include "testutil.h"
+#include "gvtest.h"
 
 #include <stdio.h>
 
@@ -44,7 +44,7 @@ static void test_jump_into_sequence_prevents_fusion(void **state) {
     assert_int_equal(quick_op(p, 8), GV_OP_LOAD_FAST);
     GvProgram_Free(p);
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_int_equal(r.as.i, 30);
 }
 
@@ -60,7 +60,7 @@ static void test_try_boundary_inside_sequence_prevents_fusion(void **state) {
 
 static int64_t run_int(const char *src) {
     GvValue r;
-    if (gv_test_call(src, "main", &r) < 0) fail_msg("unexpected %s", gv_test_exc_type()->name);
+    if (gvt_load_call(src, "main", &r) < 0) fail_msg("unexpected %s", gvt_exc_type()->name);
     assert_true(gv_is_int(r));
     return r.as.i;
 }
@@ -81,13 +81,13 @@ static void test_fused_add_falls_back_for_floats_and_strings(void **state) {
     const char *src =
         ".func main\n.local a b\n LOAD_CONST \"ab\"\n STORE_FAST a\n LOAD_CONST \"cd\"\n STORE_FAST b\n"
         " LOAD_FAST a\n LOAD_FAST b\n BINARY_ADD\n STORE_FAST a\n LOAD_FAST a\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_kind(r, GV_KSTR));
     assert_string_equal(gv_str_cstr(r.as.o), "abcd");
     gv_vdecref(r);
     src = ".func main\n.local a\n LOAD_CONST 1.5\n STORE_FAST a\n"
           " LOAD_FAST a\n LOAD_CONST 2\n BINARY_SUB\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_float(r));
     assert_true(r.as.f == -0.5);
 }
@@ -98,8 +98,8 @@ static void test_fused_compare_falls_back_and_raises_type_error(void **state) {
     const char *src = ".func main\n.local a\n LOAD_CONST \"x\"\n STORE_FAST a\n"
                       " LOAD_FAST a\n LOAD_CONST 1\n COMPARE_LT\n POP_JUMP_IF_FALSE e\n"
                       "e:\n LOAD_CONST 0\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
     gv_err_clear(GvThreadState_Get());
 }
 
@@ -110,8 +110,8 @@ static void test_fused_overflow_is_reported_at_the_add_line(void **state) {
     const char *src2 = ".func main\n.local a\n LOAD_CONST 9223372036854775807\n STORE_FAST a\n"
                        " LOAD_FAST a\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST a\n"
                        " LOAD_CONST 0\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src2, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    assert_int_equal(gvt_load_call(src2, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_OverflowError);
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 7);
@@ -155,11 +155,11 @@ static void test_fused_back_jump_checks_the_eval_breaker(void **state) {
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_ADD_STORE_JUMP);
     GvProgram_Free(p);
     Gv_SetInstructionBudget(1000);
-    int rc = gv_test_call(src2, "main", &r);
+    int rc = gvt_load_call(src2, "main", &r);
     Gv_SetInstructionBudget(-1);
     assert_int_equal(rc, -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
-    assert_string_equal(gv_test_exc_message(), "instruction budget exhausted");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
+    assert_string_equal(gvt_exc_message(), "instruction budget exhausted");
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 10);
@@ -174,8 +174,8 @@ static void test_fused_loop_tail_overflow_is_reported_at_the_sub_line(void **sta
     /* line 8 is the BINARY_SUB */
     const char *src = ".func main\n.local a\n LOAD_CONST -9223372036854775807\n STORE_FAST a\n"
                       "top:\n LOAD_FAST a\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST a\n JUMP top\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_OverflowError);
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 8);
@@ -263,5 +263,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_fused_constant_sequences_keep_their_values),
         cmocka_unit_test(test_fused_compare_with_negative_constant),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/errors.h"
 #include "../../runtime/str.h"
 
@@ -367,5 +367,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_large_string_of_16_megabytes),
         cmocka_unit_test(test_large_multibyte_string_length),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/code.h"
 #include "../../runtime/dict.h"
 #include "../../runtime/errors.h"
@@ -673,5 +673,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_type_names_of_core_kinds),
         cmocka_unit_test(test_static_objects_survive_extra_decrefs),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

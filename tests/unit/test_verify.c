@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 
 #include "../../runtime/code.h"
 #include "../../runtime/str.h"
@@ -1180,5 +1180,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_asm_partial_overlap_reports_the_try_line),
         cmocka_unit_test(test_asm_second_function_error_names_it),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -111,8 +111,7 @@ int main(void) {
         Embed e = {GvThreadState_New(GvInterpreterState_Get()), 0, 0};
         GVT_CHECK(e.ts != NULL, "GvThreadState_New failed");
         e.id = ids[i] = GvThreadState_GetID(e.ts);
-        pthread_t t;
-        GVT_CHECK(pthread_create(&t, NULL, embed_main, &e) == 0, "pthread_create");
+        pthread_t t = gvt_start_thread(embed_main, &e);
         Gv_BEGIN_ALLOW_THREADS
         pthread_join(t, NULL);
         Gv_END_ALLOW_THREADS
@@ -133,7 +132,7 @@ int main(void) {
     printf("FIGURES stress_churn/embedder: threads %ld ran_ok %ld duplicate_ids %ld tstates_after %d seconds %.2f\n",
            embeds, embed_ok, embed_dups, after_embed, took_embed);
     GVT_CHECK(started == total && joined == total, "started %lld joined %lld of %ld", (long long)started,
-             (long long)joined, total);
+              (long long)joined, total);
     GVT_CHECK(wrong == 0, "%lld joins returned another thread's id", (long long)wrong);
     GVT_CHECK(distinct == total, "%lld distinct ids for %ld threads: an id was given twice", (long long)distinct, total);
     GVT_CHECK(after == base, "%d thread states before, %d after the churn", base, after);

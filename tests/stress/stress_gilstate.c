@@ -104,7 +104,7 @@ int main(void) {
     gvt_watchdog_arm(240, "foreign threads doing Ensure/Release");
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++)
-        GVT_CHECK(pthread_create(&t[i], NULL, foreign_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(foreign_main, (void *)(intptr_t)i);
     long main_loops = 0;
     GvValue n = gv_int(5000);
     while (atomic_load(&done) < THREADS) {
@@ -131,7 +131,7 @@ int main(void) {
            atomic_load(&max_depth_seen), pairs - dups, main_loops, base, after, took);
     GVT_CHECK(atomic_load(&errors) == 0, "%ld errors in the foreign threads (see above)", atomic_load(&errors));
     GVT_CHECK(counter == atomic_load(&bumps), "counter %ld but %ld bump() calls: an update was lost", counter,
-             atomic_load(&bumps));
+              atomic_load(&bumps));
     GVT_CHECK(zero == 0, "%ld pairs had no thread id", zero);
     GVT_CHECK(dups == 0, "%ld thread ids were given twice", dups);
     GVT_CHECK(after == base, "%d thread states before, %d after: leaked", base, after);

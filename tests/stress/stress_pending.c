@@ -97,22 +97,22 @@ static void part1_full_queue(void) {
     memset(&f, 0, sizeof f);
     pthread_t t;
     gvt_watchdog_arm(30, "filling the pending-call queue while main holds the GIL");
-    GVT_CHECK(pthread_create(&t, NULL, fill_main, &f) == 0, "pthread_create");
+    t = gvt_start_thread(fill_main, &f);
     pthread_join(t, NULL); /* holding the GIL on purpose */
     gvt_watchdog_disarm();
     int n = (int)(sizeof f.slots / sizeof f.slots[0]);
     GVT_CHECK(f.accepted == GV_PENDING_CALLS_MAX, "full queue: %d accepted, expected %d", f.accepted,
-             GV_PENDING_CALLS_MAX);
+              GV_PENDING_CALLS_MAX);
     GVT_CHECK(f.refused_after_full == n - GV_PENDING_CALLS_MAX, "full queue: %d refused, expected %d",
-             f.refused_after_full, n - GV_PENDING_CALLS_MAX);
+              f.refused_after_full, n - GV_PENDING_CALLS_MAX);
     GVT_CHECK(f.slowest < 1.0, "an add to the full queue took %.3f s (it must never block)", f.slowest);
     GVT_CHECK(Gv_MakePendingCalls() == 0, "Gv_MakePendingCalls failed");
     for (int i = 0; i < n; i++) {
         int want = atomic_load(&f.slots[i].accepted);
         GVT_CHECK(atomic_load(&f.slots[i].runs) == want, "full queue: slot %d (accepted %d) ran %d times", i,
-                 want, atomic_load(&f.slots[i].runs));
+                  want, atomic_load(&f.slots[i].runs));
         GVT_CHECK(!atomic_load(&f.slots[i].bad_thread) && !atomic_load(&f.slots[i].no_gil),
-                 "full queue: slot %d ran on the wrong thread or without the GIL", i);
+                  "full queue: slot %d ran on the wrong thread or without the GIL", i);
     }
     printf("FIGURES stress_pending/full_queue: capacity %d attempts %d accepted %d refused %d slowest_add_us %.1f\n",
            GV_PENDING_CALLS_MAX, n, f.accepted, f.refused_after_full, f.slowest * 1e6);
@@ -170,7 +170,7 @@ static void part2_hammer(void) {
     gvt_watchdog_arm(120 / gvt_stress_scale() > 600 ? 600 : 120, "pending-call hammer");
     pthread_t t[PRODUCERS];
     for (long i = 0; i < PRODUCERS; i++)
-        GVT_CHECK(pthread_create(&t[i], NULL, producer_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(producer_main, (void *)(intptr_t)i);
     long main_rounds = 0;
     GvValue args[2] = {gv_int(2000), q};
     while (atomic_load(&producers_done) < PRODUCERS) {
@@ -184,7 +184,7 @@ static void part2_hammer(void) {
         gv_vdecref(gvt_call_ok("work", 2, args));
         main_rounds++;
         GVT_CHECK(gvt_now() - drain0 < 30, "accepted calls never ran: %ld accepted, %ld ran",
-                 atomic_load(&accepted_total), total_runs());
+                  atomic_load(&accepted_total), total_runs());
     }
     gvt_set_global("STOP", gv_bool(true));
     int64_t worker_rounds = gvt_call_int("join", 1, &h);
@@ -200,7 +200,7 @@ static void part2_hammer(void) {
         Slot *s = &slots[i];
         int a = atomic_load(&s->accepted), n = atomic_load(&s->runs);
         GVT_CHECK(n == a, "slot %ld (producer %ld, target %lu, accepted %d) ran %d times", i, i / attempts,
-                 s->target, a, n);
+                  s->target, a, n);
         GVT_CHECK(!atomic_load(&s->bad_thread), "slot %ld ran on another thread than its target %lu", i, s->target);
         GVT_CHECK(!atomic_load(&s->no_gil), "slot %ld ran without the GIL", i);
         runs += n;
@@ -211,7 +211,7 @@ static void part2_hammer(void) {
         if (slowest_add[i] > slowest) slowest = slowest_add[i];
     GVT_CHECK(runs == atomic_load(&accepted_total), "accepted %ld, ran %ld", atomic_load(&accepted_total), runs);
     GVT_CHECK(atomic_load(&accepted_total) + atomic_load(&refused_total) == PRODUCERS * attempts,
-             "attempts do not add up");
+              "attempts do not add up");
     GVT_CHECK(atomic_load(&accepted_total) > 0, "no call was ever accepted");
     /* Generous: an add takes a mutex or two, it never waits for the GIL. */
     GVT_CHECK(slowest < 1.0, "an add took %.3f s: it must not block", slowest);

@@ -35,19 +35,6 @@ extern char **environ;
 #define ROUND_LIMIT_S 5.0
 #define HAMMERS 4
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) gvt_fail("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    GVT_CHECK(buf && fread(buf, 1, (size_t)n, f) == (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* ---- one in-process round ---- */
 
 typedef struct Hammer {
@@ -106,7 +93,7 @@ static void one_round(const char *src, long seed, bool quiet, RoundStats *st) {
     for (int i = 0; i < HAMMERS; i++) {
         atomic_store(&hammers[i].pairs, 0);
         atomic_store(&hammers[i].ended, false);
-        GVT_CHECK(pthread_create(&hammers[i].thread, NULL, hammer_main, &hammers[i]) == 0, "pthread_create");
+        hammers[i].thread = gvt_start_thread(hammer_main, &hammers[i]);
     }
     /* Let every hammer through at least once, so that they are in the
      * middle of their loop when the program exits. */
@@ -147,7 +134,7 @@ static void one_round(const char *src, long seed, bool quiet, RoundStats *st) {
         dl.tv_sec += (time_t)ROUND_LIMIT_S;
         int jr = pthread_timedjoin_np(hammers[i].thread, NULL, &dl);
         GVT_CHECK(jr == 0, "round %ld: hammer %d still running %.0f s after Gv_Finalize (error %d)", seed, i,
-                 ROUND_LIMIT_S, jr);
+                  ROUND_LIMIT_S, jr);
         GVT_CHECK(!atomic_load(&hammers[i].ended), "round %ld: hammer %d left its loop", seed, i);
         st->hammer_pairs += atomic_load(&hammers[i].pairs);
     }
@@ -155,11 +142,12 @@ static void one_round(const char *src, long seed, bool quiet, RoundStats *st) {
     st->finalize_s = t2 - t1;
     st->round_s = gvt_now() - t0;
     GVT_CHECK(st->round_s <= ROUND_LIMIT_S, "round %ld took %.2f s (Gv_Finalize %.2f s)", seed, st->round_s,
-             st->finalize_s);
+              st->finalize_s);
 }
 
 static int run_inprocess(const char *storm) {
-    char *src = read_file(storm);
+    char *src = gvt_read_file(storm, NULL);
+    GVT_CHECK(src != NULL, "cannot read %s", storm);
     long rounds = gvt_scaled(1000, 20);
     double worst_fin = 0, worst_round = 0, total_fin = 0, total_start = 0, total_main = 0, t0 = gvt_now();
     long pairs = 0;
@@ -227,22 +215,15 @@ static int run_child(Child *c, char **argv, long round, double *took) {
     posix_spawn_file_actions_destroy(&fa);
     GVT_CHECK(rc == 0, "cannot run %s (error %d)", argv[0], rc);
     int status = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) break;
-        GVT_CHECK(w == 0 || errno == EINTR, "waitpid failed");
-        if (gvt_now() - t0 > ROUND_LIMIT_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            char *err = slurp_fd(c->err), cmd[1024] = "";
-            for (char **a = argv; *a && strlen(cmd) + 2 < sizeof cmd; a++) {
-                strncat(cmd, *a, sizeof cmd - strlen(cmd) - 2);
-                strcat(cmd, " ");
-            }
-            gvt_fail("round %ld: `%s` did not exit within %.0f s (a hang); stderr:\n%s", round, cmd, ROUND_LIMIT_S, err);
+    if (!gvt_wait_child(pid, &status, ROUND_LIMIT_S)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        char *err = slurp_fd(c->err), cmd[1024] = "";
+        for (char **a = argv; *a && strlen(cmd) + 2 < sizeof cmd; a++) {
+            strncat(cmd, *a, sizeof cmd - strlen(cmd) - 2);
+            strcat(cmd, " ");
         }
-        struct timespec t = {0, 200000};
-        nanosleep(&t, NULL);
+        gvt_fail("round %ld: `%s` did not exit within %.0f s (a hang); stderr:\n%s", round, cmd, ROUND_LIMIT_S, err);
     }
     *took = gvt_now() - t0;
     return status;
@@ -292,7 +273,8 @@ static int run_subprocesses(const char *what, char **argv, int seed_index, long 
 
 /* The embedder child: one in-process round, then report and exit. */
 static int run_child_round(const char *storm, long seed) {
-    char *src = read_file(storm);
+    char *src = gvt_read_file(storm, NULL);
+    GVT_CHECK(src != NULL, "cannot read %s", storm);
     RoundStats s;
     /* stdout of main() is checked by the parent: "storm: exit". */
     one_round(src, seed, false, &s);

@@ -109,7 +109,7 @@ int main(void) {
     gvt_watchdog_arm(240, "threads using tls()");
     pthread_t t[FOREIGN];
     for (long i = 0; i < FOREIGN; i++)
-        GVT_CHECK(pthread_create(&t[i], NULL, foreign_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(foreign_main, (void *)(intptr_t)i);
     GvValue args[2] = {gv_int(VM_THREADS), gv_int(vm_iters)};
     GvValue hs = gvt_call_ok("start_all", 2, args);
     int64_t vm_bad = gvt_call_int("join_all", 1, &hs);

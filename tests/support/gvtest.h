@@ -68,8 +68,9 @@ int gvt_run_group(int argc, char **argv, const char *group, const struct CMUnitT
 #define gvt_run(argc, argv, tests, setup, teardown) \
     gvt_run_group(argc, argv, #tests, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
 
-/* cmocka fixtures: a fresh interpreter (Gv_Initialize); teardown clears any
- * exception left set and finalizes. */
+/* cmocka fixtures: a fresh interpreter (Gv_Initialize); teardown disarms a
+ * watchdog a failed case left armed, clears any exception left set and
+ * finalizes. */
 int gvt_setup(void **state);
 int gvt_teardown(void **state);
 
@@ -178,6 +179,11 @@ bool gvt_wait_parked_id(GvInterpreterState *interp, unsigned long id, double sec
 /* As gvt_wait_parked_id, from a thread that holds the GIL: releases it while
  * waiting (so that the thread can get there). */
 bool gvt_wait_parked_id_gil(unsigned long id, double seconds);
+
+/* Starts fn(arg) on a new pthread; fails the test if it cannot. */
+pthread_t gvt_start_thread(void *(*fn)(void *), void *arg);
+/* Joins t, releasing the GIL meanwhile (t may need it). GIL held. */
+void gvt_join_releasing_gil(pthread_t t);
 
 /* A thread with its own thread state (made by the test with
  * GvThreadState_New) that runs the program's spin_until_stop() (the test

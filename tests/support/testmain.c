@@ -26,6 +26,7 @@ int gvt_setup(void **state) {
 
 int gvt_teardown(void **state) {
     (void)state;
+    gvt_watchdog_reset(); /* a failed case may have left one armed */
     GvErr_Clear();
     Gv_Finalize();
     return 0;

@@ -108,6 +108,19 @@ bool gvt_wait_parked_id_gil(unsigned long id, double seconds) {
     return ok;
 }
 
+pthread_t gvt_start_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, fn, arg);
+    if (rc != 0) gvt_fail("cannot start a thread (error %d)", rc);
+    return t;
+}
+
+void gvt_join_releasing_gil(pthread_t t) {
+    Gv_BEGIN_ALLOW_THREADS
+    pthread_join(t, NULL);
+    Gv_END_ALLOW_THREADS
+}
+
 void *gvt_spinner_main(void *p) {
     GvtSpinner *s = p;
     GvEval_AcquireThread(s->ts);

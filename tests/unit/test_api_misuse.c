@@ -18,46 +18,20 @@
 #include "gvtest.h"
 #include "../../runtime/list.h"
 
-/* ---- running misuse in a child ---- */
+/* ---- running misuse in a child (gvt_run_in_child: gdb needs
+ * `set follow-fork-mode child` to follow it) ---- */
 
-typedef struct Child {
-    int status;     /* from waitpid */
-    char err[2048]; /* what the child wrote to stderr */
-} Child;
-
-/* Runs body() in a forked child with stderr going to a pipe; the child
- * _exit(0)s if body returns. */
-static Child in_child(void (*body)(void)) {
-    Child c;
-    memset(&c, 0, sizeof c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Not cmocka's handlers: they would go on running tests here. */
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-        close(fds[0]);
-        dup2(fds[1], 2);
-        body();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof c.err - 1 && (k = read(fds[0], c.err + n, sizeof c.err - 1 - n)) > 0) n += (size_t)k;
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &c.status, 0), pid);
-    return c;
+static int call_body(void *body) {
+    (*(void (**)(void))body)();
+    return 0;
 }
+
+static GvtChild in_child(void (*body)(void)) { return gvt_run_in_child(call_body, &body); }
 
 /* body() must end the child with abort() after printing `want` (a part of
  * "gilvm: fatal error: NAME: why"). */
 static void expect_fatal(const char *what, void (*body)(void), const char *want) {
-    Child c = in_child(body);
+    GvtChild c = in_child(body);
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
         fail_msg("%s: the child did not abort (status %#x); its stderr: %s", what, c.status, c.err);
     if (!strstr(c.err, "gilvm: fatal error: ") || !strstr(c.err, want))
@@ -221,7 +195,7 @@ static void check_gil_cases(bool keep) {
         char want[160];
         snprintf(want, sizeof want, "%s: called without holding the GIL", gil_cases[i].name);
         if (!keep && gil_cases[i].no_tstate_ok) {
-            Child c = in_child(gil_cases[i].call);
+            GvtChild c = in_child(gil_cases[i].call);
             if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
                 fail_msg("%s without a thread state: documented as harmless, but the child ended "
                          "with status %#x; stderr: %s", gil_cases[i].name, c.status, c.err);
@@ -375,9 +349,7 @@ static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
 
 /* Waits for t without the GIL (t may need it), then ends the child. */
 static _Noreturn void join_and_exit(pthread_t t) {
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     _exit(0);
 }
 
@@ -422,7 +394,7 @@ static void acquire_after_reinitialize(void) {
 /* A fatal error naming fn, for the reason under test: not one of the other
  * fatal errors fn has. */
 static void expect_stale_state_fatal(const char *what, void (*body)(void), const char *fn) {
-    Child c = in_child(body);
+    GvtChild c = in_child(body);
     if (strstr(c.err, "AddressSanitizer"))
         fail_msg("%s: the thread state of the finalized runtime was used after it was freed: %s", what, c.err);
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
@@ -474,7 +446,7 @@ static double now(void) {
 static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
     (void)state;
     double t0 = now();
-    Child c = in_child(finalize_from_other_thread);
+    GvtChild c = in_child(finalize_from_other_thread);
     double took = now() - t0;
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
         fail_msg("Gv_Finalize from another thread: the child did not abort (%s %d, after %.2f s); its stderr: %s",
@@ -643,7 +615,7 @@ static void finalize_twice(void) {
 
 static void test_finalize_when_not_initialized_does_nothing(void **state) {
     (void)state;
-    Child c = in_child(finalize_twice);
+    GvtChild c = in_child(finalize_twice);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("status %#x; stderr: %s", c.status, c.err);
 }

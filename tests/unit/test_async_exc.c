@@ -847,44 +847,24 @@ static void test_async_exc_as_sleep_ends_raised_once(void **state) {
 
 /* Without the GIL: a fatal error (message and abort), never a crash or a
  * silent success. Checked in a child process, so the test binary lives on. */
-static void test_async_exc_without_gil_is_fatal(void **state) {
-    (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL); /* not cmocka's handler: it would go on running tests here */
-        dup2(fds[1], 2);
-        GvThreadState *ts = GvEval_SaveThread(); /* releases the GIL, detaches */
-        GvThreadState_Swap(ts);                  /* attached again, but without the GIL */
-        GvThreadState_SetAsyncExc(1, GvExc_ValueError);
-        _exit(0); /* not fatal: the parent fails the test */
-    }
-    close(fds[1]);
-    char buf[512] = {0};
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
-    close(fds[0]);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-        fail_msg("child did not abort (status %#x); stderr: %s", st, buf);
-    assert_non_null(strstr(buf, "GvThreadState_SetAsyncExc"));
-    assert_non_null(strstr(buf, "GIL"));
+static int set_async_exc_without_gil(void *arg) {
+    (void)arg;
+    GvThreadState *ts = GvEval_SaveThread(); /* releases the GIL, detaches */
+    GvThreadState_Swap(ts);                  /* attached again, but without the GIL */
+    GvThreadState_SetAsyncExc(1, GvExc_ValueError);
+    return 0; /* not fatal: the parent fails the test */
 }
 
-/* A failed assertion leaves run_race's watchdog armed: disarm it here. */
-static int race_teardown(void **state) {
-    gvt_watchdog_reset();
-    return gvt_teardown(state);
+static void test_async_exc_without_gil_is_fatal(void **state) {
+    (void)state;
+    GvtChild c = gvt_run_in_child(set_async_exc_without_gil, NULL);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("child did not abort (status %#x); stderr: %s", c.status, c.err);
+    assert_non_null(strstr(c.err, "GvThreadState_SetAsyncExc"));
+    assert_non_null(strstr(c.err, "GIL"));
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, gvt_teardown)
-#define RACE(name) cmocka_unit_test_setup_teardown(name, setup, race_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -906,10 +886,10 @@ int main(int argc, char **argv) {
         T(test_async_exc_c_mask_scope),
         T(test_async_unmask_without_mask_is_runtime_error),
         T(test_async_exc_without_gil_is_fatal),
-        RACE(test_async_exc_then_queue_put_raised_once_item_kept),
-        RACE(test_async_exc_then_lock_release_raised_once_lock_kept),
-        RACE(test_async_exc_then_joined_thread_ends_raised_once),
-        RACE(test_async_exc_as_sleep_ends_raised_once),
+        T(test_async_exc_then_queue_put_raised_once_item_kept),
+        T(test_async_exc_then_lock_release_raised_once_lock_kept),
+        T(test_async_exc_then_joined_thread_ends_raised_once),
+        T(test_async_exc_as_sleep_ends_raised_once),
     };
     return gvt_run(argc, argv, tests, NULL, NULL);
 }

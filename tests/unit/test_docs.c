@@ -18,27 +18,6 @@
 #define README_PATH GV_SOURCE_ROOT "/README.md"
 #define MAP_PATH GV_SOURCE_ROOT "/docs/MAP.md"
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len == cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap);
-            assert_non_null(nb);
-            buf = nb;
-        }
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        if (n == 0) break;
-        *len += n;
-    }
-    fclose(f);
-    return buf;
-}
-
 /* 1-based number of the first line where a and b differ. */
 static unsigned first_diff_line(const char *a, size_t alen, const char *b, size_t blen) {
     unsigned line = 1;
@@ -57,7 +36,7 @@ static void test_bytecode_md_matches_opcode_table(void **state) {
     fclose(m);
 
     size_t havelen = 0;
-    char *have = read_all(DOC_PATH, &havelen);
+    char *have = gvt_read_file(DOC_PATH, &havelen);
     if (!have) {
         free(want);
         fail_msg("cannot read %s; generate it with: ./build/gilvm dis --opcodes > docs/BYTECODE.md",
@@ -101,12 +80,8 @@ static void test_opcode_doc_lists_every_opcode(void **state) {
 
 /* The file as a NUL-terminated string (freed by the caller). */
 static char *read_text(const char *path) {
-    size_t len = 0;
-    char *buf = read_all(path, &len);
-    if (!buf) fail_msg("cannot read %s", path);
-    char *text = realloc(buf, len + 1);
-    assert_non_null(text);
-    text[len] = '\0';
+    char *text = gvt_read_file(path, NULL);
+    if (!text) fail_msg("cannot read %s", path);
     return text;
 }
 
@@ -354,15 +329,11 @@ static bool defines_function(const char *src, const char *name) {
 static bool citation_holds(const char *path, const char *what) {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", GV_SOURCE_ROOT, path);
-    size_t len = 0;
-    char *src = read_all(full, &len);
-    if (!src) {
+    char *text = gvt_read_file(full, NULL);
+    if (!text) {
         print_error("docs/MAP.md cites %s:%s, but there is no file %s\n", path, what, path);
         return false;
     }
-    char *text = realloc(src, len + 1);
-    assert_non_null(text);
-    text[len] = '\0';
     bool ok = strncmp(what, "CASE(", 5) == 0 ? strstr(text, what) != NULL : defines_function(text, what);
     if (!ok) print_error("docs/MAP.md cites %s:%s, but %s does not define it (renamed or moved?)\n", path, what, path);
     free(text);

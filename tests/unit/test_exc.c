@@ -249,7 +249,7 @@ static void test_print_ex_systemexit_code(void **state) {
     (void)state;
     GvValue r;
     assert_int_equal(gvt_load_call(".func main\n LOAD_GLOBAL SystemExit\n LOAD_CONST 3\n CALL 1\n RAISE\n.end\n",
-                                  "main", &r), -1);
+                                   "main", &r), -1);
     assert_int_equal(GvErr_PrintEx(), 3);
     assert_null(GvErr_Occurred());
     assert_int_equal(gvt_load_call(".func main\n LOAD_GLOBAL SystemExit\n RAISE\n.end\n", "main", &r), -1);

@@ -138,7 +138,7 @@ static double finalize_with_late_thread(Late *l) {
     assert_non_null(l->ts);
     pthread_t t;
     gvt_watchdog_arm(30, "finalization with a raw thread");
-    assert_int_equal(pthread_create(&t, NULL, late_main, l), 0);
+    t = gvt_start_thread(late_main, l);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&l->m);
     while (!l->ready) pthread_cond_wait(&l->c, &l->m);
@@ -227,8 +227,7 @@ static void test_acquire_or_fail_waiting_for_gil_when_finalization_starts(void *
     w.ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(w.ts);
     gvt_watchdog_arm(30, "AcquireThreadOrFail waiting when finalization starts");
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, acquire_or_fail_waiting, &w), 0);
+    pthread_t t = gvt_start_thread(acquire_or_fail_waiting, &w);
     while (!atomic_load(&w.called)) gvt_msleep(1);
     gvt_msleep(200); /* holding the GIL: the thread is counted and waits for it */
     double t0 = gvt_now();
@@ -262,7 +261,7 @@ static void test_gilstate_ensure_during_finalization_ends_the_thread(void **stat
     assert_non_null(Gv_Initialize());
     pthread_t t;
     gvt_watchdog_arm(30, "Ensure during finalization");
-    assert_int_equal(pthread_create(&t, NULL, ensure_late, NULL), 0);
+    t = gvt_start_thread(ensure_late, NULL);
     Gv_Finalize();
     pthread_join(t, NULL);
     gvt_watchdog_disarm();
@@ -331,8 +330,8 @@ static void test_gilstate_ensure_during_finalization_makes_no_thread_state(void 
     assert_non_null(w.ts);
     gvt_watchdog_arm(30, "Ensure while finalization waits for a thread");
     pthread_t blocker;
-    assert_int_equal(pthread_create(&w.ensurer, NULL, window_ensurer, &w), 0);
-    assert_int_equal(pthread_create(&blocker, NULL, window_blocker, &w), 0);
+    w.ensurer = gvt_start_thread(window_ensurer, &w);
+    blocker = gvt_start_thread(window_blocker, &w);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&w.m);
     while (!w.ready) pthread_cond_wait(&w.c, &w.m);

@@ -17,30 +17,9 @@
 
 #include "../../runtime/list.h"
 
-/* Assembles src and defines its functions as globals (the test's). */
-static void define(const char *src) {
-    GvDiag diag;
-    memset(&diag, 0, sizeof diag);
-    GvProgram *p = GvProgram_Assemble(src, strlen(src), "test_frame.gva", &diag);
-    if (!p) fail_msg("load error: %s", diag.text);
-    GvThreadState *ts = GvThreadState_Get();
-    for (uint32_t i = 0; i < p->ncode; i++) {
-        GvObject *fn = gv_function_new(p->code[i]);
-        assert_non_null(fn);
-        assert_int_equal(gv_dict_set((GvDict *)ts->interp->globals, gv_obj(p->code[i]->name), gv_obj(fn)), 0);
-        gv_decref(fn);
-    }
-    GvProgram_Free(p);
-}
-
 /* The global function `name` (borrowed: the globals hold it). */
 static GvValue global(const char *name) {
-    GvThreadState *ts = GvThreadState_Get();
-    GvObject *key = gv_str_from_cstr(name);
-    assert_non_null(key);
-    GvValue v;
-    assert_int_equal(gv_dict_get((GvDict *)ts->interp->globals, gv_obj(key), &v), 1);
-    gv_decref(key);
+    GvValue v = gvt_global(name);
     gv_vdecref(v);
     assert_true(gv_is_kind(v, GV_KFUNC));
     return v;
@@ -101,7 +80,7 @@ static const char *SRC =
 
 static int setup(void **state) {
     if (gvt_setup(state) < 0) return -1;
-    define(SRC);
+    gvt_load(SRC);
     return 0;
 }
 
@@ -313,37 +292,24 @@ static void test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chu
 
 /* ---- the debug build's asserts ---- */
 
-/* Runs body in a child process; true if it died of an assert whose message
- * contains `expr`. */
+/* Runs body in a child process (gvt_run_in_child); true if it died of an
+ * assert whose message contains `expr`. */
+static void (*child_body)(GvThreadState *);
+static int run_child_body(void *arg) {
+    (void)arg;
+    child_body(GvThreadState_Get());
+    return 0;
+}
+
 static bool asserts_in_child(void (*body)(GvThreadState *), const char *expr) {
-    char err[4096] = "";
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL); /* not cmocka's handler */
-        close(fds[0]);
-        dup2(fds[1], 2);
-        body(GvThreadState_Get());
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof err - 1 && (k = read(fds[0], err + n, sizeof err - 1 - n)) > 0) n += (size_t)k;
-    err[n] = '\0';
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-        print_error("child status %#x, stderr: %s\n", status, err);
+    child_body = body;
+    GvtChild c = gvt_run_in_child(run_child_body, NULL);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT) {
+        print_error("child status %#x, stderr: %s\n", c.status, c.err);
         return false;
     }
-    if (!strstr(err, expr)) {
-        print_error("no \"%s\" in the child's stderr: %s\n", expr, err);
+    if (!strstr(c.err, expr)) {
+        print_error("no \"%s\" in the child's stderr: %s\n", expr, c.err);
         return false;
     }
     return true;

@@ -102,7 +102,7 @@ static void check_forced_switching(long min_forced_drops) {
         assert_non_null(sp[i].ts);
     }
     gvt_watchdog_arm(60, "forced switching");
-    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, gvt_spinner_main, &sp[i]), 0);
+    for (int i = 0; i < 2; i++) th[i] = gvt_start_thread(gvt_spinner_main, &sp[i]);
     GvGILStats st[2];
     double end = gvt_now() + 30;
     for (;;) {
@@ -298,7 +298,7 @@ static void start_waiter(Waiter *w, pthread_t *t) {
     pthread_mutex_init(&w->m, NULL);
     pthread_cond_init(&w->c, NULL);
     assert_int_equal(Gv_SetSwitchInterval(LONG_INTERVAL_S), 0);
-    assert_int_equal(pthread_create(t, NULL, waiter_main, w), 0);
+    *t = gvt_start_thread(waiter_main, w);
     gvt_msleep(200);
 }
 
@@ -344,9 +344,7 @@ static void test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get(void *
     double released_at = gvt_now();
     GvValue got = gvt_call_ok("wait_item", 0, NULL);
     assert_true(gv_is_int(got) && got.as.i == 1);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     gvt_watchdog_disarm();
     assert_true(w.acquired);
     check_prompt(&w, released_at, "queue_get");
@@ -411,7 +409,7 @@ static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void *
     GvGIL_GetStats(&before);
     pthread_t t;
     gvt_watchdog_arm(60, "a thread with a stale drop request");
-    assert_int_equal(pthread_create(&t, NULL, stale_main, &s), 0);
+    t = gvt_start_thread(stale_main, &s);
     Gv_BEGIN_ALLOW_THREADS
     stale_wait(&s, 1);
     Gv_END_ALLOW_THREADS /* waits while the thread holds the GIL: asks it to drop */

@@ -59,7 +59,7 @@ static void start_spinners(GvtSpinner *sp, int n) {
         sp[i].ts = GvThreadState_New(interp);
         assert_non_null(sp[i].ts);
     }
-    for (int i = 0; i < n; i++) assert_int_equal(pthread_create(&sp[i].th, NULL, gvt_spinner_main, &sp[i]), 0);
+    for (int i = 0; i < n; i++) sp[i].th = gvt_start_thread(gvt_spinner_main, &sp[i]);
 }
 
 static void stop_spinners(GvtSpinner *sp, int n) {
@@ -140,11 +140,8 @@ static void test_priority_gilstate_ensure_does_not_wait_for_the_interval(void **
     gvt_watchdog_arm(60, "GvGILState_Ensure needed the 1000 s switch interval");
     start_spinners(sp, 2);
     Enterer e = {(int)gvt_scale_tsan(20, 4), 0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, enterer_main, &e), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(th, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t th = gvt_start_thread(enterer_main, &e);
+    gvt_join_releasing_gil(th);
     assert_int_equal(e.entered, e.rounds);
     GvValue arg = gv_int(0);
     assert_int_equal(gvt_call_int("count", 1, &arg), e.rounds);
@@ -196,8 +193,7 @@ static void check_round_robin(void) {
     gvt_watchdog_arm(60, "round robin");
     start_spinners(sp, 3);
     Stopper s = {.ms = gvt_scale_tsan(300, 1), .sp = sp};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, stopper_main, &s), 0);
+    pthread_t th = gvt_start_thread(stopper_main, &s);
     Gv_BEGIN_ALLOW_THREADS
     pthread_join(th, NULL);
     for (int i = 0; i < 3; i++) pthread_join(sp[i].th, NULL);
@@ -296,9 +292,9 @@ static int norm_place(int k, double interval, bool want_starving) {
     e[0].ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(e[0].ts);
     e[0].ts->gil_after_wait = false; /* as after a forced drop */
-    assert_int_equal(pthread_create(&th[0], NULL, entrant_main, &e[0]), 0);
+    th[0] = gvt_start_thread(entrant_main, &e[0]);
     while (queues().norm < 1) gvt_msleep(1); /* holding the GIL: nobody else runs */
-    for (int i = 1; i <= k; i++) assert_int_equal(pthread_create(&th[i], NULL, entrant_main, &e[i]), 0);
+    for (int i = 1; i <= k; i++) th[i] = gvt_start_thread(entrant_main, &e[i]);
     for (;;) {
         Queues q = queues();
         if (q.prio == k && q.norm == 1 && q.norm_head_starving == want_starving) break;

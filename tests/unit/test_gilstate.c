@@ -30,10 +30,8 @@ static void load(void) {
 static void run_raw_thread(void *(*fn)(void *), void *arg, const char *what) {
     pthread_t t;
     gvt_watchdog_arm(30, what);
-    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    t = gvt_start_thread(fn, arg);
+    gvt_join_releasing_gil(t);
     gvt_watchdog_disarm();
 }
 
@@ -214,7 +212,7 @@ static void test_allow_threads_lets_another_thread_run_bytecode_while_blocked(vo
     Handshake h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     pthread_t t;
     gvt_watchdog_arm(30, "blocked in Gv_BEGIN_ALLOW_THREADS");
-    assert_int_equal(pthread_create(&t, NULL, set_flag_and_signal, &h), 0);
+    t = gvt_start_thread(set_flag_and_signal, &h);
     bool main_held_gil_while_blocked;
     Gv_BEGIN_ALLOW_THREADS
     main_held_gil_while_blocked = GvGILState_Check();

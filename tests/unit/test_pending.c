@@ -208,11 +208,8 @@ static void test_pending_from_raw_pthread_runs_on_main_thread(void **state) {
     static RawArgs a;
     memset(&a, 0, sizeof a);
     a.fn = record_raw;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(raw_adder, &a);
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 0); /* not run by the adder */
     gvt_call_ok("nop", 0, NULL);      /* the main thread's next checkpoint */
@@ -237,12 +234,9 @@ static void test_pending_runs_promptly_while_main_sleeps_and_failure_raises_ther
     a.fn = fail_wake;
     a.interp = GvInterpreterState_Get();
     a.wait_main_parked = true;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
+    pthread_t t = gvt_start_thread(raw_adder, &a);
     gvt_call_expect_str("sleep_long", 0, NULL, "RuntimeError:wake");
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 1);
     assert_int_equal(a.seen.thread_id, 1);
@@ -271,13 +265,10 @@ static void test_pending_runs_promptly_while_main_blocked_in_queue_get(void **st
     a.fn = put_woken;
     a.interp = GvInterpreterState_Get();
     a.wait_main_parked = true;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
+    pthread_t t = gvt_start_thread(raw_adder, &a);
     gvt_call_expect_str("get", 1, &q, "woken");
     gv_vdecref(q);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 1);
     assert_int_equal(a.seen.thread_id, 1);
@@ -516,7 +507,7 @@ static void away_start(Away *a) {
     a->ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(a->ts);
     a->id = GvThreadState_GetID(a->ts);
-    assert_int_equal(pthread_create(&a->th, NULL, away_main, a), 0);
+    a->th = gvt_start_thread(away_main, a);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&a->mu);
     while (!a->away) pthread_cond_wait(&a->cond, &a->mu);
@@ -530,9 +521,7 @@ static void away_finish(Away *a) {
     a->back = true;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->mu);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(a->th, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(a->th);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
 }
@@ -639,7 +628,7 @@ static int queue_for_leaving_thread(Leaving *l) {
     pthread_t t;
     int queued;
     Gv_BEGIN_ALLOW_THREADS
-    assert_int_equal(pthread_create(&t, NULL, leaving_main, l), 0);
+    t = gvt_start_thread(leaving_main, l);
     pthread_mutex_lock(&l->mu);
     while (!l->id) pthread_cond_wait(&l->cond, &l->mu);
     pthread_mutex_unlock(&l->mu);
@@ -727,7 +716,7 @@ static void test_pending_for_thread_that_ended_dropped_and_room_freed(void **sta
     pthread_t t;
     int queued = 0;
     gvt_watchdog_arm(30, "pending calls for a thread that ends");
-    assert_int_equal(pthread_create(&t, NULL, leave_holding_gil, &l), 0);
+    t = gvt_start_thread(leave_holding_gil, &l);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&l.m);
     while (l.stage < 1) pthread_cond_wait(&l.c, &l.m);
@@ -862,13 +851,7 @@ static void test_pending_without_interpreter_returns_minus_1(void **state) {
     assert_non_null(Gv_Initialize());
 }
 
-/* A failed assertion may leave a test's watchdog armed: disarm it here. */
-static int teardown(void **state) {
-    gvt_watchdog_reset();
-    return gvt_teardown(state);
-}
-
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {

@@ -7,19 +7,11 @@
 #include "../../runtime/code.h"
 #include "../../vm/opcodes.h"
 
-static GvProgram *load(const char *src) {
-    GvDiag diag;
-    memset(&diag, 0, sizeof diag);
-    GvProgram *p = GvProgram_Assemble(src, strlen(src), "q.gva", &diag);
-    if (!p) fail_msg("load error: %s", diag.text);
-    return p;
-}
-
 static unsigned quick_op(GvProgram *p, uint32_t pc) { return GV_OP(p->code[0]->quick[pc]); }
 
 static void test_increment_becomes_one_superinstruction(void **state) {
     (void)state;
-    GvProgram *p = load(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
+    GvProgram *p = gvt_assemble(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
                         " LOAD_FAST i\n RETURN_VALUE\n.end\n");
     assert_int_equal(quick_op(p, 0), GV_OP_LFLC_ADD_STORE);
     /* The words after it keep the original sequence (the small int constant
@@ -40,7 +32,7 @@ static void test_jump_into_sequence_prevents_fusion(void **state) {
                       " POP_TOP\n POP_TOP\n"
                       " LOAD_FAST i\n LOAD_CONST 1\nmid:\n BINARY_ADD\n STORE_FAST i\n"
                       " LOAD_FAST i\n RETURN_VALUE\n.end\n";
-    GvProgram *p = load(src);
+    GvProgram *p = gvt_assemble(src);
     assert_int_equal(quick_op(p, 8), GV_OP_LOAD_FAST);
     GvProgram_Free(p);
     GvValue r;
@@ -50,7 +42,7 @@ static void test_jump_into_sequence_prevents_fusion(void **state) {
 
 static void test_try_boundary_inside_sequence_prevents_fusion(void **state) {
     (void)state;
-    GvProgram *p = load(".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
+    GvProgram *p = gvt_assemble(".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
                         "s:\n LOAD_FAST i\n LOAD_CONST 1\ne:\n BINARY_ADD\n STORE_FAST i\n"
                         " LOAD_CONST 0\n RETURN_VALUE\n"
                         "h:\n POP_TOP\n POP_EXCEPT\n LOAD_CONST 1\n RETURN_VALUE\n.try s e h\n.end\n");
@@ -125,7 +117,7 @@ static void test_loop_tail_becomes_one_superinstruction(void **state) {
                      "top:\n LOAD_FAST i\n LOAD_CONST 10\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
                      " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
                      "done:\n LOAD_FAST i\n RETURN_VALUE\n.end\n";
-    GvProgram *p = load(up);
+    GvProgram *p = gvt_assemble(up);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
     assert_int_equal(quick_op(p, 6), GV_OP_LFLC_ADD_STORE_JUMP);
     assert_int_equal(quick_op(p, 10), GV_OP_JUMP); /* the word it reads its target from */
@@ -137,7 +129,7 @@ static void test_loop_tail_becomes_one_superinstruction(void **state) {
                        " LOAD_FAST s\n LOAD_FAST n\n BINARY_ADD\n STORE_FAST s\n"
                        " LOAD_FAST n\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST n\n JUMP top\n"
                        "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n";
-    p = load(down);
+    p = gvt_assemble(down);
     assert_int_equal(quick_op(p, 10), GV_OP_LFLC_SUB_STORE_JUMP);
     GvProgram_Free(p);
     assert_int_equal(run_int(down), 5050);
@@ -151,7 +143,7 @@ static void test_fused_back_jump_checks_the_eval_breaker(void **state) {
     /* line 10 is the JUMP; the loop never ends by itself */
     const char *src2 = ".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
                        "top:\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n.end\n";
-    GvProgram *p = load(src2);
+    GvProgram *p = gvt_assemble(src2);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_ADD_STORE_JUMP);
     GvProgram_Free(p);
     Gv_SetInstructionBudget(1000);
@@ -186,7 +178,7 @@ static void test_small_int_constants_go_into_the_operand(void **state) {
     (void)state;
     /* The operand holds signed 24 bits: the ends of that range become
      * LOAD_SMALL_INT, one past them, floats and bools stay LOAD_CONST. */
-    GvProgram *p = load(".func main\n LOAD_CONST 8388607\n LOAD_CONST -8388608\n LOAD_CONST 8388608\n"
+    GvProgram *p = gvt_assemble(".func main\n LOAD_CONST 8388607\n LOAD_CONST -8388608\n LOAD_CONST 8388608\n"
                         " LOAD_CONST -8388609\n LOAD_CONST 1.0\n LOAD_CONST true\n LOAD_CONST 0\n"
                         " BUILD_LIST 7\n RETURN_VALUE\n.end\n");
     const GvInstr *q = p->code[0]->quick;
@@ -220,7 +212,7 @@ static void test_fused_constant_sequences_keep_their_values(void **state) {
     assert_int_equal(add_then_sub("10", "-8388608"), 10 * 3 + 10 - 8388608);
     assert_int_equal(add_then_sub("10", "8388607"), 10 * 3 + 10 + 8388607);
     assert_int_equal(add_then_sub("10", "30000000"), 10 * 3 + 10 + 30000000);
-    GvProgram *p = load(".func main\n.local x\n LOAD_FAST x\n LOAD_CONST 30000000\n BINARY_ADD\n"
+    GvProgram *p = gvt_assemble(".func main\n.local x\n LOAD_FAST x\n LOAD_CONST 30000000\n BINARY_ADD\n"
                         " STORE_FAST x\n LOAD_FAST x\n LOAD_CONST -7\n BINARY_SUB\n RETURN_VALUE\n.end\n");
     assert_int_equal(quick_op(p, 0), GV_OP_LOAD_FAST); /* 30000000 is not a small int */
     assert_int_equal(quick_op(p, 1), GV_OP_LOAD_CONST);
@@ -242,7 +234,7 @@ static void test_fused_compare_with_negative_constant(void **state) {
         snprintf(src, sizeof src, tmpl, xs[i]);
         assert_int_equal(run_int(src), want[i]);
     }
-    GvProgram *p = load(src);
+    GvProgram *p = gvt_assemble(src);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
     GvProgram_Free(p);
 }

@@ -21,12 +21,6 @@ static int setup(void **state) {
     return Gv_InitSignals();
 }
 
-static int teardown(void **state) {
-    (void)state;
-    Gv_Finalize();
-    return 0;
-}
-
 static const char *SRC =
     ".func nap\n LOAD_GLOBAL sleep\n LOAD_CONST 10\n CALL 1\n POP_TOP\n LOAD_CONST \"slept\"\n RETURN_VALUE\n.end\n"
     ".func block_lock\n.local l\n LOAD_GLOBAL lock_new\n CALL 0\n STORE_FAST l\n"
@@ -93,7 +87,7 @@ static void expect_interrupted(const char *fname, bool wait_parked, long delay_m
     k.delay_ms = delay_ms;
     pthread_t t;
     gvt_watchdog_arm(30, fname);
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    t = gvt_start_thread(killer_main, &k);
     GvValue r = gv_none();
     int rc = gvt_call(fname, 0, NULL, &r);
     double returned_at = gvt_now();
@@ -167,7 +161,7 @@ static void test_keyboard_interrupt_can_be_caught_by_the_program(void **state) {
     k.target_ts = GvThreadState_Get();
     pthread_t t;
     gvt_watchdog_arm(30, "nap_caught");
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    t = gvt_start_thread(killer_main, &k);
     GvValue r = gvt_call_ok("nap_caught", 0, NULL);
     pthread_join(t, NULL);
     gvt_watchdog_disarm();
@@ -202,17 +196,6 @@ static bool read_until(int fd, char *buf, size_t cap, const char *want, double s
         if (poll(&p, 1, 50) > 0 && !drain(fd, buf, cap)) break;
     }
     return strstr(buf, want) != NULL;
-}
-
-/* waitpid with a time limit; false if the child is still running. */
-static bool wait_child(pid_t pid, int *status, double seconds) {
-    double end = gvt_now() + seconds;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid) return true;
-        if (gvt_now() > end) return false;
-        gvt_msleep(10);
-    }
 }
 
 static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) {
@@ -253,11 +236,11 @@ static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) 
     gvt_msleep(200);
     kill(pid, SIGINT);
     int status = 0;
-    bool ended = wait_child(pid, &status, 5);
+    bool ended = gvt_wait_child(pid, &status, 5);
     if (!ended) {
         /* Never let the test itself hang. */
         kill(pid, SIGTERM);
-        if (!wait_child(pid, &status, 2)) {
+        if (!gvt_wait_child(pid, &status, 2)) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
         }
@@ -288,7 +271,7 @@ static void test_sigint_exception_is_the_one_raise_makes(void **state) {
     k.target_ts = GvThreadState_Get();
     pthread_t t;
     gvt_watchdog_arm(30, "nap_repr");
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    t = gvt_start_thread(killer_main, &k);
     GvValue from_signal = gvt_call_ok("nap_repr", 0, NULL);
     pthread_join(t, NULL);
     gvt_watchdog_disarm();
@@ -305,17 +288,17 @@ static void test_sigint_exception_is_the_one_raise_makes(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire_with_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get_with_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_thread_join, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire_with_timeout, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get_with_timeout, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_thread_join, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, gvt_teardown),
     };
     return gvt_run(argc, argv, tests, NULL, NULL);
 }

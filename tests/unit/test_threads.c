@@ -171,9 +171,9 @@ static void test_thread_join_returns_the_functions_result(void **state) {
     gvt_load(SRC);
     /* thread_start(add, 2, 40) through a program of its own */
     gvt_load(".func go\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST 2\n LOAD_CONST 40\n CALL 3\n"
-            " RETURN_VALUE\n.end\n"
-            ".func go_str\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST \"ab\"\n LOAD_CONST \"cd\"\n"
-            " CALL 3\n RETURN_VALUE\n.end\n");
+             " RETURN_VALUE\n.end\n"
+             ".func go_str\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST \"ab\"\n LOAD_CONST \"cd\"\n"
+             " CALL 3\n RETURN_VALUE\n.end\n");
     GvValue h = gvt_call_ok("go", 0, NULL);
     GvValue r = call1("join", h);
     assert_true(gv_is_int(r) && r.as.i == 42);
@@ -313,7 +313,7 @@ static void test_lock_acquire_waits_for_the_holder_to_release(void **state) {
     GvValue l = gvt_call_ok("new_lock", 0, NULL);
     GvValue qin = gvt_call_ok("new_queue", 0, NULL), qout = gvt_call_ok("new_queue", 0, NULL);
     gvt_load(".func start_hold l qin qout\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL hold\n LOAD_FAST l\n"
-            " LOAD_FAST qin\n LOAD_FAST qout\n CALL 4\n RETURN_VALUE\n.end\n");
+             " LOAD_FAST qin\n LOAD_FAST qout\n CALL 4\n RETURN_VALUE\n.end\n");
     gvt_watchdog_arm(30, "lock handoff");
     GvValue args[3] = {l, qin, qout};
     GvValue h = gvt_call_ok("start_hold", 3, args);
@@ -372,7 +372,7 @@ static void test_queue_keeps_fifo_order_across_threads(void **state) {
     (void)state;
     gvt_load(SRC);
     gvt_load(".func go q n\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL produce\n LOAD_FAST q\n LOAD_CONST 0\n"
-            " LOAD_CONST 1\n LOAD_FAST n\n CALL 5\n RETURN_VALUE\n.end\n");
+             " LOAD_CONST 1\n LOAD_FAST n\n CALL 5\n RETURN_VALUE\n.end\n");
     GvValue q = gvt_call_ok("new_queue", 0, NULL);
     int n = (int)gvt_scale_tsan(2000, 4);
     gvt_watchdog_arm(60, "FIFO across threads");

@@ -25,11 +25,8 @@ static void test_tls_get_dict_without_thread_state_is_null_and_raises_nothing(vo
     (void)state;
     static NoState n;
     n.dict = (GvObject *)&n; /* not NULL, so the test sees it set */
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, get_dict_raw, &n), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(get_dict_raw, &n);
+    gvt_join_releasing_gil(t);
     assert_false(n.had_state);
     assert_null(n.dict);
     assert_null(n.occurred);
@@ -229,11 +226,8 @@ static void test_tls_dict_freed_with_thread_state(void **state) {
     GvValue v = gvt_str("kept by the dict");
     h.value = v.as.o;
     assert_int_equal(h.value->refcnt, 1);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, store_then_delete, &h), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(store_then_delete, &h);
+    gvt_join_releasing_gil(t);
     assert_int_equal(h.refcnt_inside, 2);
     assert_int_equal(h.value->refcnt, 1); /* the dict let go of it */
     gv_vdecref(v);

@@ -393,28 +393,19 @@ static const char *const LOOP =
     "    RETURN_VALUE\n"
     ".end\n";
 
-/* Runs body() in a child process and returns its exit status (or minus the
+/* Runs body() in a child process (gvt_run_in_child) and returns its exit status (or minus the
  * signal that ended it): a VM bug that crashes fails one test instead of
  * ending the test binary (and, under ASan, every test after it). The child
  * inherits the interpreter and the GIL; body reports with fprintf and its
  * return value, not with cmocka's asserts (which belong to the parent). */
-static int in_child(int (*body)(void)) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* cmocka's handlers would go on running the other tests in the child. */
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-        _exit(body());
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+static int in_child(int (*body)(void *)) {
+    GvtChild c = gvt_run_in_child(body, NULL);
+    fputs(c.err, stderr); /* body's report */
+    return WIFEXITED(c.status) ? WEXITSTATUS(c.status) : -WTERMSIG(c.status);
 }
 
-static int removing_itself_body(void) {
+static int removing_itself_body(void *arg) {
+    (void)arg;
     gvt_load(LOOP);
     lines_seen = 0;
     GvEval_SetTrace(hook_removes_itself, NULL);
@@ -498,7 +489,8 @@ static void *add_hook_later(void *p) {
     return (void *)(intptr_t)Gv_AddPendingCall(set_hook_pending, NULL);
 }
 
-static int set_at_jump_body(void) {
+static int set_at_jump_body(void *arg) {
+    (void)arg;
     gvt_load(RAISE_LOOP);
     GvObject *key = gv_str_from_cstr("hooked");
     gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), gv_bool(false));
@@ -714,8 +706,7 @@ static void test_trace_attached_while_blocked_reports_caller_after_backward_jump
     (void)state;
     gvt_load(OUTER);
     assert_int_equal(GvThreadState_GetID(GvThreadState_Get()), 1);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, attach_debugger, GvInterpreterState_Get()), 0);
+    pthread_t t = gvt_start_thread(attach_debugger, GvInterpreterState_Get());
     int64_t r = gvt_call_int("outer", 0, NULL);
     GvEval_SetTraceAllThreads(NULL, NULL);
     void *err;
@@ -755,9 +746,7 @@ static const char *const FUSED =
 
 static void test_trace_opcodes_match_disassembly_not_superinstructions(void **state) {
     (void)state;
-    GvDiag diag;
-    GvProgram *p = GvProgram_Assemble(FUSED, strlen(FUSED), "svc.gva", &diag);
-    assert_non_null(p);
+    GvProgram *p = gvt_assemble(FUSED);
     /* The disassembly: one line per instruction, "    NAME [operand]  ; offset N, line L". */
     FILE *f = tmpfile();
     assert_non_null(f);

@@ -10,8 +10,6 @@
  * from raw pthreads, the embedder's way of making threads. */
 #include "gvtest.h"
 
-#include "../../runtime/list.h"
-
 #include <stdatomic.h>
 
 static const char *SRC =

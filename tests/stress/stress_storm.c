@@ -22,13 +22,10 @@
  * Ensure, as documented) and the main thread has no thread state. */
 #include "gvtest.h"
 
-#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 extern char **environ;
 

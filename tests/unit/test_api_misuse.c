@@ -6,17 +6,7 @@
  * checks that it aborted with the message). Also the memory limit
  * (Gv_SetMemoryLimit): MemoryError at the limit, and the allocator's count
  * back to zero once everything is freed. */
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "gvtest.h"
-#include "../../runtime/list.h"
 
 /* ---- running misuse in a child (gvt_run_in_child: gdb needs
  * `set follow-fork-mode child` to follow it) ---- */

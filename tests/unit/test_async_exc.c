@@ -7,10 +7,6 @@
  * (main thread) takes "ready" off q, sets the exception, and joins: the
  * victim's handler returns "TypeName:message", so the join's result shows
  * that the thread ended by the exception, and which one. */
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "gvtest.h"
 
 /* Shared by every test: starting a victim and joining it. */

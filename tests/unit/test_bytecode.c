@@ -2,13 +2,8 @@
  * round-trip exactly, every malformed image is refused cleanly, and the
  * disassembly assembles back to the same code. */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "gvtest.h"
-#include "../../runtime/str.h"
 #include "../../vm/asm.h"
 #include "../../vm/bytecode.h"
 #include "../../vm/dis.h"

@@ -2,15 +2,8 @@
  * true are one key), unhashable keys, deletion, insertion order, growth to
  * 100k entries with deletions, and clearing. */
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "gvtest.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();

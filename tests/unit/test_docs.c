@@ -4,12 +4,7 @@
  * registers (with its argument count or base type), lists none that it does
  * not, and calls "not yet implemented" nothing that exists. These tests fail
  * when the files in the tree and the VM have drifted apart. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "gvtest.h"
-#include "../../runtime/func.h"
 #include "../../vm/dis.h"
 #include "../../vm/opcodes.h"
 

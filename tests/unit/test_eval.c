@@ -1,8 +1,6 @@
 /* The eval loop: each opcode, calls and frames, the eval breaker. */
 #include "gvtest.h"
 
-#include "../../runtime/list.h"
-
 static int64_t run_int(const char *src) {
     GvValue r;
     if (gvt_load_call(src, "main", &r) < 0) fail_msg("unexpected %s: %s", gvt_exc_type()->name, gvt_exc_message());

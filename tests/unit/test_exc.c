@@ -1,7 +1,5 @@
 /* Exceptions: handlers, the exception-info stack, context chaining,
  * tracebacks, and the GvErr_* C API. */
-#include <stdio.h>
-
 #include "gvtest.h"
 
 static GvThreadState *tstate(void) { return GvThreadState_Get(); }

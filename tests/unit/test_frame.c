@@ -8,14 +8,7 @@
  * with references in every place the calling convention names (operand
  * stacks, locals, callee slots, an entry frame's callable, handled
  * exceptions) without running it. */
-#include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "gvtest.h"
-
-#include "../../runtime/list.h"
 
 /* The global function `name` (borrowed: the globals hold it). */
 static GvValue global(const char *name) {

@@ -51,7 +51,6 @@ static void allow_threads_for(long ms) {
     Gv_END_ALLOW_THREADS
 }
 
-
 static void start_spinners(GvtSpinner *sp, int n) {
     GvInterpreterState *interp = GvInterpreterState_Get();
     for (int i = 0; i < n; i++) {

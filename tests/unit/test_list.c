@@ -2,14 +2,7 @@
  * (runtime/object.c's trashcan): indexing with Python's negative-index rule,
  * growth, concatenation, clearing from inside a destructor, and freeing a
  * list nested a million deep without running off the C stack. */
-#include <stdint.h>
-#include <string.h>
-
 #include "gvtest.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();

@@ -3,9 +3,6 @@
  *     ; error: %FILE%:LINE:COL: error: MESSAGE
  * where %FILE% stands for the path the file is assembled under. */
 #include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "../../vm/asm.h"
 #include "gvtest.h"

@@ -2,13 +2,8 @@
  * wrapping, Python's floor division and modulo, true division, mixed
  * int/float/bool, str and list joining, and Python's error messages. */
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
 #include "gvtest.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();

@@ -5,8 +5,6 @@
  *
  * A C pending call records what it saw (the thread it ran on, when) in a
  * `Seen` the test owns. */
-#include <stdint.h>
-
 #include "gvtest.h"
 
 static int fail_value_error(void *arg);

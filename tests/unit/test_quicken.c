@@ -2,8 +2,6 @@
  * code behaves exactly as the original (fast path, fallbacks, errors). */
 #include "gvtest.h"
 
-#include <stdio.h>
-
 #include "../../runtime/code.h"
 #include "../../vm/opcodes.h"
 

@@ -11,7 +11,6 @@
  * Also Ctrl-C in `gilvm run` (the executable, GV_GILVM) while it waits at
  * exit for a thread that never ends. */
 #include <poll.h>
-#include <sys/wait.h>
 
 #include "gvtest.h"
 

@@ -1,12 +1,6 @@
 /* Strings (runtime/str.c): UTF-8 validation, lengths in code points,
  * concatenation, indexing, hashing, Python's repr, and GvBuf. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "gvtest.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/str.h"
 
 /* Asserts that the last call raised `type` and clears it. */
 static void expect_error(GvType *type, const char *message) {

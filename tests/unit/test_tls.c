@@ -3,8 +3,6 @@
  * thread state. */
 #include "gvtest.h"
 
-#include "../../runtime/list.h"
-
 /* ---- without a thread state ---- */
 
 typedef struct NoState {

@@ -5,12 +5,6 @@
  * The recording hook writes each event as a short line ("LINE f 3",
  * "OPCODE f @2 BINARY_ADD", ...) so that a failing test prints the whole
  * sequence it got. Hooks run with the GIL, so the recorder needs no lock. */
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "gvtest.h"
 
 #include "../../vm/opcodes.h"

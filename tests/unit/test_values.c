@@ -2,18 +2,9 @@
  * hashing, type names, and str()/repr() of every kind, including Python's
  * shortest round-trip float repr. */
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "gvtest.h"
 #include "../../runtime/code.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/func.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();

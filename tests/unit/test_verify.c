@@ -3,14 +3,9 @@
  * hand (to reach shapes the assembler never makes, as a corrupted .gvc could)
  * and from .gva text through the assembler (readable, and checks the
  * positions reported for real sources). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "gvtest.h"
 
 #include "../../runtime/code.h"
-#include "../../runtime/str.h"
 #include "../../vm/asm.h"
 #include "../../vm/opcodes.h"
 #include "../../vm/verify.h"

@@ -425,19 +425,13 @@ static void finalize_from_other_thread(void) {
     join_and_exit(start_in_child(finalizer_main, GvThreadState_New(GvInterpreterState_Get())));
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* The header: "Call from the main thread, GIL held (a fatal error
  * otherwise)": at once, not after waiting for threads to shut down (2 s). */
 static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
     (void)state;
-    double t0 = now();
+    double t0 = gvt_now();
     GvtChild c = in_child(finalize_from_other_thread);
-    double took = now() - t0;
+    double took = gvt_now() - t0;
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
         fail_msg("Gv_Finalize from another thread: the child did not abort (%s %d, after %.2f s); its stderr: %s",
                  WIFSIGNALED(c.status) ? "signal" : "exit status",

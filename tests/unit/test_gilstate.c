@@ -28,10 +28,8 @@ static void load(void) {
 /* Runs fn on a raw pthread while the main thread waits for it with the GIL
  * released. */
 static void run_raw_thread(void *(*fn)(void *), void *arg, const char *what) {
-    pthread_t t;
     gvt_watchdog_arm(30, what);
-    t = gvt_start_thread(fn, arg);
-    gvt_join_releasing_gil(t);
+    gvt_join_releasing_gil(gvt_start_thread(fn, arg));
     gvt_watchdog_disarm();
 }
 

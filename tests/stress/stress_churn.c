@@ -8,9 +8,7 @@
  * thread state leaks; under ASan, LeakSanitizer checks the memory at exit).
  * Then the same with GvThreadState_New/AcquireThread/ReleaseThread/Delete
  * from raw pthreads, the embedder's way of making threads. */
-#include "stress.h"
-
-#include "../../runtime/list.h"
+#include "gvtest.h"
 
 #include <stdatomic.h>
 
@@ -66,7 +64,7 @@ static void *embed_main(void *p) {
     Embed *e = p;
     GvEval_AcquireThread(e->ts);
     GvValue n = gv_int(10);
-    GvValue r = st_call("short", 1, &n);
+    GvValue r = gvt_call_ok("short", 1, &n);
     e->ran = gv_is_intlike(r) && (unsigned long)r.as.i == e->id;
     gv_vdecref(r);
     GvEval_ReleaseThread(e->ts);
@@ -75,44 +73,43 @@ static void *embed_main(void *p) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    ST_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
-    st_load(SRC);
-    int base = st_count_tstates();
-    long batch = 8, total = (st_scaled(10000, 200) + batch - 1) / batch * batch; /* whole batches */
+    GVT_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
+    gvt_load(SRC);
+    int base = gvt_count_tstates();
+    long batch = 8, total = (gvt_scaled(10000, 200) + batch - 1) / batch * batch; /* whole batches */
     long rss0 = rss_kb();
 
-    double t0 = st_now();
-    st_watchdog_arm(240, "thread churn");
+    double t0 = gvt_now();
+    gvt_watchdog_arm(240, "thread churn");
     GvValue args[2] = {gv_int(total), gv_int(batch)};
-    GvValue res = st_call("churn", 2, args);
+    GvValue res = gvt_call_ok("churn", 2, args);
     GvList *l = (GvList *)res.as.o;
     int64_t started = l->items[0].as.i, joined = l->items[1].as.i, wrong = l->items[2].as.i,
             distinct = l->items[3].as.i;
     gv_vdecref(res);
     /* A joined thread may still be leaving (unlinking its state) for a moment. */
-    double w0 = st_now();
-    int after = st_count_tstates();
-    while (after != base && st_now() - w0 < 5) {
+    double w0 = gvt_now();
+    int after = gvt_count_tstates();
+    while (after != base && gvt_now() - w0 < 5) {
         Gv_BEGIN_ALLOW_THREADS
-        st_msleep(1);
+        gvt_msleep(1);
         Gv_END_ALLOW_THREADS
-        after = st_count_tstates();
+        after = gvt_count_tstates();
     }
-    double took = st_now() - t0;
+    double took = gvt_now() - t0;
     long rss1 = rss_kb();
 
     /* Embedder-made thread states: New, Acquire on a raw pthread, Release,
      * then Clear + Delete by the creator. */
-    long embeds = st_scaled(2000, 50);
+    long embeds = gvt_scaled(2000, 50);
     unsigned long *ids = calloc((size_t)embeds, sizeof *ids);
     long embed_ok = 0;
-    double t1 = st_now();
+    double t1 = gvt_now();
     for (long i = 0; i < embeds; i++) {
         Embed e = {GvThreadState_New(GvInterpreterState_Get()), 0, 0};
-        ST_CHECK(e.ts != NULL, "GvThreadState_New failed");
+        GVT_CHECK(e.ts != NULL, "GvThreadState_New failed");
         e.id = ids[i] = GvThreadState_GetID(e.ts);
-        pthread_t t;
-        ST_CHECK(pthread_create(&t, NULL, embed_main, &e) == 0, "pthread_create");
+        pthread_t t = gvt_start_thread(embed_main, &e);
         Gv_BEGIN_ALLOW_THREADS
         pthread_join(t, NULL);
         Gv_END_ALLOW_THREADS
@@ -120,10 +117,10 @@ int main(void) {
         GvThreadState_Clear(e.ts);
         GvThreadState_Delete(e.ts);
     }
-    double took_embed = st_now() - t1;
-    st_watchdog_disarm();
-    long embed_dups = st_duplicates(ids, embeds);
-    int after_embed = st_count_tstates();
+    double took_embed = gvt_now() - t1;
+    gvt_watchdog_disarm();
+    long embed_dups = gvt_count_duplicates(ids, embeds);
+    int after_embed = gvt_count_tstates();
     free(ids);
 
     printf("FIGURES stress_churn: vm_threads_started %lld joined %lld batch %ld wrong_results %lld distinct_ids %lld "
@@ -132,14 +129,14 @@ int main(void) {
            took);
     printf("FIGURES stress_churn/embedder: threads %ld ran_ok %ld duplicate_ids %ld tstates_after %d seconds %.2f\n",
            embeds, embed_ok, embed_dups, after_embed, took_embed);
-    ST_CHECK(started == total && joined == total, "started %lld joined %lld of %ld", (long long)started,
-             (long long)joined, total);
-    ST_CHECK(wrong == 0, "%lld joins returned another thread's id", (long long)wrong);
-    ST_CHECK(distinct == total, "%lld distinct ids for %ld threads: an id was given twice", (long long)distinct, total);
-    ST_CHECK(after == base, "%d thread states before, %d after the churn", base, after);
-    ST_CHECK(embed_ok == embeds, "%ld of %ld embedder threads ran as themselves", embed_ok, embeds);
-    ST_CHECK(embed_dups == 0, "%ld embedder thread ids given twice", embed_dups);
-    ST_CHECK(after_embed == base, "%d thread states after the embedder threads", after_embed);
+    GVT_CHECK(started == total && joined == total, "started %lld joined %lld of %ld", (long long)started,
+              (long long)joined, total);
+    GVT_CHECK(wrong == 0, "%lld joins returned another thread's id", (long long)wrong);
+    GVT_CHECK(distinct == total, "%lld distinct ids for %ld threads: an id was given twice", (long long)distinct, total);
+    GVT_CHECK(after == base, "%d thread states before, %d after the churn", base, after);
+    GVT_CHECK(embed_ok == embeds, "%ld of %ld embedder threads ran as themselves", embed_ok, embeds);
+    GVT_CHECK(embed_dups == 0, "%ld embedder thread ids given twice", embed_dups);
+    GVT_CHECK(after_embed == base, "%d thread states after the embedder threads", after_embed);
     Gv_Finalize();
     printf("stress_churn: OK\n");
     return 0;

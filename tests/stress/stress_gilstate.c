@@ -14,7 +14,7 @@
  * lost: the GIL really excludes); every outermost pair got a fresh thread
  * state with an id never seen before; at the end only the main thread state
  * is left. */
-#include "stress.h"
+#include "gvtest.h"
 
 #include <sched.h>
 #include <stdatomic.h>
@@ -58,7 +58,7 @@ static void *foreign_main(void *p) {
         ids[me * rounds + k] = id;
         int calls = 1 + (int)((r >> 8) % 3);
         for (int c = 0; c < calls; c++) {
-            GvValue fn = st_global("bump"), out = gv_none();
+            GvValue fn = gvt_global("bump"), out = gv_none();
             if (gv_eval_call(ts, fn, 0, NULL, &out) < 0) {
                 fail_in_thread("bump() raised", k);
                 GvErr_Clear();
@@ -90,51 +90,51 @@ static void *foreign_main(void *p) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    ST_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
-    st_load(SRC);
-    st_set_global("counter", gv_int(0));
+    GVT_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
+    gvt_load(SRC);
+    gvt_set_global("counter", gv_int(0));
     /* Shorter than the default 5 ms: more handoffs per second. */
-    ST_CHECK(Gv_SetSwitchInterval(0.0005) == 0, "Gv_SetSwitchInterval failed");
-    int base = st_count_tstates();
-    rounds = st_scaled(2000, 100);
+    GVT_CHECK(Gv_SetSwitchInterval(0.0005) == 0, "Gv_SetSwitchInterval failed");
+    int base = gvt_count_tstates();
+    rounds = gvt_scaled(2000, 100);
     ids = calloc((size_t)(THREADS * rounds), sizeof *ids);
-    ST_CHECK(ids != NULL, "out of memory");
+    GVT_CHECK(ids != NULL, "out of memory");
 
-    double t0 = st_now();
-    st_watchdog_arm(240, "foreign threads doing Ensure/Release");
+    double t0 = gvt_now();
+    gvt_watchdog_arm(240, "foreign threads doing Ensure/Release");
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++)
-        ST_CHECK(pthread_create(&t[i], NULL, foreign_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(foreign_main, (void *)(intptr_t)i);
     long main_loops = 0;
     GvValue n = gv_int(5000);
     while (atomic_load(&done) < THREADS) {
-        gv_vdecref(st_call("spin", 1, &n));
+        gv_vdecref(gvt_call_ok("spin", 1, &n));
         main_loops++;
     }
     Gv_BEGIN_ALLOW_THREADS
     for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     Gv_END_ALLOW_THREADS
-    st_watchdog_disarm();
-    double took = st_now() - t0;
+    gvt_watchdog_disarm();
+    double took = gvt_now() - t0;
 
-    GvValue c = st_global("counter");
+    GvValue c = gvt_global("counter");
     long counter = (long)c.as.i;
     gv_vdecref(c);
     long pairs = THREADS * rounds;
-    long dups = st_duplicates(ids, pairs);
+    long dups = gvt_count_duplicates(ids, pairs);
     long zero = 0;
     for (long i = 0; i < pairs; i++) zero += ids[i] == 0;
-    int after = st_count_tstates();
+    int after = gvt_count_tstates();
     printf("FIGURES stress_gilstate: threads %d outer_pairs %ld bump_calls %ld counter %ld allow_threads_windows %ld "
            "max_depth %ld distinct_ids %ld main_loops %ld tstates_before %d after %d seconds %.2f\n",
            THREADS, pairs, atomic_load(&bumps), counter, atomic_load(&allow_windows),
            atomic_load(&max_depth_seen), pairs - dups, main_loops, base, after, took);
-    ST_CHECK(atomic_load(&errors) == 0, "%ld errors in the foreign threads (see above)", atomic_load(&errors));
-    ST_CHECK(counter == atomic_load(&bumps), "counter %ld but %ld bump() calls: an update was lost", counter,
-             atomic_load(&bumps));
-    ST_CHECK(zero == 0, "%ld pairs had no thread id", zero);
-    ST_CHECK(dups == 0, "%ld thread ids were given twice", dups);
-    ST_CHECK(after == base, "%d thread states before, %d after: leaked", base, after);
+    GVT_CHECK(atomic_load(&errors) == 0, "%ld errors in the foreign threads (see above)", atomic_load(&errors));
+    GVT_CHECK(counter == atomic_load(&bumps), "counter %ld but %ld bump() calls: an update was lost", counter,
+              atomic_load(&bumps));
+    GVT_CHECK(zero == 0, "%ld pairs had no thread id", zero);
+    GVT_CHECK(dups == 0, "%ld thread ids were given twice", dups);
+    GVT_CHECK(after == base, "%d thread states before, %d after: leaked", base, after);
     free(ids);
     Gv_Finalize();
     printf("stress_gilstate: OK\n");

@@ -14,7 +14,7 @@
  * times it ran, on which thread, with the GIL or not. At the end: every
  * accepted call ran exactly once, on its target thread, with the GIL; no
  * refused call ran; and no add took long (it never blocks). */
-#include "stress.h"
+#include "gvtest.h"
 
 #include <sched.h>
 #include <stdatomic.h>
@@ -78,9 +78,9 @@ static void *fill_main(void *p) {
     Fill *f = p;
     int n = (int)(sizeof f->slots / sizeof f->slots[0]);
     for (int i = 0; i < n; i++) {
-        double t0 = st_now();
+        double t0 = gvt_now();
         int rc = Gv_AddPendingCall(run_slot, &f->slots[i]);
-        double took = st_now() - t0;
+        double took = gvt_now() - t0;
         if (took > f->slowest) f->slowest = took;
         if (rc == 0) {
             atomic_store(&f->slots[i].accepted, 1);
@@ -96,23 +96,23 @@ static void part1_full_queue(void) {
     static Fill f;
     memset(&f, 0, sizeof f);
     pthread_t t;
-    st_watchdog_arm(30, "filling the pending-call queue while main holds the GIL");
-    ST_CHECK(pthread_create(&t, NULL, fill_main, &f) == 0, "pthread_create");
+    gvt_watchdog_arm(30, "filling the pending-call queue while main holds the GIL");
+    t = gvt_start_thread(fill_main, &f);
     pthread_join(t, NULL); /* holding the GIL on purpose */
-    st_watchdog_disarm();
+    gvt_watchdog_disarm();
     int n = (int)(sizeof f.slots / sizeof f.slots[0]);
-    ST_CHECK(f.accepted == GV_PENDING_CALLS_MAX, "full queue: %d accepted, expected %d", f.accepted,
-             GV_PENDING_CALLS_MAX);
-    ST_CHECK(f.refused_after_full == n - GV_PENDING_CALLS_MAX, "full queue: %d refused, expected %d",
-             f.refused_after_full, n - GV_PENDING_CALLS_MAX);
-    ST_CHECK(f.slowest < 1.0, "an add to the full queue took %.3f s (it must never block)", f.slowest);
-    ST_CHECK(Gv_MakePendingCalls() == 0, "Gv_MakePendingCalls failed");
+    GVT_CHECK(f.accepted == GV_PENDING_CALLS_MAX, "full queue: %d accepted, expected %d", f.accepted,
+              GV_PENDING_CALLS_MAX);
+    GVT_CHECK(f.refused_after_full == n - GV_PENDING_CALLS_MAX, "full queue: %d refused, expected %d",
+              f.refused_after_full, n - GV_PENDING_CALLS_MAX);
+    GVT_CHECK(f.slowest < 1.0, "an add to the full queue took %.3f s (it must never block)", f.slowest);
+    GVT_CHECK(Gv_MakePendingCalls() == 0, "Gv_MakePendingCalls failed");
     for (int i = 0; i < n; i++) {
         int want = atomic_load(&f.slots[i].accepted);
-        ST_CHECK(atomic_load(&f.slots[i].runs) == want, "full queue: slot %d (accepted %d) ran %d times", i,
-                 want, atomic_load(&f.slots[i].runs));
-        ST_CHECK(!atomic_load(&f.slots[i].bad_thread) && !atomic_load(&f.slots[i].no_gil),
-                 "full queue: slot %d ran on the wrong thread or without the GIL", i);
+        GVT_CHECK(atomic_load(&f.slots[i].runs) == want, "full queue: slot %d (accepted %d) ran %d times", i,
+                  want, atomic_load(&f.slots[i].runs));
+        GVT_CHECK(!atomic_load(&f.slots[i].bad_thread) && !atomic_load(&f.slots[i].no_gil),
+                  "full queue: slot %d ran on the wrong thread or without the GIL", i);
     }
     printf("FIGURES stress_pending/full_queue: capacity %d attempts %d accepted %d refused %d slowest_add_us %.1f\n",
            GV_PENDING_CALLS_MAX, n, f.accepted, f.refused_after_full, f.slowest * 1e6);
@@ -134,9 +134,9 @@ static void *producer_main(void *p) {
         Slot *s = &mine[i];
         r = r * 1103515245u + 12345u;
         s->target = (r >> 16) & 1 ? worker_id : 0;
-        double t0 = st_now();
+        double t0 = gvt_now();
         int rc = s->target ? Gv_AddPendingCallToThread(s->target, run_slot, s) : Gv_AddPendingCall(run_slot, s);
-        double took = st_now() - t0;
+        double took = gvt_now() - t0;
         if (took > slowest_add[me]) slowest_add[me] = took;
         if (rc == 0) {
             atomic_store(&s->accepted, 1);
@@ -157,64 +157,64 @@ static long total_runs(void) {
 }
 
 static void part2_hammer(void) {
-    attempts = st_scaled(150000, 500);
+    attempts = gvt_scaled(150000, 500);
     slots = calloc((size_t)(PRODUCERS * attempts), sizeof *slots);
-    ST_CHECK(slots != NULL, "out of memory");
-    GvValue q = st_call("queue_new_", 0, NULL);
-    st_set_global("STOP", gv_bool(false));
-    GvValue h = st_call("start_worker", 1, &q);
-    worker_id = (unsigned long)st_call_int("tid", 1, &h);
+    GVT_CHECK(slots != NULL, "out of memory");
+    GvValue q = gvt_call_ok("queue_new_", 0, NULL);
+    gvt_set_global("STOP", gv_bool(false));
+    GvValue h = gvt_call_ok("start_worker", 1, &q);
+    worker_id = (unsigned long)gvt_call_int("tid", 1, &h);
     main_id = GvThreadState_GetID(GvThreadState_Get());
 
-    double t0 = st_now();
-    st_watchdog_arm(120 / st_scale() > 600 ? 600 : 120, "pending-call hammer");
+    double t0 = gvt_now();
+    gvt_watchdog_arm(120 / gvt_stress_scale() > 600 ? 600 : 120, "pending-call hammer");
     pthread_t t[PRODUCERS];
     for (long i = 0; i < PRODUCERS; i++)
-        ST_CHECK(pthread_create(&t[i], NULL, producer_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(producer_main, (void *)(intptr_t)i);
     long main_rounds = 0;
     GvValue args[2] = {gv_int(2000), q};
     while (atomic_load(&producers_done) < PRODUCERS) {
-        gv_vdecref(st_call("work", 2, args));
+        gv_vdecref(gvt_call_ok("work", 2, args));
         main_rounds++;
     }
     /* Every accepted call must now run: keep both threads running until
      * they have (bounded: the watchdog). */
-    double drain0 = st_now();
+    double drain0 = gvt_now();
     while (total_runs() < atomic_load(&accepted_total)) {
-        gv_vdecref(st_call("work", 2, args));
+        gv_vdecref(gvt_call_ok("work", 2, args));
         main_rounds++;
-        ST_CHECK(st_now() - drain0 < 30, "accepted calls never ran: %ld accepted, %ld ran",
-                 atomic_load(&accepted_total), total_runs());
+        GVT_CHECK(gvt_now() - drain0 < 30, "accepted calls never ran: %ld accepted, %ld ran",
+                  atomic_load(&accepted_total), total_runs());
     }
-    st_set_global("STOP", gv_bool(true));
-    int64_t worker_rounds = st_call_int("join", 1, &h);
+    gvt_set_global("STOP", gv_bool(true));
+    int64_t worker_rounds = gvt_call_int("join", 1, &h);
     for (long i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
     /* Nothing may be left to run now, nothing may run twice. */
-    ST_CHECK(Gv_MakePendingCalls() == 0, "Gv_MakePendingCalls failed");
-    st_watchdog_disarm();
-    double took = st_now() - t0;
+    GVT_CHECK(Gv_MakePendingCalls() == 0, "Gv_MakePendingCalls failed");
+    gvt_watchdog_disarm();
+    double took = gvt_now() - t0;
 
     long runs = 0, to_worker = 0, worst = 0;
     double slowest = 0;
     for (long i = 0; i < PRODUCERS * attempts; i++) {
         Slot *s = &slots[i];
         int a = atomic_load(&s->accepted), n = atomic_load(&s->runs);
-        ST_CHECK(n == a, "slot %ld (producer %ld, target %lu, accepted %d) ran %d times", i, i / attempts,
-                 s->target, a, n);
-        ST_CHECK(!atomic_load(&s->bad_thread), "slot %ld ran on another thread than its target %lu", i, s->target);
-        ST_CHECK(!atomic_load(&s->no_gil), "slot %ld ran without the GIL", i);
+        GVT_CHECK(n == a, "slot %ld (producer %ld, target %lu, accepted %d) ran %d times", i, i / attempts,
+                  s->target, a, n);
+        GVT_CHECK(!atomic_load(&s->bad_thread), "slot %ld ran on another thread than its target %lu", i, s->target);
+        GVT_CHECK(!atomic_load(&s->no_gil), "slot %ld ran without the GIL", i);
         runs += n;
         if (a && s->target) to_worker++;
         if (n > worst) worst = n;
     }
     for (int i = 0; i < PRODUCERS; i++)
         if (slowest_add[i] > slowest) slowest = slowest_add[i];
-    ST_CHECK(runs == atomic_load(&accepted_total), "accepted %ld, ran %ld", atomic_load(&accepted_total), runs);
-    ST_CHECK(atomic_load(&accepted_total) + atomic_load(&refused_total) == PRODUCERS * attempts,
-             "attempts do not add up");
-    ST_CHECK(atomic_load(&accepted_total) > 0, "no call was ever accepted");
+    GVT_CHECK(runs == atomic_load(&accepted_total), "accepted %ld, ran %ld", atomic_load(&accepted_total), runs);
+    GVT_CHECK(atomic_load(&accepted_total) + atomic_load(&refused_total) == PRODUCERS * attempts,
+              "attempts do not add up");
+    GVT_CHECK(atomic_load(&accepted_total) > 0, "no call was ever accepted");
     /* Generous: an add takes a mutex or two, it never waits for the GIL. */
-    ST_CHECK(slowest < 1.0, "an add took %.3f s: it must not block", slowest);
+    GVT_CHECK(slowest < 1.0, "an add took %.3f s: it must not block", slowest);
     printf("FIGURES stress_pending/hammer: producers %d attempts %ld accepted %ld (to_worker %ld) refused %ld "
            "ran %ld max_runs_per_call %ld main_rounds %ld worker_rounds %lld slowest_add_us %.1f seconds %.2f\n",
            PRODUCERS, PRODUCERS * attempts, atomic_load(&accepted_total), to_worker, atomic_load(&refused_total),
@@ -226,9 +226,9 @@ static void part2_hammer(void) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    ST_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
-    st_load(SRC);
-    st_load(".func queue_new_\n LOAD_GLOBAL queue_new\n CALL 0\n RETURN_VALUE\n.end\n");
+    GVT_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
+    gvt_load(SRC);
+    gvt_load(".func queue_new_\n LOAD_GLOBAL queue_new\n CALL 0\n RETURN_VALUE\n.end\n");
     main_id = GvThreadState_GetID(GvThreadState_Get());
     part1_full_queue();
     part2_hammer();

@@ -20,33 +20,17 @@
  * "Exception in thread" all fail). In-process: after each Gv_Finalize no
  * interpreter is left, every hammering pthread has ended (the VM ended it in
  * Ensure, as documented) and the main thread has no thread state. */
-#include "stress.h"
+#include "gvtest.h"
 
-#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 extern char **environ;
 
 #define ROUND_LIMIT_S 5.0
 #define HAMMERS 4
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) st_fail("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    ST_CHECK(buf && fread(buf, 1, (size_t)n, f) == (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* ---- one in-process round ---- */
 
@@ -69,7 +53,7 @@ static void *hammer_main(void *p) {
         r = r * 1103515245u + 12345u;
         /* Borrowed (the globals keep it alive): the VM may end this thread
          * inside the call, and a reference held here would then leak. */
-        GvValue fn = st_global("short"), out = gv_none();
+        GvValue fn = gvt_global("short"), out = gv_none();
         gv_vdecref(fn);
         if (gv_eval_call(GvThreadState_Get(), fn, 0, NULL, &out) < 0) GvErr_Clear();
         gv_vdecref(out);
@@ -95,29 +79,29 @@ typedef struct RoundStats {
 
 /* quiet: the program's "storm: exit" goes to /dev/null (in-process rounds). */
 static void one_round(const char *src, long seed, bool quiet, RoundStats *st) {
-    double t0 = st_now();
-    ST_CHECK(Gv_Initialize() != NULL, "round %ld: Gv_Initialize failed", seed);
-    ST_CHECK(!Gv_IsFinalizing(), "round %ld: finalizing right after Gv_Initialize", seed);
-    st_load(src);
+    double t0 = gvt_now();
+    GVT_CHECK(Gv_Initialize() != NULL, "round %ld: Gv_Initialize failed", seed);
+    GVT_CHECK(!Gv_IsFinalizing(), "round %ld: finalizing right after Gv_Initialize", seed);
+    gvt_load(src);
     char num[32];
     snprintf(num, sizeof num, "%ld", seed);
     char *argv[1] = {num};
-    ST_CHECK(Gv_SetArgv(1, argv) == 0, "Gv_SetArgv failed");
+    GVT_CHECK(Gv_SetArgv(1, argv) == 0, "Gv_SetArgv failed");
     for (int i = 0; i < HAMMERS; i++) {
         atomic_store(&hammers[i].pairs, 0);
         atomic_store(&hammers[i].ended, false);
-        ST_CHECK(pthread_create(&hammers[i].thread, NULL, hammer_main, &hammers[i]) == 0, "pthread_create");
+        hammers[i].thread = gvt_start_thread(hammer_main, &hammers[i]);
     }
     /* Let every hammer through at least once, so that they are in the
      * middle of their loop when the program exits. */
     Gv_BEGIN_ALLOW_THREADS
-    double w0 = st_now();
+    double w0 = gvt_now();
     for (int i = 0; i < HAMMERS; i++)
-        while (atomic_load(&hammers[i].pairs) == 0 && st_now() - w0 < ROUND_LIMIT_S) st_msleep(1);
+        while (atomic_load(&hammers[i].pairs) == 0 && gvt_now() - w0 < ROUND_LIMIT_S) gvt_msleep(1);
     Gv_END_ALLOW_THREADS
     for (int i = 0; i < HAMMERS; i++)
-        ST_CHECK(atomic_load(&hammers[i].pairs) > 0, "round %ld: hammer %d never got the GIL", seed, i);
-    double tm = st_now();
+        GVT_CHECK(atomic_load(&hammers[i].pairs) > 0, "round %ld: hammer %d never got the GIL", seed, i);
+    double tm = gvt_now();
     st->start_s = tm - t0;
     /* main() of storm.gva: starts the daemons, waits until they run, returns. */
     int saved = -1;
@@ -125,49 +109,50 @@ static void one_round(const char *src, long seed, bool quiet, RoundStats *st) {
         fflush(stdout);
         saved = dup(1);
         int null = open("/dev/null", O_WRONLY);
-        ST_CHECK(saved >= 0 && null >= 0 && dup2(null, 1) == 1, "cannot redirect stdout");
+        GVT_CHECK(saved >= 0 && null >= 0 && dup2(null, 1) == 1, "cannot redirect stdout");
         close(null);
     }
-    GvValue rc = st_call("main", 0, NULL);
+    GvValue rc = gvt_call_ok("main", 0, NULL);
     if (quiet) {
         fflush(stdout);
         dup2(saved, 1);
         close(saved);
     }
-    ST_CHECK(gv_is_intlike(rc) && rc.as.i == 0, "round %ld: main() did not return 0", seed);
-    double t1 = st_now();
+    GVT_CHECK(gv_is_intlike(rc) && rc.as.i == 0, "round %ld: main() did not return 0", seed);
+    double t1 = gvt_now();
     Gv_Finalize();
-    double t2 = st_now();
-    ST_CHECK(GvInterpreterState_Get() == NULL, "round %ld: an interpreter is left after Gv_Finalize", seed);
-    ST_CHECK(GvThreadState_Get() == NULL, "round %ld: a thread state is left after Gv_Finalize", seed);
+    double t2 = gvt_now();
+    GVT_CHECK(GvInterpreterState_Get() == NULL, "round %ld: an interpreter is left after Gv_Finalize", seed);
+    GVT_CHECK(GvThreadState_Get() == NULL, "round %ld: a thread state is left after Gv_Finalize", seed);
     st->hammer_pairs = 0;
     for (int i = 0; i < HAMMERS; i++) {
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += (time_t)ROUND_LIMIT_S;
         int jr = pthread_timedjoin_np(hammers[i].thread, NULL, &dl);
-        ST_CHECK(jr == 0, "round %ld: hammer %d still running %.0f s after Gv_Finalize (error %d)", seed, i,
-                 ROUND_LIMIT_S, jr);
-        ST_CHECK(!atomic_load(&hammers[i].ended), "round %ld: hammer %d left its loop", seed, i);
+        GVT_CHECK(jr == 0, "round %ld: hammer %d still running %.0f s after Gv_Finalize (error %d)", seed, i,
+                  ROUND_LIMIT_S, jr);
+        GVT_CHECK(!atomic_load(&hammers[i].ended), "round %ld: hammer %d left its loop", seed, i);
         st->hammer_pairs += atomic_load(&hammers[i].pairs);
     }
     st->main_s = t1 - tm;
     st->finalize_s = t2 - t1;
-    st->round_s = st_now() - t0;
-    ST_CHECK(st->round_s <= ROUND_LIMIT_S, "round %ld took %.2f s (Gv_Finalize %.2f s)", seed, st->round_s,
-             st->finalize_s);
+    st->round_s = gvt_now() - t0;
+    GVT_CHECK(st->round_s <= ROUND_LIMIT_S, "round %ld took %.2f s (Gv_Finalize %.2f s)", seed, st->round_s,
+              st->finalize_s);
 }
 
 static int run_inprocess(const char *storm) {
-    char *src = read_file(storm);
-    long rounds = st_scaled(1000, 20);
-    double worst_fin = 0, worst_round = 0, total_fin = 0, total_start = 0, total_main = 0, t0 = st_now();
+    char *src = gvt_read_file(storm, NULL);
+    GVT_CHECK(src != NULL, "cannot read %s", storm);
+    long rounds = gvt_scaled(1000, 20);
+    double worst_fin = 0, worst_round = 0, total_fin = 0, total_start = 0, total_main = 0, t0 = gvt_now();
     long pairs = 0;
     for (long k = 0; k < rounds; k++) {
         RoundStats s;
-        st_watchdog_arm(ROUND_LIMIT_S + 5, "an in-process storm round");
+        gvt_watchdog_arm(ROUND_LIMIT_S + 5, "an in-process storm round");
         one_round(src, k, true, &s);
-        st_watchdog_disarm();
+        gvt_watchdog_disarm();
         if (s.finalize_s > worst_fin) worst_fin = s.finalize_s;
         if (s.round_s > worst_round) worst_round = s.round_s;
         total_fin += s.finalize_s;
@@ -180,7 +165,7 @@ static int run_inprocess(const char *storm) {
            "max_round_ms %.2f seconds %.2f\n",
            rounds, HAMMERS, pairs, total_start / (double)rounds * 1e3, total_main / (double)rounds * 1e3,
            total_fin / (double)rounds * 1e3, worst_fin * 1e3, worst_round * 1e3,
-           st_now() - t0);
+           gvt_now() - t0);
     free(src);
     printf("stress_storm inprocess: OK\n");
     return 0;
@@ -195,7 +180,7 @@ typedef struct Child {
 static int temp_fd(void) {
     char path[] = "/tmp/gv_stress_XXXXXX";
     int fd = mkstemp(path);
-    ST_CHECK(fd >= 0, "mkstemp failed");
+    GVT_CHECK(fd >= 0, "mkstemp failed");
     unlink(path);
     return fd;
 }
@@ -203,8 +188,8 @@ static int temp_fd(void) {
 static char *slurp_fd(int fd) {
     off_t n = lseek(fd, 0, SEEK_END);
     char *buf = malloc((size_t)n + 1);
-    ST_CHECK(buf != NULL, "out of memory");
-    ST_CHECK(pread(fd, buf, (size_t)n, 0) == (ssize_t)n, "pread failed");
+    GVT_CHECK(buf != NULL, "out of memory");
+    GVT_CHECK(pread(fd, buf, (size_t)n, 0) == (ssize_t)n, "pread failed");
     buf[n] = '\0';
     return buf;
 }
@@ -214,37 +199,30 @@ static char *slurp_fd(int fd) {
  * and how long it took. */
 static int run_child(Child *c, char **argv, long round, double *took) {
     /* The child shares these files' offsets: rewind them too. */
-    ST_CHECK(ftruncate(c->out, 0) == 0 && ftruncate(c->err, 0) == 0, "ftruncate failed");
-    ST_CHECK(lseek(c->out, 0, SEEK_SET) == 0 && lseek(c->err, 0, SEEK_SET) == 0, "lseek failed");
+    GVT_CHECK(ftruncate(c->out, 0) == 0 && ftruncate(c->err, 0) == 0, "ftruncate failed");
+    GVT_CHECK(lseek(c->out, 0, SEEK_SET) == 0 && lseek(c->err, 0, SEEK_SET) == 0, "lseek failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, c->out, 1);
     posix_spawn_file_actions_adddup2(&fa, c->err, 2);
-    double t0 = st_now();
+    double t0 = gvt_now();
     pid_t pid;
     int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
-    ST_CHECK(rc == 0, "cannot run %s (error %d)", argv[0], rc);
+    GVT_CHECK(rc == 0, "cannot run %s (error %d)", argv[0], rc);
     int status = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) break;
-        ST_CHECK(w == 0 || errno == EINTR, "waitpid failed");
-        if (st_now() - t0 > ROUND_LIMIT_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            char *err = slurp_fd(c->err), cmd[1024] = "";
-            for (char **a = argv; *a && strlen(cmd) + 2 < sizeof cmd; a++) {
-                strncat(cmd, *a, sizeof cmd - strlen(cmd) - 2);
-                strcat(cmd, " ");
-            }
-            st_fail("round %ld: `%s` did not exit within %.0f s (a hang); stderr:\n%s", round, cmd, ROUND_LIMIT_S, err);
+    if (!gvt_wait_child(pid, &status, ROUND_LIMIT_S)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        char *err = slurp_fd(c->err), cmd[1024] = "";
+        for (char **a = argv; *a && strlen(cmd) + 2 < sizeof cmd; a++) {
+            strncat(cmd, *a, sizeof cmd - strlen(cmd) - 2);
+            strcat(cmd, " ");
         }
-        struct timespec t = {0, 200000};
-        nanosleep(&t, NULL);
+        gvt_fail("round %ld: `%s` did not exit within %.0f s (a hang); stderr:\n%s", round, cmd, ROUND_LIMIT_S, err);
     }
-    *took = st_now() - t0;
+    *took = gvt_now() - t0;
     return status;
 }
 
@@ -257,11 +235,11 @@ static void check_child(Child *c, int status, long round, const char *what, cons
     size_t no = strlen(out), nw = strlen(want);
     bool out_ok = suffix ? no >= nw && strcmp(out + no - nw, want) == 0 : strcmp(out, want) == 0;
     if (WIFSIGNALED(status))
-        st_fail("%s round %ld: killed by signal %d; stderr:\n%s", what, round, WTERMSIG(status), err);
+        gvt_fail("%s round %ld: killed by signal %d; stderr:\n%s", what, round, WTERMSIG(status), err);
     if (WEXITSTATUS(status) != 0)
-        st_fail("%s round %ld: exit status %d; stderr:\n%s", what, round, WEXITSTATUS(status), err);
-    if (!out_ok) st_fail("%s round %ld: stdout \"%s\", expected \"%s\"", what, round, out, want_out);
-    if (err[0]) st_fail("%s round %ld: unexpected stderr:\n%s", what, round, err);
+        gvt_fail("%s round %ld: exit status %d; stderr:\n%s", what, round, WEXITSTATUS(status), err);
+    if (!out_ok) gvt_fail("%s round %ld: stdout \"%s\", expected \"%s\"", what, round, out, want_out);
+    if (err[0]) gvt_fail("%s round %ld: unexpected stderr:\n%s", what, round, err);
     free(out);
     free(err);
 }
@@ -270,7 +248,7 @@ static int run_subprocesses(const char *what, char **argv, int seed_index, long 
     Child c = {temp_fd(), temp_fd()};
     char seed[32];
     argv[seed_index] = seed;
-    double worst = 0, total = 0, t0 = st_now();
+    double worst = 0, total = 0, t0 = gvt_now();
     for (long k = 0; k < rounds; k++) {
         snprintf(seed, sizeof seed, "%ld", k);
         double took;
@@ -278,12 +256,12 @@ static int run_subprocesses(const char *what, char **argv, int seed_index, long 
         check_child(&c, status, k, what, want_out);
         if (took > worst) worst = took;
         total += took;
-        ST_CHECK(took <= ROUND_LIMIT_S, "%s round %ld took %.2f s", what, k, took);
+        GVT_CHECK(took <= ROUND_LIMIT_S, "%s round %ld took %.2f s", what, k, took);
     }
     printf("FIGURES stress_storm/%s: rounds %ld vm_threads_per_round 17 hammer_pthreads_per_round %d "
            "mean_round_ms %.2f max_round_ms %.2f seconds %.2f\n",
            what, rounds, strcmp(what, "embed") == 0 ? HAMMERS : 0, total / (double)rounds * 1e3, worst * 1e3,
-           st_now() - t0);
+           gvt_now() - t0);
     close(c.out);
     close(c.err);
     printf("stress_storm %s: OK\n", what);
@@ -292,7 +270,8 @@ static int run_subprocesses(const char *what, char **argv, int seed_index, long 
 
 /* The embedder child: one in-process round, then report and exit. */
 static int run_child_round(const char *storm, long seed) {
-    char *src = read_file(storm);
+    char *src = gvt_read_file(storm, NULL);
+    GVT_CHECK(src != NULL, "cannot read %s", storm);
     RoundStats s;
     /* stdout of main() is checked by the parent: "storm: exit". */
     one_round(src, seed, false, &s);
@@ -306,17 +285,17 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--child") == 0) return run_child_round(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "exec") == 0) {
         char *cargv[] = {argv[2], "run", argv[3], NULL, NULL};
-        return run_subprocesses("exec", cargv, 3, st_scaled(150, 10), "storm: exit\n");
+        return run_subprocesses("exec", cargv, 3, gvt_scaled(150, 10), "storm: exit\n");
     }
     if (argc == 4 && strcmp(argv[1], "schedule") == 0) {
         /* async_storm.gva under the deterministic schedule, one seed a round:
          * 8 threads async_raising, sleeping (yields) and waiting on queues.
          * The schedule's own promise: it runs to the end like any other. */
         static char sched[64];
-        char *cargv[] = {argv[2], "run", sched, argv[3], "8", ST_TSAN || ST_ASAN ? "20" : "50", NULL};
+        char *cargv[] = {argv[2], "run", sched, argv[3], "8", gvt_under_tsan() || gvt_under_asan() ? "20" : "50", NULL};
         Child c = {temp_fd(), temp_fd()};
-        long rounds = st_scaled(20, 5);
-        double worst = 0, t0 = st_now();
+        long rounds = gvt_scaled(20, 5);
+        double worst = 0, t0 = gvt_now();
         for (long k = 0; k < rounds; k++) {
             snprintf(sched, sizeof sched, "--schedule=%ld:100", k + 1);
             double took;
@@ -325,17 +304,17 @@ int main(int argc, char **argv) {
             if (took > worst) worst = took;
         }
         printf("FIGURES stress_storm/schedule: rounds %ld threads 8 iterations %s max_round_ms %.2f seconds %.2f\n",
-               rounds, cargv[5], worst * 1e3, st_now() - t0);
+               rounds, cargv[5], worst * 1e3, gvt_now() - t0);
         printf("stress_storm schedule: OK\n");
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "embed") == 0) {
         static char self[4096];
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        ST_CHECK(n > 0, "readlink /proc/self/exe failed");
+        GVT_CHECK(n > 0, "readlink /proc/self/exe failed");
         self[n] = '\0';
         char *cargv[] = {self, "--child", argv[2], NULL, NULL};
-        return run_subprocesses("embed", cargv, 3, st_scaled(100, 10), "storm: exit\n");
+        return run_subprocesses("embed", cargv, 3, gvt_scaled(100, 10), "storm: exit\n");
     }
     fprintf(stderr, "usage: stress_storm inprocess STORM.gva | exec GILVM STORM.gva | embed STORM.gva |\n"
                     "       schedule GILVM ASYNC_STORM.gva\n");

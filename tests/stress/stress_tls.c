@@ -8,7 +8,7 @@
  * Ensure, so the dict of the previous one must not survive into it); the C
  * side sees the same dict through GvThreadState_GetDict, and NULL once the
  * thread has no thread state. */
-#include "stress.h"
+#include "gvtest.h"
 
 #include <stdatomic.h>
 
@@ -72,7 +72,7 @@ static void *foreign_main(void *p) {
         GvGILState_STATE s = GvGILState_Ensure();
         for (int call = 0; call < 2; call++) {
             GvValue argv[3] = {gv_int(me), gv_int(20), gv_bool(call == 0)};
-            GvValue fn = st_global("tls_worker"), out = gv_none();
+            GvValue fn = gvt_global("tls_worker"), out = gv_none();
             if (gv_eval_call(GvThreadState_Get(), fn, 3, argv, &out) < 0) {
                 bad("tls_worker raised", me, k);
                 GvErr_Clear();
@@ -98,35 +98,35 @@ static void *foreign_main(void *p) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    ST_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
-    ST_CHECK(Gv_SetSwitchInterval(0.0005) == 0, "Gv_SetSwitchInterval failed");
-    st_load(SRC);
-    vm_iters = st_scaled(20000, 100);
-    foreign_rounds = st_scaled(4000, 50);
-    int base = st_count_tstates();
+    GVT_CHECK(Gv_Initialize() != NULL, "Gv_Initialize failed");
+    GVT_CHECK(Gv_SetSwitchInterval(0.0005) == 0, "Gv_SetSwitchInterval failed");
+    gvt_load(SRC);
+    vm_iters = gvt_scaled(20000, 100);
+    foreign_rounds = gvt_scaled(4000, 50);
+    int base = gvt_count_tstates();
 
-    double t0 = st_now();
-    st_watchdog_arm(240, "threads using tls()");
+    double t0 = gvt_now();
+    gvt_watchdog_arm(240, "threads using tls()");
     pthread_t t[FOREIGN];
     for (long i = 0; i < FOREIGN; i++)
-        ST_CHECK(pthread_create(&t[i], NULL, foreign_main, (void *)(intptr_t)i) == 0, "pthread_create");
+        t[i] = gvt_start_thread(foreign_main, (void *)(intptr_t)i);
     GvValue args[2] = {gv_int(VM_THREADS), gv_int(vm_iters)};
-    GvValue hs = st_call("start_all", 2, args);
-    int64_t vm_bad = st_call_int("join_all", 1, &hs);
+    GvValue hs = gvt_call_ok("start_all", 2, args);
+    int64_t vm_bad = gvt_call_int("join_all", 1, &hs);
     gv_vdecref(hs);
     Gv_BEGIN_ALLOW_THREADS
     for (int i = 0; i < FOREIGN; i++) pthread_join(t[i], NULL);
     Gv_END_ALLOW_THREADS
-    st_watchdog_disarm();
-    double took = st_now() - t0;
-    int after = st_count_tstates();
+    gvt_watchdog_disarm();
+    double took = gvt_now() - t0;
+    int after = gvt_count_tstates();
     printf("FIGURES stress_tls: vm_threads %d iterations_each %ld foreign_threads %d outer_ensures_each %ld "
            "reads_checked %ld wrong_vm %lld wrong_foreign %ld tstates_before %d after %d seconds %.2f\n",
            VM_THREADS, vm_iters, FOREIGN, foreign_rounds, VM_THREADS * vm_iters * 2 + atomic_load(&foreign_reads),
            (long long)vm_bad, atomic_load(&foreign_bad), base, after, took);
-    ST_CHECK(vm_bad == 0, "VM threads read wrong values from tls() (%lld)", (long long)vm_bad);
-    ST_CHECK(atomic_load(&foreign_bad) == 0, "foreign threads saw wrong tls() values (see above)");
-    ST_CHECK(after == base, "%d thread states before, %d after", base, after);
+    GVT_CHECK(vm_bad == 0, "VM threads read wrong values from tls() (%lld)", (long long)vm_bad);
+    GVT_CHECK(atomic_load(&foreign_bad) == 0, "foreign threads saw wrong tls() values (see above)");
+    GVT_CHECK(after == base, "%d thread states before, %d after", base, after);
     Gv_Finalize();
     printf("stress_tls: OK\n");
     return 0;

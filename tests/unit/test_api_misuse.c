@@ -6,58 +6,22 @@
  * checks that it aborted with the message). Also the memory limit
  * (Gv_SetMemoryLimit): MemoryError at the limit, and the allocator's count
  * back to zero once everything is freed. */
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "gvtest.h"
 
-#include "testutil.h"
-#include "../../runtime/list.h"
+/* ---- running misuse in a child (gvt_run_in_child: gdb needs
+ * `set follow-fork-mode child` to follow it) ---- */
 
-/* ---- running misuse in a child ---- */
-
-typedef struct Child {
-    int status;     /* from waitpid */
-    char err[2048]; /* what the child wrote to stderr */
-} Child;
-
-/* Runs body() in a forked child with stderr going to a pipe; the child
- * _exit(0)s if body returns. */
-static Child in_child(void (*body)(void)) {
-    Child c;
-    memset(&c, 0, sizeof c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Not cmocka's handlers: they would go on running tests here. */
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-        close(fds[0]);
-        dup2(fds[1], 2);
-        body();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof c.err - 1 && (k = read(fds[0], c.err + n, sizeof c.err - 1 - n)) > 0) n += (size_t)k;
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &c.status, 0), pid);
-    return c;
+static int call_body(void *body) {
+    (*(void (**)(void))body)();
+    return 0;
 }
+
+static GvtChild in_child(void (*body)(void)) { return gvt_run_in_child(call_body, &body); }
 
 /* body() must end the child with abort() after printing `want` (a part of
  * "gilvm: fatal error: NAME: why"). */
 static void expect_fatal(const char *what, void (*body)(void), const char *want) {
-    Child c = in_child(body);
+    GvtChild c = in_child(body);
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
         fail_msg("%s: the child did not abort (status %#x); its stderr: %s", what, c.status, c.err);
     if (!strstr(c.err, "gilvm: fatal error: ") || !strstr(c.err, want))
@@ -221,7 +185,7 @@ static void check_gil_cases(bool keep) {
         char want[160];
         snprintf(want, sizeof want, "%s: called without holding the GIL", gil_cases[i].name);
         if (!keep && gil_cases[i].no_tstate_ok) {
-            Child c = in_child(gil_cases[i].call);
+            GvtChild c = in_child(gil_cases[i].call);
             if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
                 fail_msg("%s without a thread state: documented as harmless, but the child ended "
                          "with status %#x; stderr: %s", gil_cases[i].name, c.status, c.err);
@@ -366,7 +330,7 @@ static void stage_wait(int n) {
 /* Starts fn(arg) in a new thread; a child that hangs ends by SIGALRM
  * (unless a debugger is watching). */
 static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
-    if (gv_test_watchdogs_enabled()) alarm(10);
+    if (gvt_watchdogs_enabled()) alarm(10);
     stage = 0;
     pthread_t t;
     if (pthread_create(&t, NULL, fn, arg) != 0) _exit(5);
@@ -375,9 +339,7 @@ static pthread_t start_in_child(void *(*fn)(void *), void *arg) {
 
 /* Waits for t without the GIL (t may need it), then ends the child. */
 static _Noreturn void join_and_exit(pthread_t t) {
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     _exit(0);
 }
 
@@ -422,7 +384,7 @@ static void acquire_after_reinitialize(void) {
 /* A fatal error naming fn, for the reason under test: not one of the other
  * fatal errors fn has. */
 static void expect_stale_state_fatal(const char *what, void (*body)(void), const char *fn) {
-    Child c = in_child(body);
+    GvtChild c = in_child(body);
     if (strstr(c.err, "AddressSanitizer"))
         fail_msg("%s: the thread state of the finalized runtime was used after it was freed: %s", what, c.err);
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
@@ -463,19 +425,13 @@ static void finalize_from_other_thread(void) {
     join_and_exit(start_in_child(finalizer_main, GvThreadState_New(GvInterpreterState_Get())));
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* The header: "Call from the main thread, GIL held (a fatal error
  * otherwise)": at once, not after waiting for threads to shut down (2 s). */
 static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
     (void)state;
-    double t0 = now();
-    Child c = in_child(finalize_from_other_thread);
-    double took = now() - t0;
+    double t0 = gvt_now();
+    GvtChild c = in_child(finalize_from_other_thread);
+    double took = gvt_now() - t0;
     if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
         fail_msg("Gv_Finalize from another thread: the child did not abort (%s %d, after %.2f s); its stderr: %s",
                  WIFSIGNALED(c.status) ? "signal" : "exit status",
@@ -489,8 +445,8 @@ static void test_finalize_from_another_thread_is_fatal_at_once(void **state) {
 
 static void assert_raised(GvObject *type, const char *needle) {
     assert_ptr_equal(GvErr_Occurred(), type);
-    if (needle && !strstr(gv_test_exc_message(), needle))
-        fail_msg("message %s lacks %s", gv_test_exc_message(), needle);
+    if (needle && !strstr(gvt_exc_message(), needle))
+        fail_msg("message %s lacks %s", gvt_exc_message(), needle);
     GvErr_Clear();
 }
 
@@ -510,7 +466,7 @@ static void test_null_error_arguments(void **state) {
     assert_raised(GvExc_TypeError, "not an exception type");
     GvErr_SetString(GvExc_ValueError, NULL);
     assert_ptr_equal(GvErr_Occurred(), GvExc_ValueError);
-    assert_string_equal(gv_test_exc_message(), "");
+    assert_string_equal(gvt_exc_message(), "");
     GvErr_Clear();
     GvErr_SetObject(NULL, obj);
     assert_raised(GvExc_TypeError, "not an exception type");
@@ -643,7 +599,7 @@ static void finalize_twice(void) {
 
 static void test_finalize_when_not_initialized_does_nothing(void **state) {
     (void)state;
-    Child c = in_child(finalize_twice);
+    GvtChild c = in_child(finalize_twice);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("status %#x; stderr: %s", c.status, c.err);
 }
@@ -772,7 +728,7 @@ static void test_memory_count_returns_to_zero_after_finalize(void **state) {
     size_t fresh = Gv_GetMemoryUsage();
     assert_true(fresh > 0);
     GvValue r;
-    assert_int_equal(gv_test_call(churn_src, "churn", &r), 0);
+    assert_int_equal(gvt_load_call(churn_src, "churn", &r), 0);
     assert_true(gv_is_int(r) && r.as.i == 300);
     assert_true(Gv_GetMemoryUsage() > fresh);
     Gv_Finalize();
@@ -800,7 +756,7 @@ static void test_memory_limit_raises_memory_error_and_the_vm_goes_on(void **stat
     size_t base = Gv_GetMemoryUsage();
     Gv_SetMemoryLimit(base + (4u << 20));
     GvValue r;
-    assert_int_equal(gv_test_call(grow_src, "grow", &r), -1);
+    assert_int_equal(gvt_load_call(grow_src, "grow", &r), -1);
     assert_ptr_equal(GvErr_Occurred(), GvExc_MemoryError);
     GvErr_Clear();
     /* The list died with its frame: the memory is back, and more can be made. */
@@ -845,5 +801,5 @@ int main(int argc, char **argv) {
         T(test_memory_count_returns_to_zero_after_finalize),
         T(test_memory_limit_raises_memory_error_and_the_vm_goes_on),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

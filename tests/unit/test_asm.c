@@ -45,7 +45,7 @@ GvProgram *gv_assemble(const char *src, size_t len, const char *filename, GvDiag
 #include "../../runtime/str.h"
 #include "../../vm/diag.h"
 #include "../../vm/opcodes.h"
-#include "testutil.h"
+#include "gvtest.h"
 
 /* ---- helpers ---- */
 
@@ -926,5 +926,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_very_long_lines_do_not_crash),
         cmocka_unit_test(test_mangled_programs_fail_cleanly_or_assemble),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

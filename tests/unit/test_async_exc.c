@@ -7,11 +7,7 @@
  * (main thread) takes "ready" off q, sets the exception, and joins: the
  * victim's handler returns "TypeName:message", so the join's result shows
  * that the thread ended by the exception, and which one. */
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "svc_testutil.h"
+#include "gvtest.h"
 
 /* Shared by every test: starting a victim and joining it. */
 static const char *const COMMON =
@@ -186,29 +182,29 @@ static const char *const VICTIMS =
     ".end\n";
 
 static int setup(void **state) {
-    int rc = svc_setup(state);
-    svc_load(COMMON);
-    svc_load(VICTIMS);
-    GvValue r = svc_call_ok("setup_waits", 0, NULL);
+    int rc = gvt_setup(state);
+    gvt_load(COMMON);
+    gvt_load(VICTIMS);
+    GvValue r = gvt_call_ok("setup_waits", 0, NULL);
     gv_vdecref(r);
     return rc;
 }
 
 static void start_victim(const char *name) {
-    GvValue f = svc_global(name);
-    svc_call_expect_str("start", 1, &f, "ready");
+    GvValue f = gvt_global(name);
+    gvt_call_expect_str("start", 1, &f, "ready");
     gv_vdecref(f);
 }
 
 static unsigned long victim_id(void) {
-    GvValue v = svc_global("victim_id");
+    GvValue v = gvt_global("victim_id");
     assert_true(gv_is_intlike(v));
     return (unsigned long)v.as.i;
 }
 
 /* A new ValueError("stop"); the caller drops it. */
 static GvObject *value_error(const char *msg) {
-    GvValue m = svc_str(msg);
+    GvValue m = gvt_str(msg);
     GvObject *e = gv_exc_new(&gv_type_ValueError, m.as.o, m);
     gv_vdecref(m);
     assert_non_null(e);
@@ -235,7 +231,7 @@ static void test_async_exc_unknown_id_returns_0(void **state) {
 
 static void test_async_exc_finished_thread_returns_0(void **state) {
     (void)state;
-    svc_load(".func quick\n"
+    gvt_load(".func quick\n"
              "    LOAD_CONST 7\n"
              "    RETURN_VALUE\n"
              ".end\n"
@@ -253,7 +249,7 @@ static void test_async_exc_finished_thread_returns_0(void **state) {
              "    CALL 1\n"
              "    RETURN_VALUE\n"
              ".end\n");
-    assert_int_equal(svc_call_int("run_quick", 0, NULL), 7);
+    assert_int_equal(gvt_call_int("run_quick", 0, NULL), 7);
     GvObject *e = value_error("too late");
     assert_int_equal(GvThreadState_SetAsyncExc(victim_id(), e), 0);
     assert_int_equal(e->refcnt, 1); /* nobody kept it */
@@ -262,13 +258,13 @@ static void test_async_exc_finished_thread_returns_0(void **state) {
 
 static void test_async_exc_rejects_non_exception(void **state) {
     (void)state;
-    GvValue s = svc_str("not an exception");
+    GvValue s = gvt_str("not an exception");
     unsigned long self = GvThreadState_GetID(GvThreadState_Get());
     assert_int_equal(GvThreadState_SetAsyncExc(self, s.as.o), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
     GvErr_Clear();
     gv_vdecref(s);
-    svc_call_ok("nop", 0, NULL); /* nothing pending */
+    gvt_call_ok("nop", 0, NULL); /* nothing pending */
 }
 
 static void test_async_exc_to_self_raised_at_next_check(void **state) {
@@ -279,11 +275,11 @@ static void test_async_exc_to_self_raised_at_next_check(void **state) {
     gv_decref(e);
     assert_null(GvErr_Occurred()); /* not raised by the call itself */
     GvValue r;
-    assert_int_equal(svc_call("nop", 0, NULL, &r), -1); /* function entry is a check */
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
-    assert_string_equal(gv_test_exc_message(), "self");
+    assert_int_equal(gvt_call("nop", 0, NULL, &r), -1); /* function entry is a check */
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gvt_exc_message(), "self");
     GvErr_Clear();
-    svc_call_ok("nop", 0, NULL); /* delivered once */
+    gvt_call_ok("nop", 0, NULL); /* delivered once */
 }
 
 /* ---- clearing ---- */
@@ -293,8 +289,8 @@ static void test_async_exc_null_clears_pending_one(void **state) {
     start_victim("waits_for_go"); /* now blocked on `go` */
     raise_in_victim("cleared");
     assert_int_equal(GvThreadState_SetAsyncExc(victim_id(), NULL), 1);
-    svc_call_ok("put_go", 0, NULL);
-    svc_call_expect_str("join", 0, NULL, "finished normally");
+    gvt_call_ok("put_go", 0, NULL);
+    gvt_call_expect_str("join", 0, NULL, "finished normally");
 }
 
 /* ---- interrupting ---- */
@@ -303,18 +299,18 @@ static void test_async_exc_interrupts_tight_loop(void **state) {
     (void)state;
     start_victim("spinner");
     raise_in_victim("stop");
-    svc_call_expect_str("join", 0, NULL, "ValueError:stop");
+    gvt_call_expect_str("join", 0, NULL, "ValueError:stop");
 }
 
 /* Sets the exception once the victim is parked, then checks it ended within
- * SVC_PROMPT seconds by that exception. */
+ * GVT_PROMPT seconds by that exception. */
 static void interrupt_parked_victim(void) {
-    assert_true(svc_wait_parked_gil(victim_id(), 10));
-    double t0 = svc_now();
+    assert_true(gvt_wait_parked_id_gil(victim_id(), 10));
+    double t0 = gvt_now();
     raise_in_victim("wake");
-    svc_call_expect_str("join", 0, NULL, "ValueError:wake");
-    double took = svc_now() - t0;
-    if (took > SVC_PROMPT) fail_msg("the parked thread took %.2f s to raise", took);
+    gvt_call_expect_str("join", 0, NULL, "ValueError:wake");
+    double took = gvt_now() - t0;
+    if (took > GVT_PROMPT) fail_msg("the parked thread took %.2f s to raise", took);
 }
 
 static void test_async_exc_interrupts_sleep(void **state) {
@@ -337,11 +333,11 @@ static void test_async_exc_interrupts_queue_get(void **state) {
 
 static void test_async_exc_interrupts_thread_join(void **state) {
     (void)state;
-    svc_call_ok("start_other", 0, NULL);
+    gvt_call_ok("start_other", 0, NULL);
     start_victim("joiner");
     interrupt_parked_victim();
     /* The thread it was joining is untouched. */
-    svc_call_expect_str("finish_other", 0, NULL, "done");
+    gvt_call_expect_str("finish_other", 0, NULL, "done");
 }
 
 /* ---- type or instance ---- */
@@ -352,12 +348,12 @@ static void test_async_exc_type_delivered_as_instance(void **state) {
     assert_int_equal(GvThreadState_SetAsyncExc(victim_id(), GvExc_KeyError), 1);
     /* report() is type_name(e) + ":" + str(e): "KeyError:" only for an instance
      * (type_name of the type object itself would not be "KeyError"). */
-    svc_call_expect_str("join", 0, NULL, "KeyError:");
+    gvt_call_expect_str("join", 0, NULL, "KeyError:");
 }
 
 static void test_async_exc_instance_delivered_as_is(void **state) {
     (void)state;
-    svc_load(".func catch_self e\n"
+    gvt_load(".func catch_self e\n"
              "    .local x\n"
              "    .try s t h\n"
              "s:\n"
@@ -378,7 +374,7 @@ static void test_async_exc_instance_delivered_as_is(void **state) {
     GvObject *e = value_error("same object");
     assert_int_equal(GvThreadState_SetAsyncExc(GvThreadState_GetID(GvThreadState_Get()), e), 1);
     GvValue arg = gv_obj(e);
-    GvValue r = svc_call_ok("catch_self", 1, &arg);
+    GvValue r = gvt_call_ok("catch_self", 1, &arg);
     assert_true(r.tag == GV_TBOOL && r.as.i == 1);
     gv_decref(e);
 }
@@ -450,19 +446,19 @@ static const char *const MASKED =
 
 static void test_async_exc_masked_until_end_of_scope(void **state) {
     (void)state;
-    svc_load(MASKED);
+    gvt_load(MASKED);
     start_victim("masked");
-    assert_true(svc_wait_parked_gil(victim_id(), 10)); /* in queue_get(go), masked */
+    assert_true(gvt_wait_parked_id_gil(victim_id(), 10)); /* in queue_get(go), masked */
     raise_in_victim("deferred");
     /* Give the interrupted wait time to see the exception and go on waiting. */
     Gv_BEGIN_ALLOW_THREADS
-    svc_msleep(50);
+    gvt_msleep(50);
     Gv_END_ALLOW_THREADS
-    svc_call_ok("put_go", 0, NULL);
-    svc_call_expect_str("join", 0, NULL, "ValueError:deferred");
-    GvValue w = svc_global("work");
+    gvt_call_ok("put_go", 0, NULL);
+    gvt_call_expect_str("join", 0, NULL, "ValueError:deferred");
+    GvValue w = gvt_global("work");
     assert_int_equal(w.as.i, 499500); /* the masked work completed */
-    assert_false(svc_has_global("after_unmask")); /* raised right after the scope */
+    assert_false(gvt_has_global("after_unmask")); /* raised right after the scope */
 }
 
 /* As `masked`, but what follows the scope is a blocking wait: the exception
@@ -507,18 +503,18 @@ static const char *const MASKED_THEN_SLEEP =
 
 static void test_async_exc_due_at_unmask_wakes_following_wait(void **state) {
     (void)state;
-    svc_load(MASKED_THEN_SLEEP);
+    gvt_load(MASKED_THEN_SLEEP);
     start_victim("masked_then_sleep");
-    assert_true(svc_wait_parked_gil(victim_id(), 10)); /* in queue_get(go), masked */
+    assert_true(gvt_wait_parked_id_gil(victim_id(), 10)); /* in queue_get(go), masked */
     raise_in_victim("due");
     Gv_BEGIN_ALLOW_THREADS
-    svc_msleep(50); /* it wakes, sees the exception is masked, parks again */
+    gvt_msleep(50); /* it wakes, sees the exception is masked, parks again */
     Gv_END_ALLOW_THREADS
-    double t0 = svc_now();
-    svc_call_ok("put_go", 0, NULL);
-    svc_call_expect_str("join", 0, NULL, "ValueError:due");
-    double took = svc_now() - t0;
-    if (took > SVC_PROMPT)
+    double t0 = gvt_now();
+    gvt_call_ok("put_go", 0, NULL);
+    gvt_call_expect_str("join", 0, NULL, "ValueError:due");
+    double took = gvt_now() - t0;
+    if (took > GVT_PROMPT)
         fail_msg("raised %.1f s after the scope ended: async_unmask() set GV_EB_ASYNC_EXC but not "
                  "ts->interrupted, so the sleep that followed parked for its whole length "
                  "(runtime/services.c gv_async_unmask; gv_park only looks at interrupted)", took);
@@ -576,10 +572,10 @@ static const char *const NESTED =
 
 static void test_async_exc_nested_masks_deliver_at_outermost_unmask(void **state) {
     (void)state;
-    svc_load(NESTED);
-    svc_call_expect_str("nested", 0, NULL, "ValueError:nested");
-    assert_true(svc_has_global("inner_done"));
-    assert_false(svc_has_global("outer_done"));
+    gvt_load(NESTED);
+    gvt_call_expect_str("nested", 0, NULL, "ValueError:nested");
+    assert_true(gvt_has_global("inner_done"));
+    assert_false(gvt_has_global("outer_done"));
 }
 
 static void test_async_exc_c_mask_scope(void **state) {
@@ -589,25 +585,25 @@ static void test_async_exc_c_mask_scope(void **state) {
     GvObject *e = value_error("c scope");
     assert_int_equal(GvThreadState_SetAsyncExc(self, e), 1);
     gv_decref(e);
-    svc_call_ok("nop", 0, NULL); /* masked: nop runs */
-    svc_call_ok("nop", 0, NULL);
+    gvt_call_ok("nop", 0, NULL); /* masked: nop runs */
+    gvt_call_ok("nop", 0, NULL);
     GvThreadState_UnmaskAsyncExc();
     GvValue r;
-    assert_int_equal(svc_call("nop", 0, NULL, &r), -1);
-    assert_string_equal(gv_test_exc_message(), "c scope");
+    assert_int_equal(gvt_call("nop", 0, NULL, &r), -1);
+    assert_string_equal(gvt_exc_message(), "c scope");
     GvErr_Clear();
 }
 
 static void test_async_unmask_without_mask_is_runtime_error(void **state) {
     (void)state;
-    svc_load(".func bad_unmask\n"
+    gvt_load(".func bad_unmask\n"
              "    LOAD_GLOBAL async_unmask\n"
              "    CALL 0\n"
              "    RETURN_VALUE\n"
              ".end\n");
     GvValue r;
-    assert_int_equal(svc_call("bad_unmask", 0, NULL, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
+    assert_int_equal(gvt_call("bad_unmask", 0, NULL, &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
     GvErr_Clear();
 }
 
@@ -725,10 +721,10 @@ typedef struct Tally {
     int bad_items;  /* queue: item neither received nor left; lock: free although B got it, or the reverse */
 } Tally;
 
-static void set_none(const char *name) { gv_set_global(name, gv_none()); }
+static void set_none(const char *name) { gvt_set_global(name, gv_none()); }
 
 static bool global_is_none(const char *name) {
-    GvValue v = svc_global(name);
+    GvValue v = gvt_global(name);
     bool none = gv_is_none(v);
     gv_vdecref(v);
     return none;
@@ -746,26 +742,26 @@ static void race_round(Race race, int i, Tally *t) {
     static const char *const racers[] = {"get_racer", "lock_racer", "join_racer", "sleep_racer"};
     set_none("took");
     set_none("caught");
-    if (race == RACE_QUEUE) svc_call_ok("new_wake", 0, NULL);
-    if (race == RACE_JOIN) svc_call_ok("start_other", 0, NULL);
+    if (race == RACE_QUEUE) gvt_call_ok("new_wake", 0, NULL);
+    if (race == RACE_JOIN) gvt_call_ok("start_other", 0, NULL);
     if (race == RACE_SLEEP) {
         /* 0 (a yield) to 2 ms: the raise comes about when the sleep ends. */
         static const double naps[] = {0, 0.0005, 0.001, 0.002};
-        gv_set_global("nap", gv_float(naps[i % 4]));
+        gvt_set_global("nap", gv_float(naps[i % 4]));
     }
     start_victim(racers[race]);
-    if (race != RACE_SLEEP && !svc_wait_parked_gil(victim_id(), 10)) fail_msg("round %d: B never blocked", i);
+    if (race != RACE_SLEEP && !gvt_wait_parked_id_gil(victim_id(), 10)) fail_msg("round %d: B never blocked", i);
     GvObject *e = value_error("late");
     int reached = GvThreadState_SetAsyncExc(victim_id(), e);
     gv_decref(e);
-    if (race == RACE_QUEUE) svc_call_ok("put_wake", 0, NULL);
-    if (race == RACE_LOCK) svc_call_ok("release_lk", 0, NULL);
-    if (race == RACE_JOIN) svc_call_ok("let_other_end", 0, NULL);
+    if (race == RACE_QUEUE) gvt_call_ok("put_wake", 0, NULL);
+    if (race == RACE_LOCK) gvt_call_ok("release_lk", 0, NULL);
+    if (race == RACE_JOIN) gvt_call_ok("let_other_end", 0, NULL);
 
-    GvCapture cap;
-    gv_capture_begin(&cap, 2);
-    GvValue r = svc_call_ok("join", 0, NULL);
-    char *err = gv_capture_end(&cap);
+    GvtCapture cap;
+    gvt_capture_begin(&cap, 2);
+    GvValue r = gvt_call_ok("join", 0, NULL);
+    char *err = gvt_capture_end(&cap);
     bool uncaught = gv_is_none(r); /* thread_join: none when B's function raised */
     bool caught = !global_is_none("caught");
     t->rounds++;
@@ -778,18 +774,18 @@ static void race_round(Race race, int i, Tally *t) {
     gv_vdecref(r);
     free(err);
 
-    GvValue took = svc_global("took");
+    GvValue took = gvt_global("took");
     if (race == RACE_QUEUE) {
-        GvValue left = svc_call_ok("left_in_wake", 0, NULL);
+        GvValue left = gvt_call_ok("left_in_wake", 0, NULL);
         t->bad_items += is_str(took, "x") + is_str(left, "x") != 1;
         gv_vdecref(left);
     } else if (race == RACE_LOCK) {
         /* Main holds lk again after this, whoever had it. */
-        GvValue free_now = svc_call_ok("try_lk", 0, NULL);
+        GvValue free_now = gvt_call_ok("try_lk", 0, NULL);
         t->bad_items += is_true(free_now) == is_true(took);
         gv_vdecref(free_now);
     } else if (race == RACE_JOIN) {
-        svc_call_expect_str("join_other", 0, NULL, "done"); /* untouched by B's exception */
+        gvt_call_expect_str("join_other", 0, NULL, "done"); /* untouched by B's exception */
     }
     gv_vdecref(took);
 }
@@ -799,12 +795,12 @@ static void race_round(Race race, int i, Tally *t) {
  * latest its return, then reported as its uncaught exception), and nothing
  * the wait was for got lost. */
 static void run_race(Race race, const char *what) {
-    gv_watchdog_arm(60, what);
+    gvt_watchdog_arm(60, what);
     Tally t;
     memset(&t, 0, sizeof t);
-    int rounds = (int)gv_scale(1000, 20);
+    int rounds = (int)gvt_scale_tsan(1000, 20);
     for (int i = 0; i < rounds; i++) race_round(race, i, &t);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     if (t.lost)
         fail_msg("%s: in %d of %d rounds the exception reached B (SetAsyncExc returned 1) but was never raised: "
                  "B's wait returned normally and B returned without it",
@@ -821,25 +817,25 @@ static void run_race(Race race, const char *what) {
 
 static void test_async_exc_then_queue_put_raised_once_item_kept(void **state) {
     (void)state;
-    svc_load(RACERS);
+    gvt_load(RACERS);
     run_race(RACE_QUEUE, "async exception, then queue_put");
 }
 
 static void test_async_exc_then_lock_release_raised_once_lock_kept(void **state) {
     (void)state;
-    svc_load(RACERS);
+    gvt_load(RACERS);
     run_race(RACE_LOCK, "async exception, then lock_release");
 }
 
 static void test_async_exc_then_joined_thread_ends_raised_once(void **state) {
     (void)state;
-    svc_load(RACERS);
+    gvt_load(RACERS);
     run_race(RACE_JOIN, "async exception, then the joined thread ends");
 }
 
 static void test_async_exc_as_sleep_ends_raised_once(void **state) {
     (void)state;
-    svc_load(RACERS);
+    gvt_load(RACERS);
     run_race(RACE_SLEEP, "async exception as the sleep ends");
 }
 
@@ -847,44 +843,24 @@ static void test_async_exc_as_sleep_ends_raised_once(void **state) {
 
 /* Without the GIL: a fatal error (message and abort), never a crash or a
  * silent success. Checked in a child process, so the test binary lives on. */
+static int set_async_exc_without_gil(void *arg) {
+    (void)arg;
+    GvThreadState *ts = GvEval_SaveThread(); /* releases the GIL, detaches */
+    GvThreadState_Swap(ts);                  /* attached again, but without the GIL */
+    GvThreadState_SetAsyncExc(1, GvExc_ValueError);
+    return 0; /* not fatal: the parent fails the test */
+}
+
 static void test_async_exc_without_gil_is_fatal(void **state) {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL); /* not cmocka's handler: it would go on running tests here */
-        dup2(fds[1], 2);
-        GvThreadState *ts = GvEval_SaveThread(); /* releases the GIL, detaches */
-        GvThreadState_Swap(ts);                  /* attached again, but without the GIL */
-        GvThreadState_SetAsyncExc(1, GvExc_ValueError);
-        _exit(0); /* not fatal: the parent fails the test */
-    }
-    close(fds[1]);
-    char buf[512] = {0};
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
-    close(fds[0]);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-        fail_msg("child did not abort (status %#x); stderr: %s", st, buf);
-    assert_non_null(strstr(buf, "GvThreadState_SetAsyncExc"));
-    assert_non_null(strstr(buf, "GIL"));
+    GvtChild c = gvt_run_in_child(set_async_exc_without_gil, NULL);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("child did not abort (status %#x); stderr: %s", c.status, c.err);
+    assert_non_null(strstr(c.err, "GvThreadState_SetAsyncExc"));
+    assert_non_null(strstr(c.err, "GIL"));
 }
 
-/* A failed assertion leaves run_race's watchdog armed: disarm it here. */
-static int race_teardown(void **state) {
-    if (gv_wd.armed) gv_watchdog_disarm();
-    return svc_teardown(state);
-}
-
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, svc_teardown)
-#define RACE(name) cmocka_unit_test_setup_teardown(name, setup, race_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -906,10 +882,10 @@ int main(int argc, char **argv) {
         T(test_async_exc_c_mask_scope),
         T(test_async_unmask_without_mask_is_runtime_error),
         T(test_async_exc_without_gil_is_fatal),
-        RACE(test_async_exc_then_queue_put_raised_once_item_kept),
-        RACE(test_async_exc_then_lock_release_raised_once_lock_kept),
-        RACE(test_async_exc_then_joined_thread_ends_raised_once),
-        RACE(test_async_exc_as_sleep_ends_raised_once),
+        T(test_async_exc_then_queue_put_raised_once_item_kept),
+        T(test_async_exc_then_lock_release_raised_once_lock_kept),
+        T(test_async_exc_then_joined_thread_ends_raised_once),
+        T(test_async_exc_as_sleep_ends_raised_once),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

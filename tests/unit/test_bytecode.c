@@ -2,13 +2,8 @@
  * round-trip exactly, every malformed image is refused cleanly, and the
  * disassembly assembles back to the same code. */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "testutil.h"
-#include "../../runtime/str.h"
+#include "gvtest.h"
 #include "../../vm/asm.h"
 #include "../../vm/bytecode.h"
 #include "../../vm/dis.h"
@@ -1097,5 +1092,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_dis_output_reassembles_to_same_code),
         cmocka_unit_test(test_dis_constants_reassemble_exactly),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

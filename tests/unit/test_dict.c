@@ -2,15 +2,8 @@
  * true are one key), unhashable keys, deletion, insertion order, growth to
  * 100k entries with deletions, and clearing. */
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 
-#include "testutil.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
+#include "gvtest.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();
@@ -352,5 +345,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_self_referential_dict_is_freed_at_finalization),
         cmocka_unit_test(test_deep_dict_nesting_is_freed),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

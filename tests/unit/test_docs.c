@@ -4,12 +4,7 @@
  * registers (with its argument count or base type), lists none that it does
  * not, and calls "not yet implemented" nothing that exists. These tests fail
  * when the files in the tree and the VM have drifted apart. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "testutil.h"
-#include "../../runtime/func.h"
+#include "gvtest.h"
 #include "../../vm/dis.h"
 #include "../../vm/opcodes.h"
 
@@ -17,27 +12,6 @@
 #define LANG_PATH GV_SOURCE_ROOT "/docs/LANGUAGE.md"
 #define README_PATH GV_SOURCE_ROOT "/README.md"
 #define MAP_PATH GV_SOURCE_ROOT "/docs/MAP.md"
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len == cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap);
-            assert_non_null(nb);
-            buf = nb;
-        }
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        if (n == 0) break;
-        *len += n;
-    }
-    fclose(f);
-    return buf;
-}
 
 /* 1-based number of the first line where a and b differ. */
 static unsigned first_diff_line(const char *a, size_t alen, const char *b, size_t blen) {
@@ -57,7 +31,7 @@ static void test_bytecode_md_matches_opcode_table(void **state) {
     fclose(m);
 
     size_t havelen = 0;
-    char *have = read_all(DOC_PATH, &havelen);
+    char *have = gvt_read_file(DOC_PATH, &havelen);
     if (!have) {
         free(want);
         fail_msg("cannot read %s; generate it with: ./build/gilvm dis --opcodes > docs/BYTECODE.md",
@@ -101,12 +75,8 @@ static void test_opcode_doc_lists_every_opcode(void **state) {
 
 /* The file as a NUL-terminated string (freed by the caller). */
 static char *read_text(const char *path) {
-    size_t len = 0;
-    char *buf = read_all(path, &len);
-    if (!buf) fail_msg("cannot read %s", path);
-    char *text = realloc(buf, len + 1);
-    assert_non_null(text);
-    text[len] = '\0';
+    char *text = gvt_read_file(path, NULL);
+    if (!text) fail_msg("cannot read %s", path);
     return text;
 }
 
@@ -354,15 +324,11 @@ static bool defines_function(const char *src, const char *name) {
 static bool citation_holds(const char *path, const char *what) {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", GV_SOURCE_ROOT, path);
-    size_t len = 0;
-    char *src = read_all(full, &len);
-    if (!src) {
+    char *text = gvt_read_file(full, NULL);
+    if (!text) {
         print_error("docs/MAP.md cites %s:%s, but there is no file %s\n", path, what, path);
         return false;
     }
-    char *text = realloc(src, len + 1);
-    assert_non_null(text);
-    text[len] = '\0';
     bool ok = strncmp(what, "CASE(", 5) == 0 ? strstr(text, what) != NULL : defines_function(text, what);
     if (!ok) print_error("docs/MAP.md cites %s:%s, but %s does not define it (renamed or moved?)\n", path, what, path);
     free(text);
@@ -411,12 +377,12 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_opcode_doc_lists_every_opcode),
         cmocka_unit_test(test_language_md_tables_match_opcode_table),
         cmocka_unit_test(test_language_md_gives_every_opcode_with_operand_and_stack),
-        cmocka_unit_test_setup_teardown(test_language_md_documents_every_builtin, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_not_yet_implemented_is_not_implemented, gv_test_setup,
-                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_language_md_documents_every_builtin, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_not_yet_implemented_is_not_implemented, gvt_setup,
+                                        gvt_teardown),
         cmocka_unit_test(test_readme_points_to_the_docs),
         cmocka_unit_test(test_map_md_cites_only_what_exists),
         cmocka_unit_test(test_defines_function_tells_definitions_from_calls),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -1,11 +1,9 @@
 /* The eval loop: each opcode, calls and frames, the eval breaker. */
-#include "testutil.h"
-
-#include "../../runtime/list.h"
+#include "gvtest.h"
 
 static int64_t run_int(const char *src) {
     GvValue r;
-    if (gv_test_call(src, "main", &r) < 0) fail_msg("unexpected %s: %s", gv_test_exc_type()->name, gv_test_exc_message());
+    if (gvt_load_call(src, "main", &r) < 0) fail_msg("unexpected %s: %s", gvt_exc_type()->name, gvt_exc_message());
     assert_true(gv_is_int(r));
     return r.as.i;
 }
@@ -13,13 +11,13 @@ static int64_t run_int(const char *src) {
 /* Runs src's main, expecting it to raise `type`; returns the message. */
 static const char *run_raises(const char *src, GvType *type) {
     GvValue r;
-    int rc = gv_test_call(src, "main", &r);
+    int rc = gvt_load_call(src, "main", &r);
     if (rc == 0) {
         gv_vdecref(r);
         fail_msg("expected %s, main returned", type->name);
     }
-    assert_ptr_equal(gv_test_exc_type(), type);
-    return gv_test_exc_message();
+    assert_ptr_equal(gvt_exc_type(), type);
+    return gvt_exc_message();
 }
 
 static void test_load_const_and_return(void **state) {
@@ -237,5 +235,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_builtin_call_returns_value),
         cmocka_unit_test(test_eval_breaker_bit_takes_slow_path_at_backward_jump),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -1,15 +1,13 @@
 /* Exceptions: handlers, the exception-info stack, context chaining,
  * tracebacks, and the GvErr_* C API. */
-#include <stdio.h>
-
-#include "testutil.h"
+#include "gvtest.h"
 
 static GvThreadState *tstate(void) { return GvThreadState_Get(); }
 
 static int64_t run_int(const char *src) {
     GvValue r;
-    if (gv_test_call(src, "main", &r) < 0)
-        fail_msg("unexpected %s: %s", gv_test_exc_type()->name, gv_test_exc_message());
+    if (gvt_load_call(src, "main", &r) < 0)
+        fail_msg("unexpected %s: %s", gvt_exc_type()->name, gvt_exc_message());
     assert_true(gv_is_int(r));
     return r.as.i;
 }
@@ -83,7 +81,7 @@ static void test_exception_in_handler_gets_context(void **state) {
         "h:\n POP_TOP\n LOAD_GLOBAL KeyError\n LOAD_CONST \"second\"\n CALL 1\n RAISE\n"
         ".try s e h\n.end\n";
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
     GvException *e = (GvException *)tstate()->current_exception;
     assert_ptr_equal(e->type, &gv_type_KeyError);
     assert_non_null(e->context);
@@ -108,7 +106,7 @@ static void test_reraise_keeps_traceback_and_context(void **state) {
         "h:\n RERAISE\n"
         ".try s e h\n.end\n";
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
     GvObject *exc = tstate()->current_exception;
     assert_int_equal(tb_len(exc), 2);
     GvTraceback *tb = ((GvException *)exc)->traceback;
@@ -129,7 +127,7 @@ static void test_return_from_handler_pops_exc_info(void **state) {
         ".func main\n LOAD_GLOBAL g\n CALL 0\n POP_TOP\n"
         " LOAD_GLOBAL exc_info\n CALL 0\n LOAD_CONST none\n COMPARE_EQ\n RETURN_VALUE\n.end\n";
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_bool(r) && r.as.i == 1);
     assert_int_equal(tstate()->exc_depth, 0);
 }
@@ -149,7 +147,7 @@ static void test_exception_leaving_handler_to_outer_handler_drops_inner_entry(vo
         " ROT_TWO\n POP_TOP\n POP_EXCEPT\n RETURN_VALUE\n"
         ".try s2 e2 h2\n.try s1 e1 h1\n.end\n";
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_bool(r) && r.as.i == 1);
     assert_int_equal(tstate()->exc_depth, 0);
 }
@@ -180,9 +178,9 @@ static void test_recursion_error_is_catchable_and_again_inside_handler(void **st
 static void test_raise_non_exception_is_type_error(void **state) {
     (void)state;
     GvValue r;
-    assert_int_equal(gv_test_call(".func main\n LOAD_CONST 3\n RAISE\n.end\n", "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
-    assert_string_equal(gv_test_exc_message(), "exceptions must derive from BaseException");
+    assert_int_equal(gvt_load_call(".func main\n LOAD_CONST 3\n RAISE\n.end\n", "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
+    assert_string_equal(gvt_exc_message(), "exceptions must derive from BaseException");
     gv_err_clear(tstate());
 }
 
@@ -248,11 +246,11 @@ static void test_recursion_limit_api(void **state) {
 static void test_print_ex_systemexit_code(void **state) {
     (void)state;
     GvValue r;
-    assert_int_equal(gv_test_call(".func main\n LOAD_GLOBAL SystemExit\n LOAD_CONST 3\n CALL 1\n RAISE\n.end\n",
-                                  "main", &r), -1);
+    assert_int_equal(gvt_load_call(".func main\n LOAD_GLOBAL SystemExit\n LOAD_CONST 3\n CALL 1\n RAISE\n.end\n",
+                                   "main", &r), -1);
     assert_int_equal(GvErr_PrintEx(), 3);
     assert_null(GvErr_Occurred());
-    assert_int_equal(gv_test_call(".func main\n LOAD_GLOBAL SystemExit\n RAISE\n.end\n", "main", &r), -1);
+    assert_int_equal(gvt_load_call(".func main\n LOAD_GLOBAL SystemExit\n RAISE\n.end\n", "main", &r), -1);
     assert_int_equal(GvErr_PrintEx(), 0);
 }
 
@@ -467,5 +465,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_print_shows_a_whole_chain_up_to_the_cap),
         cmocka_unit_test(test_print_of_a_longer_chain_shows_root_and_newest),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

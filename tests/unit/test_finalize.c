@@ -8,7 +8,7 @@
  * generous bound: the finalizer gives up waiting for threads after 2 s (and
  * then leaks the interpreter), so a finalization that takes 1.5 s means a
  * thread did not come back. */
-#include "thread_testutil.h"
+#include "gvtest.h"
 #include "../../runtime/sync.h"
 #include "../../runtime/thread.h"
 
@@ -55,29 +55,29 @@ static const char *DAEMONS_SRC =
 
 static void test_finalize_with_16_daemon_threads_returns_promptly_every_round(void **state) {
     (void)state;
-    int rounds = (int)gv_scale(100, 10);
+    int rounds = (int)gvt_scale_tsan(100, 10);
     double worst = 0;
-    gv_watchdog_arm(rounds * 3.0 + 30, "finalization rounds");
+    gvt_watchdog_arm(rounds * 3.0 + 30, "finalization rounds");
     for (int round = 0; round < rounds; round++) {
-        double t0 = gv_now();
+        double t0 = gvt_now();
         assert_non_null(Gv_Initialize());
         assert_false(Gv_IsFinalizing());
         /* Spinners hold the GIL an interval at a time: a short one gets the
          * other threads started sooner. */
         assert_int_equal(Gv_SetSwitchInterval(0.0005), 0);
-        gv_load(DAEMONS_SRC);
-        assert_int_equal(gv_call_int("start_all", 0, NULL), 16);
-        assert_int_equal(gv_count_tstates(), 17);
-        double t1 = gv_now();
+        gvt_load(DAEMONS_SRC);
+        assert_int_equal(gvt_call_int("start_all", 0, NULL), 16);
+        assert_int_equal(gvt_count_tstates(), 17);
+        double t1 = gvt_now();
         Gv_Finalize();
-        double t2 = gv_now();
+        double t2 = gvt_now();
         assert_null(GvInterpreterState_Get());
         assert_null(GvThreadState_Get());
         if (t2 - t1 > worst) worst = t2 - t1;
         if (t2 - t1 > PROMPT_S || t2 - t0 > 10.0) /* the round: a bound against hangs only */
             fail_msg("round %d: Gv_Finalize took %.3f s (the whole round %.3f s)", round, t2 - t1, t2 - t0);
     }
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     print_message("%d rounds, slowest Gv_Finalize %.1f ms\n", rounds, worst * 1e3);
 }
 
@@ -107,8 +107,8 @@ static void *late_main(void *p) {
     pthread_cond_broadcast(&l->c);
     pthread_mutex_unlock(&l->m);
     /* Wait (outside the VM) until finalization starts. */
-    double end = gv_now() + 20;
-    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+    double end = gvt_now() + 20;
+    while (!Gv_IsFinalizing() && gvt_now() < end) gvt_msleep(1);
     /* Finalization does not wait for a thread that left the VM through the
      * public API, so it may be over already: what matters is that the
      * thread comes back before the next Gv_Initialize. */
@@ -137,16 +137,16 @@ static double finalize_with_late_thread(Late *l) {
     l->ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(l->ts);
     pthread_t t;
-    gv_watchdog_arm(30, "finalization with a raw thread");
-    assert_int_equal(pthread_create(&t, NULL, late_main, l), 0);
+    gvt_watchdog_arm(30, "finalization with a raw thread");
+    t = gvt_start_thread(late_main, l);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&l->m);
     while (!l->ready) pthread_cond_wait(&l->c, &l->m);
     pthread_mutex_unlock(&l->m);
     Gv_END_ALLOW_THREADS
-    double t0 = gv_now();
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
+    double took = gvt_now() - t0;
     atomic_store(&l->finalize_returned, true);
     /* Finalization stays visible until the next Gv_Initialize. */
     assert_true(Gv_IsFinalizing());
@@ -155,7 +155,7 @@ static double finalize_with_late_thread(Late *l) {
     pthread_cond_broadcast(&l->c);
     pthread_mutex_unlock(&l->m);
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_non_null(Gv_Initialize());
     assert_false(Gv_IsFinalizing());
     Gv_Finalize();
@@ -226,16 +226,15 @@ static void test_acquire_or_fail_waiting_for_gil_when_finalization_starts(void *
     atomic_store(&w.rc, 12345);
     w.ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(w.ts);
-    gv_watchdog_arm(30, "AcquireThreadOrFail waiting when finalization starts");
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, acquire_or_fail_waiting, &w), 0);
-    while (!atomic_load(&w.called)) gv_msleep(1);
-    gv_msleep(200); /* holding the GIL: the thread is counted and waits for it */
-    double t0 = gv_now();
+    gvt_watchdog_arm(30, "AcquireThreadOrFail waiting when finalization starts");
+    pthread_t t = gvt_start_thread(acquire_or_fail_waiting, &w);
+    while (!atomic_load(&w.called)) gvt_msleep(1);
+    gvt_msleep(200); /* holding the GIL: the thread is counted and waits for it */
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
+    double took = gvt_now() - t0;
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_int_equal(atomic_load(&w.rc), -1);
     if (took > PROMPT_S)
         fail_msg("Gv_Finalize took %.2f s: it waited for a thread that GvEval_AcquireThreadOrFail refused", took);
@@ -249,8 +248,8 @@ static _Atomic bool ensure_returned;
 
 static void *ensure_late(void *p) {
     (void)p;
-    double end = gv_now() + 20;
-    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+    double end = gvt_now() + 20;
+    while (!Gv_IsFinalizing() && gvt_now() < end) gvt_msleep(1);
     GvGILState_Ensure();
     atomic_store(&ensure_returned, true);
     return NULL;
@@ -261,11 +260,11 @@ static void test_gilstate_ensure_during_finalization_ends_the_thread(void **stat
     atomic_store(&ensure_returned, false);
     assert_non_null(Gv_Initialize());
     pthread_t t;
-    gv_watchdog_arm(30, "Ensure during finalization");
-    assert_int_equal(pthread_create(&t, NULL, ensure_late, NULL), 0);
+    gvt_watchdog_arm(30, "Ensure during finalization");
+    t = gvt_start_thread(ensure_late, NULL);
     Gv_Finalize();
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_false(atomic_load(&ensure_returned));
     assert_non_null(Gv_Initialize());
     Gv_Finalize();
@@ -289,14 +288,14 @@ typedef struct Window {
 } Window;
 
 static void wait_finalizing(void) {
-    double end = gv_now() + 20;
-    while (!Gv_IsFinalizing() && gv_now() < end) gv_msleep(1);
+    double end = gvt_now() + 20;
+    while (!Gv_IsFinalizing() && gvt_now() < end) gvt_msleep(1);
 }
 
 static void *window_ensurer(void *p) {
     Window *w = p;
     wait_finalizing();
-    w->tstates_before = gv_count_tstates();
+    w->tstates_before = gvt_count_tstates();
     GvGILState_Ensure();
     atomic_store(&w->ensure_returned, true);
     return NULL;
@@ -313,7 +312,7 @@ static void *window_blocker(void *p) {
     pthread_mutex_unlock(&w->m);
     wait_finalizing();
     pthread_join(w->ensurer, NULL);
-    w->tstates_after = gv_count_tstates();
+    w->tstates_after = gvt_count_tstates();
     gv_tstate_attach_or_exit(w->ts); /* refused: ends this thread */
     atomic_store(&w->blocker_returned, true);
     return NULL;
@@ -329,20 +328,20 @@ static void test_gilstate_ensure_during_finalization_makes_no_thread_state(void 
     assert_non_null(Gv_Initialize());
     w.ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(w.ts);
-    gv_watchdog_arm(30, "Ensure while finalization waits for a thread");
+    gvt_watchdog_arm(30, "Ensure while finalization waits for a thread");
     pthread_t blocker;
-    assert_int_equal(pthread_create(&w.ensurer, NULL, window_ensurer, &w), 0);
-    assert_int_equal(pthread_create(&blocker, NULL, window_blocker, &w), 0);
+    w.ensurer = gvt_start_thread(window_ensurer, &w);
+    blocker = gvt_start_thread(window_blocker, &w);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&w.m);
     while (!w.ready) pthread_cond_wait(&w.c, &w.m);
     pthread_mutex_unlock(&w.m);
     Gv_END_ALLOW_THREADS
-    double t0 = gv_now();
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
+    double took = gvt_now() - t0;
     pthread_join(blocker, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_false(atomic_load(&w.ensure_returned));
     assert_false(atomic_load(&w.blocker_returned));
     if (w.tstates_after != w.tstates_before)
@@ -369,16 +368,16 @@ static const char *WORKERS_SRC =
 static void test_finalize_waits_for_non_daemon_threads_only(void **state) {
     (void)state;
     assert_non_null(Gv_Initialize());
-    gv_load(WORKERS_SRC);
-    GvCapture cap;
-    gv_capture_begin(&cap, 1);
-    gv_vdecref(gv_call_ok("start", 0, NULL));
-    gv_watchdog_arm(30, "waiting for a non-daemon thread");
-    double t0 = gv_now();
+    gvt_load(WORKERS_SRC);
+    GvtCapture cap;
+    gvt_capture_begin(&cap, 1);
+    gv_vdecref(gvt_call_ok("start", 0, NULL));
+    gvt_watchdog_arm(30, "waiting for a non-daemon thread");
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
-    gv_watchdog_disarm();
-    char *out = gv_capture_end(&cap);
+    double took = gvt_now() - t0;
+    gvt_watchdog_disarm();
+    char *out = gvt_capture_end(&cap);
     /* The worker finished its sleep and printed; the daemon was dropped. */
     if (strcmp(out, "worker done\n") != 0) fail_msg("stdout: \"%s\", expected \"worker done\\n\"", out);
     free(out);
@@ -399,14 +398,14 @@ static const char *TWO_WORKERS_SRC =
 static void test_finalize_waits_for_two_non_daemon_threads_ending_apart(void **state) {
     (void)state;
     assert_non_null(Gv_Initialize());
-    gv_load(TWO_WORKERS_SRC);
-    GvCapture cap;
-    gv_capture_begin(&cap, 1);
-    gv_vdecref(gv_call_ok("start_two", 0, NULL));
-    gv_watchdog_arm(30, "waiting for two non-daemon threads");
+    gvt_load(TWO_WORKERS_SRC);
+    GvtCapture cap;
+    gvt_capture_begin(&cap, 1);
+    gv_vdecref(gvt_call_ok("start_two", 0, NULL));
+    gvt_watchdog_arm(30, "waiting for two non-daemon threads");
     Gv_Finalize();
-    gv_watchdog_disarm();
-    char *out = gv_capture_end(&cap);
+    gvt_watchdog_disarm();
+    char *out = gvt_capture_end(&cap);
     bool ok = strcmp(out, "first done\nsecond done\n") == 0;
     if (!ok) print_message("stdout: \"%s\"\n", out);
     free(out);
@@ -441,8 +440,8 @@ static const char *CYCLES_SRC =
 static void run_and_finalize(const char *fn, GvValue want) {
     int64_t before = gv_mem_in_use();
     assert_non_null(Gv_Initialize());
-    gv_load(CYCLES_SRC);
-    GvValue got = gv_call_ok(fn, 0, NULL);
+    gvt_load(CYCLES_SRC);
+    GvValue got = gvt_call_ok(fn, 0, NULL);
     assert_int_equal(gv_equal(got, want), 1);
     gv_vdecref(got);
     Gv_Finalize();
@@ -510,10 +509,10 @@ static void test_deleting_thread_state_with_undelivered_async_exc_frees_it(void 
     (void)state;
     int64_t baseline = gv_mem_in_use();
     assert_non_null(Gv_Initialize());
-    gv_load(UNDELIVERED_SRC);
-    gv_vdecref(gv_call_ok("make_exc", 0, NULL)); /* whatever the first call allocates for good */
+    gvt_load(UNDELIVERED_SRC);
+    gv_vdecref(gvt_call_ok("make_exc", 0, NULL)); /* whatever the first call allocates for good */
     int64_t before = gv_mem_in_use();
-    GvValue exc = gv_call_ok("make_exc", 0, NULL);
+    GvValue exc = gvt_call_ok("make_exc", 0, NULL);
     GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(ts);
     assert_int_equal(GvThreadState_SetAsyncExc(GvThreadState_GetID(ts), exc.as.o), 1);
@@ -531,16 +530,16 @@ static void test_thread_ending_with_masked_async_exc_pending_frees_it(void **sta
     (void)state;
     int64_t baseline = gv_mem_in_use();
     assert_non_null(Gv_Initialize());
-    gv_load(UNDELIVERED_SRC);
-    gv_watchdog_arm(30, "a thread ending with a masked asynchronous exception");
-    GvValue r = gv_call_ok("exc_pending_at_thread_end", 0, NULL);
+    gvt_load(UNDELIVERED_SRC);
+    gvt_watchdog_arm(30, "a thread ending with a masked asynchronous exception");
+    GvValue r = gvt_call_ok("exc_pending_at_thread_end", 0, NULL);
     GvList *l = (GvList *)r.as.o;
     assert_int_equal(l->size, 2);
     assert_true(gv_is_int(l->items[0]) && l->items[0].as.i == 1); /* it reached the thread */
     assert_true(gv_is_kind(l->items[1], GV_KSTR) && strcmp(gv_str_cstr(l->items[1].as.o), "ended masked") == 0);
     gv_vdecref(r);
     Gv_Finalize(); /* waits until the thread state is freed */
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     if (gv_mem_in_use() != baseline)
         fail_msg("%lld bytes still counted after Gv_Finalize: the asynchronous exception pending (masked) "
                  "when the thread ended was not freed with its thread state",
@@ -565,5 +564,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_deleting_thread_state_with_undelivered_async_exc_frees_it),
         cmocka_unit_test(test_thread_ending_with_masked_async_exc_pending_frees_it),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

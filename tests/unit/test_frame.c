@@ -8,39 +8,11 @@
  * with references in every place the calling convention names (operand
  * stacks, locals, callee slots, an entry frame's callable, handled
  * exceptions) without running it. */
-#include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "testutil.h"
-
-#include "../../runtime/list.h"
-
-/* Assembles src and defines its functions as globals (the test's). */
-static void define(const char *src) {
-    GvDiag diag;
-    memset(&diag, 0, sizeof diag);
-    GvProgram *p = GvProgram_Assemble(src, strlen(src), "test_frame.gva", &diag);
-    if (!p) fail_msg("load error: %s", diag.text);
-    GvThreadState *ts = GvThreadState_Get();
-    for (uint32_t i = 0; i < p->ncode; i++) {
-        GvObject *fn = gv_function_new(p->code[i]);
-        assert_non_null(fn);
-        assert_int_equal(gv_dict_set((GvDict *)ts->interp->globals, gv_obj(p->code[i]->name), gv_obj(fn)), 0);
-        gv_decref(fn);
-    }
-    GvProgram_Free(p);
-}
+#include "gvtest.h"
 
 /* The global function `name` (borrowed: the globals hold it). */
 static GvValue global(const char *name) {
-    GvThreadState *ts = GvThreadState_Get();
-    GvObject *key = gv_str_from_cstr(name);
-    assert_non_null(key);
-    GvValue v;
-    assert_int_equal(gv_dict_get((GvDict *)ts->interp->globals, gv_obj(key), &v), 1);
-    gv_decref(key);
+    GvValue v = gvt_global(name);
     gv_vdecref(v);
     assert_true(gv_is_kind(v, GV_KFUNC));
     return v;
@@ -100,8 +72,8 @@ static const char *SRC =
     "bottom:\n LOAD_GLOBAL ValueError\n LOAD_CONST \"bottom\"\n CALL 1\n RAISE\n.end\n";
 
 static int setup(void **state) {
-    if (gv_test_setup(state) < 0) return -1;
-    define(SRC);
+    if (gvt_setup(state) < 0) return -1;
+    gvt_load(SRC);
     return 0;
 }
 
@@ -140,12 +112,12 @@ static void test_eval_call_that_raises_or_is_refused_leaves_the_stack(void **sta
     GvValue r;
     /* Raised in the frame: the loop pops it. */
     assert_int_equal(gv_eval_call(ts, fail, 1, &a, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
     gv_err_clear(ts);
     /* Refused by the push (wrong argument count): no frame at all. */
     assert_int_equal(gv_eval_call(ts, pair, 1, &a, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
-    assert_string_equal(gv_test_exc_message(), "pair() takes 2 arguments (1 given)");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
+    assert_string_equal(gvt_exc_message(), "pair() takes 2 arguments (1 given)");
     gv_err_clear(ts);
     assert_null(ts->current_frame);
     assert_ptr_equal(ts->chunk, chunk);
@@ -299,8 +271,8 @@ static void test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chu
     /* ~10 slots a frame: 30,000 frames span several 8192-slot chunks. */
     GvValue n = gv_int(30000), r;
     assert_int_equal(gv_eval_call(ts, down, 1, &n, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
-    assert_string_equal(gv_test_exc_message(), "bottom");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gvt_exc_message(), "bottom");
     gv_err_clear(ts);
     assert_ptr_equal(ts->chunk, first);
     assert_non_null(first->next); /* it did leave the first chunk */
@@ -313,37 +285,24 @@ static void test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chu
 
 /* ---- the debug build's asserts ---- */
 
-/* Runs body in a child process; true if it died of an assert whose message
- * contains `expr`. */
+/* Runs body in a child process (gvt_run_in_child); true if it died of an
+ * assert whose message contains `expr`. */
+static void (*child_body)(GvThreadState *);
+static int run_child_body(void *arg) {
+    (void)arg;
+    child_body(GvThreadState_Get());
+    return 0;
+}
+
 static bool asserts_in_child(void (*body)(GvThreadState *), const char *expr) {
-    char err[4096] = "";
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL); /* not cmocka's handler */
-        close(fds[0]);
-        dup2(fds[1], 2);
-        body(GvThreadState_Get());
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof err - 1 && (k = read(fds[0], err + n, sizeof err - 1 - n)) > 0) n += (size_t)k;
-    err[n] = '\0';
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-        print_error("child status %#x, stderr: %s\n", status, err);
+    child_body = body;
+    GvtChild c = gvt_run_in_child(run_child_body, NULL);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT) {
+        print_error("child status %#x, stderr: %s\n", c.status, c.err);
         return false;
     }
-    if (!strstr(err, expr)) {
-        print_error("no \"%s\" in the child's stderr: %s\n", expr, err);
+    if (!strstr(c.err, expr)) {
+        print_error("no \"%s\" in the child's stderr: %s\n", expr, c.err);
         return false;
     }
     return true;
@@ -404,5 +363,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_deep_recursion_unwound_by_an_exception_returns_to_the_first_chunk),
         cmocka_unit_test(test_debug_build_asserts_frame_and_exception_stack_invariants),
     };
-    return gv_test_run(argc, argv, tests, setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, setup, gvt_teardown);
 }

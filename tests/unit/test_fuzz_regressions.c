@@ -4,13 +4,13 @@
  * - The instruction budget (Gv_SetInstructionBudget): fuzz_exec runs any
  *   program, so the budget must end every run, whatever handlers it has.
  * - Regressions: each test names the target that found it and the bug. */
-#include "testutil.h"
+#include "gvtest.h"
 
 /* Runs src's main under a budget of n checkpoints; removes the budget after.
- * Returns what gv_test_call returns (the exception stays set on -1). */
+ * Returns what gvt_load_call returns (the exception stays set on -1). */
 static int run_with_budget(const char *src, long long n, GvValue *out) {
     Gv_SetInstructionBudget(n);
-    int rc = gv_test_call(src, "main", out);
+    int rc = gvt_load_call(src, "main", out);
     Gv_SetInstructionBudget(-1);
     return rc;
 }
@@ -21,8 +21,8 @@ static void expect_budget_exhausted(const char *src, long long n) {
         gv_vdecref(r);
         fail_msg("main returned under a budget of %lld", n);
     }
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
-    assert_string_equal(gv_test_exc_message(), "instruction budget exhausted");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
+    assert_string_equal(gvt_exc_message(), "instruction budget exhausted");
     gv_err_clear(GvThreadState_Get());
 }
 
@@ -100,7 +100,7 @@ static void test_budget_removed_counts_nothing(void **state) {
     (void)state;
     expect_budget_exhausted(count_to_100, 10);
     GvValue r;
-    assert_int_equal(gv_test_call(count_to_100, "main", &r), 0);
+    assert_int_equal(gvt_load_call(count_to_100, "main", &r), 0);
     assert_int_equal(r.as.i, 100);
     GvThreadState *ts = GvThreadState_Get();
     assert_false(atomic_load(&ts->eval_breaker) & GV_EB_BUDGET);
@@ -114,5 +114,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_budget_large_enough_lets_the_program_finish),
         cmocka_unit_test(test_budget_removed_counts_nothing),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -4,7 +4,7 @@
  *
  * Every test gets a fresh interpreter. Nothing here asserts a duration: the
  * tests wait for an event (with a watchdog) and then check what happened. */
-#include "thread_testutil.h"
+#include "gvtest.h"
 
 /* counters[i] counts the iterations of spin(i); stop ends every spinner. */
 static const char *SPIN_SRC =
@@ -38,31 +38,31 @@ static const char *SPIN_SRC =
 
 static int64_t sample(int i) {
     GvValue arg = gv_int(i);
-    return gv_call_int("sample", 1, &arg);
+    return gvt_call_int("sample", 1, &arg);
 }
 
 /* Lets the other threads run for about ms milliseconds. */
 static void allow_threads_for(long ms) {
     Gv_BEGIN_ALLOW_THREADS
-    gv_msleep(ms);
+    gvt_msleep(ms);
     Gv_END_ALLOW_THREADS
 }
 
 static void test_two_spinning_threads_both_make_progress(void **state) {
     (void)state;
-    gv_load(SPIN_SRC);
+    gvt_load(SPIN_SRC);
     GvGILStats before, after;
     GvGIL_GetStats(&before);
-    gv_call_ok("start", 0, NULL);
-    gv_watchdog_arm(60, "two spinning threads");
+    gvt_call_ok("start", 0, NULL);
+    gvt_watchdog_arm(60, "two spinning threads");
     /* The main thread is the third observer: every few milliseconds it takes
      * the GIL and looks at both counters. Neither spinner ends before `stop`,
      * so a window in which a counter moved is a window in which that thread
      * held the GIL while the other was alive and spinning too. */
     int64_t last[2] = {sample(0), sample(1)};
     int moved[2] = {0, 0};
-    double end = gv_now() + 30;
-    while ((moved[0] < 3 || moved[1] < 3) && gv_now() < end) {
+    double end = gvt_now() + 30;
+    while ((moved[0] < 3 || moved[1] < 3) && gvt_now() < end) {
         allow_threads_for(3);
         for (int i = 0; i < 2; i++) {
             int64_t now = sample(i);
@@ -71,8 +71,8 @@ static void test_two_spinning_threads_both_make_progress(void **state) {
             last[i] = now;
         }
     }
-    gv_call_ok("finish", 0, NULL);
-    gv_watchdog_disarm();
+    gvt_call_ok("finish", 0, NULL);
+    gvt_watchdog_disarm();
     if (moved[0] < 3 || moved[1] < 3)
         fail_msg("a spinner starved: spin(0) moved in %d windows, spin(1) in %d", moved[0], moved[1]);
     assert_true(last[0] > 0 && last[1] > 0);
@@ -91,20 +91,20 @@ static void test_two_spinning_threads_both_make_progress(void **state) {
  * another thread). acquisitions - switches counts the times a dropper took
  * the GIL straight back. */
 static void check_forced_switching(long min_forced_drops) {
-    gv_load(SPIN_SRC);
-    gv_set_global("stop", gv_bool(false));
+    gvt_load(SPIN_SRC);
+    gvt_set_global("stop", gv_bool(false));
     GvInterpreterState *interp = GvInterpreterState_Get();
-    Spinner sp[2];
+    GvtSpinner sp[2];
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
         memset(&sp[i], 0, sizeof sp[i]);
         sp[i].ts = GvThreadState_New(interp);
         assert_non_null(sp[i].ts);
     }
-    gv_watchdog_arm(60, "forced switching");
-    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, spinner_main, &sp[i]), 0);
+    gvt_watchdog_arm(60, "forced switching");
+    for (int i = 0; i < 2; i++) th[i] = gvt_start_thread(gvt_spinner_main, &sp[i]);
     GvGILStats st[2];
-    double end = gv_now() + 30;
+    double end = gvt_now() + 30;
     for (;;) {
         allow_threads_for(5);
         /* Both thread states are alive until stop: their counters can be read
@@ -113,13 +113,13 @@ static void check_forced_switching(long min_forced_drops) {
         if (st[0].forced_drops >= (unsigned long long)min_forced_drops &&
             st[1].forced_drops >= (unsigned long long)min_forced_drops)
             break;
-        if (gv_now() > end) break;
+        if (gvt_now() > end) break;
     }
-    gv_set_global("stop", gv_bool(true));
+    gvt_set_global("stop", gv_bool(true));
     Gv_BEGIN_ALLOW_THREADS
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     for (int i = 0; i < 2; i++) {
         GvGILStats *s = &sp[i].stats;
         print_message("spinner %d: %llu acquisitions, %llu switches, %llu forced drops, %llu drop requests, %lld iterations\n", i,
@@ -155,7 +155,7 @@ static const char *INTERVAL_SRC =
     ".func set s\n LOAD_GLOBAL set_switch_interval\n LOAD_FAST s\n CALL 1\n RETURN_VALUE\n.end\n";
 
 static double get_from_program(void) {
-    GvValue v = gv_call_ok("get", 0, NULL);
+    GvValue v = gvt_call_ok("get", 0, NULL);
     if (gv_is_float(v)) return v.as.f;
     assert_true(gv_is_int(v));
     return (double)v.as.i;
@@ -163,7 +163,7 @@ static double get_from_program(void) {
 
 static void test_switch_interval_set_and_get_through_c_api_and_builtins(void **state) {
     (void)state;
-    gv_load(INTERVAL_SRC);
+    gvt_load(INTERVAL_SRC);
     GvInterpreterState *interp = GvInterpreterState_Get();
     /* Default: 5 ms, in both views and in the GIL itself. */
     assert_true(Gv_GetSwitchInterval() == 0.005);
@@ -178,25 +178,25 @@ static void test_switch_interval_set_and_get_through_c_api_and_builtins(void **s
 
     /* The program sets, C and the GIL see it; an int is kept as an int. */
     GvValue arg = gv_float(0.25);
-    gv_vdecref(gv_call_ok("set", 1, &arg));
+    gv_vdecref(gvt_call_ok("set", 1, &arg));
     assert_true(Gv_GetSwitchInterval() == 0.25);
     assert_int_equal(atomic_load(&interp->gil.interval_ns), 250000000);
     arg = gv_int(2);
-    gv_vdecref(gv_call_ok("set", 1, &arg));
-    GvValue v = gv_call_ok("get", 0, NULL);
+    gv_vdecref(gvt_call_ok("set", 1, &arg));
+    GvValue v = gvt_call_ok("get", 0, NULL);
     assert_true(gv_is_int(v) && v.as.i == 2);
     assert_true(Gv_GetSwitchInterval() == 2.0);
 
     /* Refused values change nothing. */
     assert_int_equal(Gv_SetSwitchInterval(0), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
     GvErr_Clear();
     assert_int_equal(Gv_SetSwitchInterval(-0.5), -1);
     GvErr_Clear();
     arg = gv_float(0.0);
-    gv_call_raises("set", 1, &arg, &gv_type_ValueError);
+    gvt_call_raises("set", 1, &arg, &gv_type_ValueError);
     arg = gv_int(-1);
-    gv_call_raises("set", 1, &arg, &gv_type_ValueError);
+    gvt_call_raises("set", 1, &arg, &gv_type_ValueError);
     assert_true(Gv_GetSwitchInterval() == 2.0);
     assert_int_equal(atomic_load(&interp->gil.interval_ns), 2000000000);
 }
@@ -226,17 +226,17 @@ static void test_gil_stats_are_consistent(void **state) {
     check_consistent(&s, true, true);
     assert_true(s.acquisitions >= 1); /* the main thread's, at Gv_Initialize */
 
-    gv_load(SPIN_SRC);
-    gv_call_ok("start", 0, NULL);
-    gv_watchdog_arm(60, "stats run");
+    gvt_load(SPIN_SRC);
+    gvt_call_ok("start", 0, NULL);
+    gvt_watchdog_arm(60, "stats run");
     /* Run until there has been real contention. */
-    double end = gv_now() + 30;
+    double end = gvt_now() + 30;
     do {
         allow_threads_for(5);
         GvGIL_GetStats(&s);
-    } while ((s.forced_drops < 10 || s.switches < 10) && gv_now() < end);
-    gv_call_ok("finish", 0, NULL);
-    gv_watchdog_disarm();
+    } while ((s.forced_drops < 10 || s.switches < 10) && gvt_now() < end);
+    gvt_call_ok("finish", 0, NULL);
+    gvt_watchdog_disarm();
 
     GvGIL_GetStats(&s);
     check_consistent(&s, true, true);
@@ -275,14 +275,14 @@ typedef struct Waiter {
     pthread_mutex_t m;
     pthread_cond_t c;
     bool acquired;
-    double acquired_at;   /* gv_now() right after GvGILState_Ensure returned */
+    double acquired_at;   /* gvt_now() right after GvGILState_Ensure returned */
 } Waiter;
 
 static void *waiter_main(void *p) {
     Waiter *w = p;
     GvGILState_STATE s = GvGILState_Ensure(); /* waits: main holds the GIL */
-    double now = gv_now();
-    if (w->put_item) gv_vdecref(gv_call_ok("put_item", 0, NULL));
+    double now = gvt_now();
+    if (w->put_item) gv_vdecref(gvt_call_ok("put_item", 0, NULL));
     pthread_mutex_lock(&w->m);
     w->acquired = true;
     w->acquired_at = now;
@@ -298,8 +298,8 @@ static void start_waiter(Waiter *w, pthread_t *t) {
     pthread_mutex_init(&w->m, NULL);
     pthread_cond_init(&w->c, NULL);
     assert_int_equal(Gv_SetSwitchInterval(LONG_INTERVAL_S), 0);
-    assert_int_equal(pthread_create(t, NULL, waiter_main, w), 0);
-    gv_msleep(200);
+    *t = gvt_start_thread(waiter_main, w);
+    gvt_msleep(200);
 }
 
 static void check_prompt(const Waiter *w, double released_at, const char *how) {
@@ -312,20 +312,20 @@ static void check_prompt(const Waiter *w, double released_at, const char *how) {
 
 static void test_waiter_gets_gil_promptly_after_allow_threads(void **state) {
     (void)state;
-    gv_load(HANDOFF_SRC);
+    gvt_load(HANDOFF_SRC);
     Waiter w;
     memset(&w, 0, sizeof w);
     pthread_t t;
-    gv_watchdog_arm(60, "handoff at Gv_BEGIN_ALLOW_THREADS");
+    gvt_watchdog_arm(60, "handoff at Gv_BEGIN_ALLOW_THREADS");
     start_waiter(&w, &t);
-    double released_at = gv_now();
+    double released_at = gvt_now();
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&w.m);
     while (!w.acquired) pthread_cond_wait(&w.c, &w.m);
     pthread_mutex_unlock(&w.m);
     pthread_join(t, NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     check_prompt(&w, released_at, "Gv_BEGIN_ALLOW_THREADS");
 }
 
@@ -333,21 +333,19 @@ static void test_waiter_gets_gil_promptly_after_allow_threads(void **state) {
  * once it has the GIL, puts the item the holder waits for. */
 static void test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get(void **state) {
     (void)state;
-    gv_load(HANDOFF_SRC);
-    gv_vdecref(gv_call_ok("make_queue", 0, NULL));
+    gvt_load(HANDOFF_SRC);
+    gv_vdecref(gvt_call_ok("make_queue", 0, NULL));
     Waiter w;
     memset(&w, 0, sizeof w);
     w.put_item = true;
     pthread_t t;
-    gv_watchdog_arm(60, "handoff at a blocking queue_get");
+    gvt_watchdog_arm(60, "handoff at a blocking queue_get");
     start_waiter(&w, &t);
-    double released_at = gv_now();
-    GvValue got = gv_call_ok("wait_item", 0, NULL);
+    double released_at = gvt_now();
+    GvValue got = gvt_call_ok("wait_item", 0, NULL);
     assert_true(gv_is_int(got) && got.as.i == 1);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_join_releasing_gil(t);
+    gvt_watchdog_disarm();
     assert_true(w.acquired);
     check_prompt(&w, released_at, "queue_get");
 }
@@ -389,14 +387,14 @@ static void *stale_main(void *p) {
     Stale *s = p;
     GvGILState_STATE st = GvGILState_Ensure();
     stale_step(s, 1);
-    gv_msleep(50); /* holding the GIL in C code: main, waiting for it, asks for a drop */
+    gvt_msleep(50); /* holding the GIL in C code: main, waiting for it, asks for a drop */
     Gv_BEGIN_ALLOW_THREADS
     stale_wait(s, 2);
     Gv_END_ALLOW_THREADS /* nobody waits for the GIL now */
-    double t0 = gv_now();
+    double t0 = gvt_now();
     GvValue k = gv_int(1000);
-    gv_vdecref(gv_call_ok("work", 1, &k));
-    s->work_took = gv_now() - t0;
+    gv_vdecref(gvt_call_ok("work", 1, &k));
+    s->work_took = gvt_now() - t0;
     GvGILState_Release(st);
     stale_step(s, 3);
     return NULL;
@@ -404,14 +402,14 @@ static void *stale_main(void *p) {
 
 static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void **state) {
     (void)state;
-    gv_load(STALE_SRC);
+    gvt_load(STALE_SRC);
     assert_int_equal(Gv_SetSwitchInterval(0.001), 0);
     Stale s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     GvGILStats before, after;
     GvGIL_GetStats(&before);
     pthread_t t;
-    gv_watchdog_arm(60, "a thread with a stale drop request");
-    assert_int_equal(pthread_create(&t, NULL, stale_main, &s), 0);
+    gvt_watchdog_arm(60, "a thread with a stale drop request");
+    t = gvt_start_thread(stale_main, &s);
     Gv_BEGIN_ALLOW_THREADS
     stale_wait(&s, 1);
     Gv_END_ALLOW_THREADS /* waits while the thread holds the GIL: asks it to drop */
@@ -421,7 +419,7 @@ static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void *
     stale_wait(&s, 3);
     pthread_join(t, NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_true(after.drop_requests > before.drop_requests); /* the request was made */
     print_message("1000 loop iterations after coming back took %.2f ms\n", s.work_took * 1e3);
     if (s.work_took > 0.5)
@@ -431,19 +429,19 @@ static void test_stale_drop_request_does_not_make_a_returning_thread_drop(void *
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter_with_tiny_interval, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_switch_interval_set_and_get_through_c_api_and_builtins, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_gil_stats_are_consistent, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_after_allow_threads, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_stale_drop_request_does_not_make_a_returning_thread_drop, gv_test_setup,
-                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_two_spinning_threads_both_make_progress, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_forced_drop_hands_gil_to_the_waiter_with_tiny_interval, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_switch_interval_set_and_get_through_c_api_and_builtins, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_gil_stats_are_consistent, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_after_allow_threads, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_waiter_gets_gil_promptly_when_holder_blocks_in_queue_get, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_drop_request_does_not_make_a_returning_thread_drop, gvt_setup,
+                                        gvt_teardown),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
  * with a message. */
 #include <sched.h>
 
-#include "thread_testutil.h"
+#include "gvtest.h"
 
 /* spin_until_stop(): spins in bytecode until the global `stop` is true and
  * returns how many times it went round. bump(i): counters[i] += 1. */
@@ -47,23 +47,22 @@ static int setup_spin(void **state) {
 /* Lets the other threads run for about ms milliseconds. */
 static void allow_threads_for(long ms) {
     Gv_BEGIN_ALLOW_THREADS
-    gv_msleep(ms);
+    gvt_msleep(ms);
     Gv_END_ALLOW_THREADS
 }
 
-
-static void start_spinners(Spinner *sp, int n) {
+static void start_spinners(GvtSpinner *sp, int n) {
     GvInterpreterState *interp = GvInterpreterState_Get();
     for (int i = 0; i < n; i++) {
         memset(&sp[i], 0, sizeof sp[i]);
         sp[i].ts = GvThreadState_New(interp);
         assert_non_null(sp[i].ts);
     }
-    for (int i = 0; i < n; i++) assert_int_equal(pthread_create(&sp[i].th, NULL, spinner_main, &sp[i]), 0);
+    for (int i = 0; i < n; i++) sp[i].th = gvt_start_thread(gvt_spinner_main, &sp[i]);
 }
 
-static void stop_spinners(Spinner *sp, int n) {
-    gv_set_global("stop", gv_bool(true));
+static void stop_spinners(GvtSpinner *sp, int n) {
+    gvt_set_global("stop", gv_bool(true));
     Gv_BEGIN_ALLOW_THREADS
     for (int i = 0; i < n; i++) pthread_join(sp[i].th, NULL);
     Gv_END_ALLOW_THREADS
@@ -74,20 +73,20 @@ static void stop_spinners(Spinner *sp, int n) {
  * interval, only the priority path can give it the GIL back: it asks the
  * holder to drop at once instead of after an interval. */
 static void check_back_from_wait_does_not_wait_for_the_interval(void) {
-    gv_load(SRC);
-    gv_set_global("stop", gv_bool(false));
+    gvt_load(SRC);
+    gvt_set_global("stop", gv_bool(false));
     assert_int_equal(Gv_SetSwitchInterval(1000.0), 0);
-    Spinner sp[2];
-    gv_watchdog_arm(60, "a thread back from a wait needed the 1000 s switch interval");
+    GvtSpinner sp[2];
+    gvt_watchdog_arm(60, "a thread back from a wait needed the 1000 s switch interval");
     start_spinners(sp, 2);
     GvThreadState *me = GvThreadState_Get();
     GvGILStats before, after;
     GvThreadState_GetGILStats(me, &before);
-    int rounds = (int)gv_scale(20, 4);
+    int rounds = (int)gvt_scale_tsan(20, 4);
     for (int i = 0; i < rounds; i++) allow_threads_for(1);
     GvThreadState_GetGILStats(me, &after);
     stop_spinners(sp, 2);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     /* Each return took the GIL (no exit, no refusal) and asked for it. */
     assert_true(after.acquisitions - before.acquisitions >= (unsigned long long)rounds);
     assert_true(after.drop_requests - before.drop_requests >= 1);
@@ -122,34 +121,31 @@ static void *enterer_main(void *p) {
     for (int i = 0; i < e->rounds; i++) {
         GvGILState_STATE st = GvGILState_Ensure();
         GvValue arg = gv_int(0);
-        gv_call_ok("bump", 1, &arg);
+        gvt_call_ok("bump", 1, &arg);
         e->entered++;
         GvGILState_Release(st);
-        gv_msleep(1);
+        gvt_msleep(1);
     }
     return NULL;
 }
 
 static void test_priority_gilstate_ensure_does_not_wait_for_the_interval(void **state) {
     (void)state;
-    gv_load(SRC);
-    gv_set_global("stop", gv_bool(false));
-    gv_call_ok("init", 0, NULL);
+    gvt_load(SRC);
+    gvt_set_global("stop", gv_bool(false));
+    gvt_call_ok("init", 0, NULL);
     assert_int_equal(Gv_SetSwitchInterval(1000.0), 0);
-    Spinner sp[2];
-    gv_watchdog_arm(60, "GvGILState_Ensure needed the 1000 s switch interval");
+    GvtSpinner sp[2];
+    gvt_watchdog_arm(60, "GvGILState_Ensure needed the 1000 s switch interval");
     start_spinners(sp, 2);
-    Enterer e = {(int)gv_scale(20, 4), 0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, enterer_main, &e), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(th, NULL);
-    Gv_END_ALLOW_THREADS
+    Enterer e = {(int)gvt_scale_tsan(20, 4), 0};
+    pthread_t th = gvt_start_thread(enterer_main, &e);
+    gvt_join_releasing_gil(th);
     assert_int_equal(e.entered, e.rounds);
     GvValue arg = gv_int(0);
-    assert_int_equal(gv_call_int("count", 1, &arg), e.rounds);
+    assert_int_equal(gvt_call_int("count", 1, &arg), e.rounds);
     stop_spinners(sp, 2);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 /* Three CPU-bound threads and nobody else (main waits in pthread_join,
@@ -160,7 +156,7 @@ static void test_priority_gilstate_ensure_does_not_wait_for_the_interval(void **
  * guarantee: whoever wins the race for the mutex gets the GIL. */
 typedef struct Stopper {
     long ms;
-    Spinner *sp;
+    GvtSpinner *sp;
     GvGILStats start[3]; /* each spinner's counters once all three run */
 } Stopper;
 
@@ -171,7 +167,7 @@ typedef struct Stopper {
 static void *stopper_main(void *p) {
     Stopper *s = p;
     for (int tries = 0;; tries++) {
-        gv_msleep(10);
+        gvt_msleep(10);
         GvGILState_STATE st = GvGILState_Ensure();
         bool all = true;
         for (int i = 0; i < 3; i++) {
@@ -181,28 +177,27 @@ static void *stopper_main(void *p) {
         GvGILState_Release(st);
         if (all || tries > 1000) break;
     }
-    gv_msleep(s->ms);
+    gvt_msleep(s->ms);
     GvGILState_STATE st = GvGILState_Ensure();
-    gv_set_global("stop", gv_bool(true));
+    gvt_set_global("stop", gv_bool(true));
     GvGILState_Release(st);
     return NULL;
 }
 
 static void check_round_robin(void) {
-    gv_load(SRC);
-    gv_set_global("stop", gv_bool(false));
+    gvt_load(SRC);
+    gvt_set_global("stop", gv_bool(false));
     assert_int_equal(Gv_SetSwitchInterval(0.0005), 0);
-    Spinner sp[3];
-    gv_watchdog_arm(60, "round robin");
+    GvtSpinner sp[3];
+    gvt_watchdog_arm(60, "round robin");
     start_spinners(sp, 3);
-    Stopper s = {.ms = gv_scale(300, 1), .sp = sp};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, stopper_main, &s), 0);
+    Stopper s = {.ms = gvt_scale_tsan(300, 1), .sp = sp};
+    pthread_t th = gvt_start_thread(stopper_main, &s);
     Gv_BEGIN_ALLOW_THREADS
     pthread_join(th, NULL);
     for (int i = 0; i < 3; i++) pthread_join(sp[i].th, NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     unsigned long long lo = ~0ull, hi = 0;
     for (int i = 0; i < 3; i++) {
         GvGILStats *st = &sp[i].stats;
@@ -288,7 +283,7 @@ static Queues queues(void) {
  * (0 = first) at which the norm entrant got the GIL. */
 static int norm_place(int k, double interval, bool want_starving) {
     assert_int_equal(Gv_SetSwitchInterval(interval), 0);
-    gv_watchdog_arm(60, "who goes first");
+    gvt_watchdog_arm(60, "who goes first");
     Entrant e[4];
     pthread_t th[4];
     memset(e, 0, sizeof e);
@@ -296,19 +291,19 @@ static int norm_place(int k, double interval, bool want_starving) {
     e[0].ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(e[0].ts);
     e[0].ts->gil_after_wait = false; /* as after a forced drop */
-    assert_int_equal(pthread_create(&th[0], NULL, entrant_main, &e[0]), 0);
-    while (queues().norm < 1) gv_msleep(1); /* holding the GIL: nobody else runs */
-    for (int i = 1; i <= k; i++) assert_int_equal(pthread_create(&th[i], NULL, entrant_main, &e[i]), 0);
+    th[0] = gvt_start_thread(entrant_main, &e[0]);
+    while (queues().norm < 1) gvt_msleep(1); /* holding the GIL: nobody else runs */
+    for (int i = 1; i <= k; i++) th[i] = gvt_start_thread(entrant_main, &e[i]);
     for (;;) {
         Queues q = queues();
         if (q.prio == k && q.norm == 1 && q.norm_head_starving == want_starving) break;
         if (!want_starving) assert_false(q.norm_head_starving);
-        gv_msleep(1);
+        gvt_msleep(1);
     }
     Gv_BEGIN_ALLOW_THREADS
     for (int i = 0; i <= k; i++) pthread_join(th[i], NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     int place = 0;
     for (int i = 1; i <= k; i++) {
         assert_true(e[i].switch_number != e[0].switch_number);
@@ -343,15 +338,15 @@ static void test_spin_starving_waiter_goes_before_priority_queue(void **state) {
 /* Spin telemetry: waits that found the GIL taken spun first (spins), in
  * spin mode only, and only with more than one usable core. */
 static void run_two_spinners_briefly(void) {
-    gv_load(SRC);
-    gv_set_global("stop", gv_bool(false));
+    gvt_load(SRC);
+    gvt_set_global("stop", gv_bool(false));
     assert_int_equal(Gv_SetSwitchInterval(0.0005), 0);
-    Spinner sp[2];
-    gv_watchdog_arm(60, "two spinners");
+    GvtSpinner sp[2];
+    gvt_watchdog_arm(60, "two spinners");
     start_spinners(sp, 2);
     for (int i = 0; i < 10; i++) allow_threads_for(5);
     stop_spinners(sp, 2);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 static int usable_cpus(void) {
@@ -399,7 +394,7 @@ static int setup_spin_one_core(void **state) {
 }
 
 static int teardown_restore_affinity(void **state) {
-    gv_test_teardown(state);
+    gvt_teardown(state);
     return sched_setaffinity(0, sizeof saved_affinity, &saved_affinity);
 }
 
@@ -412,8 +407,8 @@ static void test_spin_mode_does_not_spin_on_one_core(void **state) {
     assert_int_equal(st.spins, 0);
 }
 
-#define PRIO(t) cmocka_unit_test_setup_teardown(t, setup_priority, gv_test_teardown)
-#define SPIN(t) cmocka_unit_test_setup_teardown(t, setup_spin, gv_test_teardown)
+#define PRIO(t) cmocka_unit_test_setup_teardown(t, setup_priority, gvt_teardown)
+#define SPIN(t) cmocka_unit_test_setup_teardown(t, setup_spin, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -431,5 +426,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_spin_mode_does_not_spin_on_one_core, setup_spin_one_core,
                                         teardown_restore_affinity),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

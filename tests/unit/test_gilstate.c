@@ -7,7 +7,7 @@
  * "Raw" threads here are plain pthreads. While one of them needs the GIL the
  * main thread waits for it inside Gv_BEGIN/END_ALLOW_THREADS. Every wait has a
  * watchdog: a bug fails the run instead of hanging it. */
-#include "thread_testutil.h"
+#include "gvtest.h"
 
 static const char *SRC =
     /* bump(): counter += 1; returns thread_id() */
@@ -20,21 +20,17 @@ static const char *SRC =
     " LOAD_GLOBAL thread_start_daemon\n LOAD_GLOBAL set_flag\n LOAD_CONST 1\n CALL 2\n RETURN_VALUE\n.end\n";
 
 static void load(void) {
-    gv_load(SRC);
-    gv_set_global("counter", gv_int(0));
-    gv_set_global("flag", gv_int(0));
+    gvt_load(SRC);
+    gvt_set_global("counter", gv_int(0));
+    gvt_set_global("flag", gv_int(0));
 }
 
 /* Runs fn on a raw pthread while the main thread waits for it with the GIL
  * released. */
 static void run_raw_thread(void *(*fn)(void *), void *arg, const char *what) {
-    pthread_t t;
-    gv_watchdog_arm(30, what);
-    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_arm(30, what);
+    gvt_join_releasing_gil(gvt_start_thread(fn, arg));
+    gvt_watchdog_disarm();
 }
 
 /* ---- GvGILState_Ensure from a raw thread, three deep ---- */
@@ -53,15 +49,15 @@ typedef struct Nested {
 static void *nested_main(void *p) {
     Nested *n = p;
     n->check_before = GvGILState_Check();
-    n->tstates_before = gv_count_tstates();
+    n->tstates_before = gvt_count_tstates();
     for (int i = 0; i < 3; i++) {
         n->states[i] = GvGILState_Ensure();
         n->check_at[i] = GvGILState_Check();
         n->ts_at[i] = GvThreadState_Get();
     }
-    n->tstates_inside = gv_count_tstates();
+    n->tstates_inside = gvt_count_tstates();
     /* It may run bytecode: through the eval loop, with its own thread id. */
-    n->id_from_bytecode = gv_call_int("bump", 0, NULL);
+    n->id_from_bytecode = gvt_call_int("bump", 0, NULL);
     n->id_of_ts = GvThreadState_GetID(GvThreadState_Get());
     for (int i = 2; i >= 0; i--) {
         GvGILState_Release(n->states[i]);
@@ -69,7 +65,7 @@ static void *nested_main(void *p) {
     }
     n->check_after = GvGILState_Check();
     n->current_after = GvThreadState_Get() != NULL;
-    n->tstates_after = gv_count_tstates();
+    n->tstates_after = gvt_count_tstates();
     return NULL;
 }
 
@@ -78,7 +74,7 @@ static void test_ensure_from_raw_thread_nests_three_deep(void **state) {
     load();
     Nested n;
     memset(&n, 0, sizeof n);
-    int main_before = gv_count_tstates();
+    int main_before = gvt_count_tstates();
     run_raw_thread(nested_main, &n, "nested GvGILState_Ensure");
 
     assert_false(n.check_before);
@@ -94,7 +90,7 @@ static void test_ensure_from_raw_thread_nests_three_deep(void **state) {
     }
     assert_int_equal(n.tstates_inside, main_before + 1);
     /* It ran bytecode as itself. */
-    assert_int_equal(gv_global_int("counter"), 1);
+    assert_int_equal(gvt_global_int("counter"), 1);
     assert_int_equal(n.id_from_bytecode, (int64_t)n.id_of_ts);
     assert_int_not_equal(n.id_of_ts, GvThreadState_GetID(GvThreadState_Get()));
     /* The inner Releases keep the GIL; the outermost gives it back and
@@ -105,7 +101,7 @@ static void test_ensure_from_raw_thread_nests_three_deep(void **state) {
     assert_false(n.check_after);
     assert_false(n.current_after);
     assert_int_equal(n.tstates_after, main_before);
-    assert_int_equal(gv_count_tstates(), main_before);
+    assert_int_equal(gvt_count_tstates(), main_before);
 }
 
 /* Ensure twice in a row from the same raw thread: each outermost pair makes
@@ -119,21 +115,21 @@ static void *twice_main(void *p) {
     Twice *t = p;
     for (int i = 0; i < 2; i++) {
         GvGILState_STATE s = GvGILState_Ensure();
-        t->id[i] = (unsigned long)gv_call_int("bump", 0, NULL);
+        t->id[i] = (unsigned long)gvt_call_int("bump", 0, NULL);
         GvGILState_Release(s);
     }
-    t->tstates_after = gv_count_tstates();
+    t->tstates_after = gvt_count_tstates();
     return NULL;
 }
 
 static void test_ensure_release_pairs_in_sequence_each_make_a_thread_state(void **state) {
     (void)state;
     load();
-    int before = gv_count_tstates();
+    int before = gvt_count_tstates();
     Twice t;
     memset(&t, 0, sizeof t);
     run_raw_thread(twice_main, &t, "two Ensure/Release pairs");
-    assert_int_equal(gv_global_int("counter"), 2);
+    assert_int_equal(gvt_global_int("counter"), 2);
     assert_int_not_equal(t.id[0], t.id[1]);
     assert_int_equal(t.tstates_after, before);
 }
@@ -144,25 +140,25 @@ static void test_ensure_on_thread_holding_gil_returns_locked(void **state) {
     (void)state;
     load();
     GvThreadState *ts = GvThreadState_Get();
-    int before = gv_count_tstates();
+    int before = gvt_count_tstates();
     assert_true(GvGILState_Check());
     GvGILState_STATE s = GvGILState_Ensure();
     assert_int_equal(s, GvGILState_LOCKED);
     assert_true(GvGILState_Check());
     assert_ptr_equal(GvThreadState_Get(), ts);
-    assert_int_equal(gv_count_tstates(), before); /* no new thread state */
+    assert_int_equal(gvt_count_tstates(), before); /* no new thread state */
     GvGILState_Release(s);
     /* Releasing LOCKED keeps the GIL and the thread state. */
     assert_true(GvGILState_Check());
     assert_ptr_equal(GvThreadState_Get(), ts);
-    assert_int_equal(gv_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(ts));
+    assert_int_equal(gvt_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(ts));
 }
 
 static void test_ensure_inside_allow_threads_retakes_gil_and_release_drops_it(void **state) {
     (void)state;
     load();
     GvThreadState *ts = GvThreadState_Get();
-    int before = gv_count_tstates();
+    int before = gvt_count_tstates();
     GvGILState_STATE s;
     bool inside_before, inside_ensured, inside_released;
     GvThreadState *ensured_ts;
@@ -181,7 +177,7 @@ static void test_ensure_inside_allow_threads_retakes_gil_and_release_drops_it(vo
     assert_ptr_equal(ensured_ts, ts);
     assert_false(inside_released);
     assert_true(GvGILState_Check());
-    assert_int_equal(gv_count_tstates(), before);
+    assert_int_equal(gvt_count_tstates(), before);
 }
 
 /* ---- releasing the GIL around blocking C code ---- */
@@ -196,7 +192,7 @@ static void *set_flag_and_signal(void *p) {
     Handshake *h = p;
     GvGILState_STATE s = GvGILState_Ensure();
     GvValue v = gv_int(42);
-    gv_vdecref(gv_call_ok("set_flag", 1, &v));
+    gv_vdecref(gvt_call_ok("set_flag", 1, &v));
     GvGILState_Release(s);
     pthread_mutex_lock(&h->m);
     h->done = true;
@@ -213,8 +209,8 @@ static void test_allow_threads_lets_another_thread_run_bytecode_while_blocked(vo
     load();
     Handshake h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     pthread_t t;
-    gv_watchdog_arm(30, "blocked in Gv_BEGIN_ALLOW_THREADS");
-    assert_int_equal(pthread_create(&t, NULL, set_flag_and_signal, &h), 0);
+    gvt_watchdog_arm(30, "blocked in Gv_BEGIN_ALLOW_THREADS");
+    t = gvt_start_thread(set_flag_and_signal, &h);
     bool main_held_gil_while_blocked;
     Gv_BEGIN_ALLOW_THREADS
     main_held_gil_while_blocked = GvGILState_Check();
@@ -223,9 +219,9 @@ static void test_allow_threads_lets_another_thread_run_bytecode_while_blocked(vo
     pthread_mutex_unlock(&h.m);
     pthread_join(t, NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_false(main_held_gil_while_blocked);
-    assert_int_equal(gv_global_int("flag"), 42);
+    assert_int_equal(gvt_global_int("flag"), 42);
 }
 
 /* The same with a thread the VM started (thread_start_daemon) and a plain
@@ -234,19 +230,19 @@ static void test_allow_threads_lets_another_thread_run_bytecode_while_blocked(vo
 static void test_allow_threads_around_usleep_lets_vm_thread_run(void **state) {
     (void)state;
     load();
-    gv_vdecref(gv_call_ok("start_setter", 0, NULL));
-    assert_int_equal(gv_global_int("flag"), 0);
-    gv_watchdog_arm(30, "VM thread during usleep");
+    gv_vdecref(gvt_call_ok("start_setter", 0, NULL));
+    assert_int_equal(gvt_global_int("flag"), 0);
+    gvt_watchdog_arm(30, "VM thread during usleep");
     int windows = 0;
-    while (gv_global_int("flag") == 0) {
-        assert_int_equal(gv_global_int("flag"), 0); /* held GIL: nothing moves */
+    while (gvt_global_int("flag") == 0) {
+        assert_int_equal(gvt_global_int("flag"), 0); /* held GIL: nothing moves */
         Gv_BEGIN_ALLOW_THREADS
         usleep(20000);
         Gv_END_ALLOW_THREADS
         windows++;
     }
-    gv_watchdog_disarm();
-    assert_int_equal(gv_global_int("flag"), 1);
+    gvt_watchdog_disarm();
+    assert_int_equal(gvt_global_int("flag"), 1);
     assert_true(windows >= 1);
 }
 
@@ -255,29 +251,29 @@ static void test_allow_threads_around_usleep_lets_vm_thread_run(void **state) {
 static void *ensure_then_exit(void *p) {
     (void)p;
     GvGILState_Ensure();
-    gv_call_int("bump", 0, NULL);
+    gvt_call_int("bump", 0, NULL);
     pthread_exit(NULL); /* no Release */
 }
 
 static void test_thread_exiting_while_holding_gil_releases_it(void **state) {
     (void)state;
     load();
-    int before = gv_count_tstates();
+    int before = gvt_count_tstates();
     GvGILStats s0, s1;
     GvGIL_GetStats(&s0);
     /* If the GIL stayed with the dead thread, END_ALLOW_THREADS would wait
      * forever: the watchdog turns that into a failure. */
     run_raw_thread(ensure_then_exit, NULL, "taking the GIL back from a thread that exited holding it");
     assert_true(GvGILState_Check());
-    assert_int_equal(gv_global_int("counter"), 1);
+    assert_int_equal(gvt_global_int("counter"), 1);
     /* Its thread state is gone too, and the GIL can be passed around again. */
-    assert_int_equal(gv_count_tstates(), before);
+    assert_int_equal(gvt_count_tstates(), before);
     GvGIL_GetStats(&s1);
     assert_true(s1.voluntary_drops >= s0.voluntary_drops + 2); /* main's, the dead thread's */
-    assert_int_equal(gv_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(GvThreadState_Get()));
+    assert_int_equal(gvt_call_int("bump", 0, NULL), (int64_t)GvThreadState_GetID(GvThreadState_Get()));
     Gv_BEGIN_ALLOW_THREADS
     Gv_END_ALLOW_THREADS
-    assert_int_equal(gv_global_int("counter"), 2);
+    assert_int_equal(gvt_global_int("counter"), 2);
 }
 
 /* ---- a thread state made by one thread, used by another ---- */
@@ -285,7 +281,7 @@ static void test_thread_exiting_while_holding_gil_releases_it(void **state) {
 static void *acquire_bump_release(void *p) {
     GvThreadState *ts = p;
     GvEval_AcquireThread(ts);
-    gv_call_int("bump", 0, NULL);
+    gvt_call_int("bump", 0, NULL);
     GvEval_ReleaseThread(ts);
     return NULL; /* the thread ends; ts stays with its owner */
 }
@@ -298,23 +294,23 @@ static void *acquire_bump_release(void *p) {
 static void test_thread_state_used_by_raw_thread_is_deleted_by_its_owner(void **state) {
     (void)state;
     load();
-    int before = gv_count_tstates();
+    int before = gvt_count_tstates();
     GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(ts);
-    assert_int_equal(gv_count_tstates(), before + 1);
+    assert_int_equal(gvt_count_tstates(), before + 1);
     run_raw_thread(acquire_bump_release, ts, "AcquireThread/ReleaseThread from a raw thread");
-    assert_int_equal(gv_global_int("counter"), 1);
-    if (gv_count_tstates() != before + 1)
+    assert_int_equal(gvt_global_int("counter"), 1);
+    if (gvt_count_tstates() != before + 1)
         fail_msg("the raw thread's exit deleted the thread state its owner still holds "
                  "(%d thread states, expected %d): the owner's GvThreadState_Delete would free it twice",
-                 gv_count_tstates(), before + 1);
+                 gvt_count_tstates(), before + 1);
     GvThreadState_Clear(ts);
     GvThreadState_Delete(ts);
-    assert_int_equal(gv_count_tstates(), before);
+    assert_int_equal(gvt_count_tstates(), before);
     /* Nothing is left for finalization to wait for. */
-    double t0 = gv_now();
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
+    double took = gvt_now() - t0;
     assert_non_null(Gv_Initialize()); /* for the teardown */
     if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a deleted thread state", took);
 }
@@ -342,9 +338,9 @@ static int running_count(void) {
  * behind for the next test), or if finalizing took long (it waited for a
  * thread that was not there) or left memory counted since `baseline`. */
 static void finalize_and_check(int64_t baseline, const char *problem) {
-    double t0 = gv_now();
+    double t0 = gvt_now();
     Gv_Finalize();
-    double took = gv_now() - t0;
+    double took = gvt_now() - t0;
     int64_t left = gv_mem_in_use() - baseline;
     if (problem[0]) fail_msg("%s", problem);
     if (took > 1.5) fail_msg("Gv_Finalize took %.2f s: it waited for a thread that had left", took);
@@ -361,7 +357,7 @@ static void *ensure_nested_twice(void *p) {
     for (int round = 0; round < 2; round++) {
         GvGILState_STATE outer = GvGILState_Ensure();
         GvGILState_STATE inner = GvGILState_Ensure();
-        gv_call_int("bump", 0, NULL);
+        gvt_call_int("bump", 0, NULL);
         c->inside[round] = running_count();
         GvGILState_Release(inner);
         GvGILState_Release(outer);
@@ -380,7 +376,7 @@ static void test_ensure_release_leaves_running_count_and_finalize_frees_all(void
     memset(&c, 0, sizeof c);
     run_raw_thread(ensure_nested_twice, &c, "nested Ensure/Release, twice");
     char problem[256] = "";
-    if (gv_global_int("counter") != 2) snprintf(problem, sizeof problem, "the GILState thread did not run bump() twice");
+    if (gvt_global_int("counter") != 2) snprintf(problem, sizeof problem, "the GILState thread did not run bump() twice");
     for (int round = 0; round < 2; round++)
         if (!problem[0] && c.inside[round] != before + 1)
             snprintf(problem, sizeof problem,
@@ -406,7 +402,7 @@ static void *owned_main(void *p) {
     GvEval_AcquireThread(o->ts);
     o->inner[0] = GvGILState_Ensure();
     o->inner[1] = GvGILState_Ensure();
-    gv_call_int("bump", 0, NULL);
+    gvt_call_int("bump", 0, NULL);
     GvGILState_Release(o->inner[1]);
     GvGILState_Release(o->inner[0]);
     o->inside_acquired = running_count();
@@ -414,7 +410,7 @@ static void *owned_main(void *p) {
     o->after_release = running_count();
     o->later = GvGILState_Ensure(); /* the thread's bound state, taken back */
     GvGILState_STATE again = GvGILState_Ensure();
-    gv_call_int("bump", 0, NULL);
+    gvt_call_int("bump", 0, NULL);
     o->inside_ensured = running_count();
     GvGILState_Release(again);
     GvGILState_Release(o->later);
@@ -427,14 +423,14 @@ static void test_ensure_on_thread_with_acquired_state_leaves_running_count(void 
     int64_t baseline = gv_mem_in_use();
     assert_non_null(Gv_Initialize());
     load();
-    int before = running_count(), tstates = gv_count_tstates();
+    int before = running_count(), tstates = gvt_count_tstates();
     Owned o;
     memset(&o, 0, sizeof o);
     o.ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(o.ts);
     run_raw_thread(owned_main, &o, "Ensure on a thread with an acquired thread state");
     char problem[256] = "";
-    if (gv_global_int("counter") != 2)
+    if (gvt_global_int("counter") != 2)
         snprintf(problem, sizeof problem, "the thread did not run bump() twice");
     else if (o.inner[0] != GvGILState_LOCKED || o.inner[1] != GvGILState_LOCKED || o.later != GvGILState_UNLOCKED)
         snprintf(problem, sizeof problem, "Ensure returned %d, %d (inside AcquireThread) and %d (after ReleaseThread)",
@@ -447,13 +443,13 @@ static void test_ensure_on_thread_with_acquired_state_leaves_running_count(void 
                  "running count %d after ReleaseThread, %d after the later Ensure/Release, %d after the thread "
                  "ended; expected %d each time", o.after_release, o.after_ensure, running_count(), before);
     /* Ensure reused the state it was given: no new one, and it is still there. */
-    else if (gv_count_tstates() != tstates + 1)
-        snprintf(problem, sizeof problem, "%d thread states, expected %d", gv_count_tstates(), tstates + 1);
+    else if (gvt_count_tstates() != tstates + 1)
+        snprintf(problem, sizeof problem, "%d thread states, expected %d", gvt_count_tstates(), tstates + 1);
     GvThreadState_Clear(o.ts);
     GvThreadState_Delete(o.ts);
-    if (!problem[0] && (running_count() != before || gv_count_tstates() != tstates))
+    if (!problem[0] && (running_count() != before || gvt_count_tstates() != tstates))
         snprintf(problem, sizeof problem, "after GvThreadState_Delete: running count %d (expected %d), %d thread "
-                 "states (expected %d)", running_count(), before, gv_count_tstates(), tstates);
+                 "states (expected %d)", running_count(), before, gvt_count_tstates(), tstates);
     finalize_and_check(baseline, problem);
 }
 
@@ -483,7 +479,7 @@ typedef struct Away {
 static int away_in_c(void *arg) {
     Away *a = arg;
     Gv_BEGIN_ALLOW_THREADS
-    gv_msleep(1);
+    gvt_msleep(1);
     Gv_END_ALLOW_THREADS
     a->running_inside = running_count();
     atomic_fetch_add(&a->runs, 1);
@@ -492,11 +488,11 @@ static int away_in_c(void *arg) {
 
 /* Lets other threads run until cond(arg) holds or `seconds` pass. */
 static bool allow_threads_until(bool (*cond)(void *), void *arg, double seconds) {
-    double end = gv_now() + seconds;
+    double end = gvt_now() + seconds;
     bool ok;
-    while (!(ok = cond(arg)) && gv_now() < end) {
+    while (!(ok = cond(arg)) && gvt_now() < end) {
         Gv_BEGIN_ALLOW_THREADS
-        gv_msleep(1);
+        gvt_msleep(1);
         Gv_END_ALLOW_THREADS
     }
     return ok;
@@ -509,12 +505,12 @@ static void test_vm_thread_releasing_gil_in_c_code_is_counted_once(void **state)
     (void)state;
     int64_t baseline = gv_mem_in_use();
     assert_non_null(Gv_Initialize());
-    gv_load(VM_AWAY_SRC);
+    gvt_load(VM_AWAY_SRC);
     int before = running_count();
     Away a;
     memset(&a, 0, sizeof a);
-    gv_watchdog_arm(30, "a VM thread releasing the GIL in C code");
-    unsigned long id = (unsigned long)gv_call_int("start_worker", 0, NULL);
+    gvt_watchdog_arm(30, "a VM thread releasing the GIL in C code");
+    unsigned long id = (unsigned long)gvt_call_int("start_worker", 0, NULL);
     assert_int_equal(Gv_AddPendingCallToThread(id, away_in_c, &a), 0);
     char problem[256] = "";
     if (!allow_threads_until(away_ran, &a, 10))
@@ -523,36 +519,36 @@ static void test_vm_thread_releasing_gil_in_c_code_is_counted_once(void **state)
         snprintf(problem, sizeof problem,
                  "%d threads running once the VM thread was back from Gv_END_ALLOW_THREADS, expected %d",
                  a.running_inside, before + 1);
-    if (gv_call_int("finish_worker", 0, NULL) != 7 && !problem[0])
+    if (gvt_call_int("finish_worker", 0, NULL) != 7 && !problem[0])
         snprintf(problem, sizeof problem, "the VM thread did not return 7");
     /* It leaves the count as it ends, just after thread_join returned. */
     if (!allow_threads_until(running_back_to, &before, 5) && !problem[0])
         snprintf(problem, sizeof problem, "the running count stayed at %d after the VM thread ended, expected %d",
                  running_count(), before);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     finalize_and_check(baseline, problem);
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_ensure_release_pairs_in_sequence_each_make_a_thread_state, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_ensure_on_thread_holding_gil_returns_locked, gv_test_setup,
-                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_from_raw_thread_nests_three_deep, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_release_pairs_in_sequence_each_make_a_thread_state, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_ensure_on_thread_holding_gil_returns_locked, gvt_setup,
+                                        gvt_teardown),
         cmocka_unit_test_setup_teardown(test_ensure_inside_allow_threads_retakes_gil_and_release_drops_it,
-                                        gv_test_setup, gv_test_teardown),
+                                        gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_allow_threads_lets_another_thread_run_bytecode_while_blocked,
-                                        gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_allow_threads_around_usleep_lets_vm_thread_run, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_thread_exiting_while_holding_gil_releases_it, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gv_test_setup,
-                                        gv_test_teardown),
+                                        gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_threads_around_usleep_lets_vm_thread_run, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_exiting_while_holding_gil_releases_it, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_state_used_by_raw_thread_is_deleted_by_its_owner, gvt_setup,
+                                        gvt_teardown),
         cmocka_unit_test(test_ensure_release_leaves_running_count_and_finalize_frees_all),
         cmocka_unit_test(test_ensure_on_thread_with_acquired_state_leaves_running_count),
         cmocka_unit_test(test_vm_thread_releasing_gil_in_c_code_is_counted_once),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -2,14 +2,7 @@
  * (runtime/object.c's trashcan): indexing with Python's negative-index rule,
  * growth, concatenation, clearing from inside a destructor, and freeing a
  * list nested a million deep without running off the C stack. */
-#include <stdint.h>
-#include <string.h>
-
-#include "testutil.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
+#include "gvtest.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();
@@ -257,5 +250,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_dealloc_of_alternating_lists_and_dicts_nested_deep),
         cmocka_unit_test(test_wide_and_deep_tree_is_freed),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

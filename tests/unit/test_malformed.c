@@ -3,12 +3,9 @@
  *     ; error: %FILE%:LINE:COL: error: MESSAGE
  * where %FILE% stands for the path the file is assembled under. */
 #include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "../../vm/asm.h"
-#include "testutil.h"
+#include "gvtest.h"
 
 #define CORPUS_DIR "tests/malformed"
 
@@ -74,24 +71,6 @@
     X(error_after_label_use) \
     X(tab_indent_column)
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* The expected text: the first line after "; error: ", with %FILE% replaced. */
 static void expected_text(const char *src, size_t len, const char *file, char *out, size_t cap) {
     static const char tag[] = "; error: ";
@@ -119,7 +98,7 @@ static void check_case(void **state) {
     snprintf(file, sizeof file, CORPUS_DIR "/%s.gva", name);
     snprintf(path, sizeof path, GV_SOURCE_ROOT "/%s", file);
     size_t len = 0;
-    char *src = read_all(path, &len);
+    char *src = gvt_read_file(path, &len);
     if (!src) fail_msg("cannot read %s", path);
     expected_text(src, len, file, want, sizeof want);
 
@@ -164,5 +143,5 @@ int main(int argc, char **argv) {
         {.name = "corpus_files_are_all_listed", .test_func = corpus_files_are_all_listed},
     };
 #undef AS_TEST
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -2,13 +2,8 @@
  * wrapping, Python's floor division and modulo, true division, mixed
  * int/float/bool, str and list joining, and Python's error messages. */
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
-#include "testutil.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
+#include "gvtest.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();
@@ -320,5 +315,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_negate_int_min_raises_overflow_error),
         cmocka_unit_test(test_negate_non_number_raises_type_error),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

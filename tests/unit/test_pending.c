@@ -5,9 +5,7 @@
  *
  * A C pending call records what it saw (the thread it ran on, when) in a
  * `Seen` the test owns. */
-#include <stdint.h>
-
-#include "svc_testutil.h"
+#include "gvtest.h"
 
 static int fail_value_error(void *arg);
 
@@ -16,7 +14,7 @@ typedef struct Seen {
     unsigned long thread_id;  /* GvThreadState_GetID of the thread it ran on */
     bool had_gil;
     pthread_t os_thread;
-    double at;                /* svc_now() when it ran */
+    double at;                /* gvt_now() when it ran */
 } Seen;
 
 static int record(void *arg) {
@@ -25,7 +23,7 @@ static int record(void *arg) {
     s->thread_id = GvThreadState_GetID(GvThreadState_Get());
     s->had_gil = GvGILState_Check();
     s->os_thread = pthread_self();
-    s->at = svc_now();
+    s->at = gvt_now();
     return 0;
 }
 
@@ -87,8 +85,8 @@ static const char *const COMMON =
     ".end\n";
 
 static int setup(void **state) {
-    int rc = svc_setup(state);
-    svc_load(COMMON);
+    int rc = gvt_setup(state);
+    gvt_load(COMMON);
     return rc;
 }
 
@@ -148,7 +146,7 @@ static void load_add_n(int n) {
                           "    RETURN_VALUE\n"
                           ".end\n", n);
     assert_true(k < sizeof src);
-    svc_load(src);
+    gvt_load(src);
     GvObject *key = gv_str_from_cstr("ran");
     gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), gv_int(0));
     gv_decref(key);
@@ -157,20 +155,20 @@ static void load_add_n(int n) {
 static void test_add_pending_call_holds_at_least_32(void **state) {
     (void)state;
     load_add_n(32);
-    assert_int_equal(svc_call_int("add_n", 0, NULL), 32);
-    GvValue ran = svc_global("ran");
+    assert_int_equal(gvt_call_int("add_n", 0, NULL), 32);
+    GvValue ran = gvt_global("ran");
     assert_int_equal(ran.as.i, 0); /* queued, not run */
-    svc_call_ok("nop", 0, NULL);   /* a checkpoint on the main thread runs them all */
-    ran = svc_global("ran");
+    gvt_call_ok("nop", 0, NULL);   /* a checkpoint on the main thread runs them all */
+    ran = gvt_global("ran");
     assert_int_equal(ran.as.i, 32);
 }
 
 static void test_add_pending_call_returns_false_when_full(void **state) {
     (void)state;
     load_add_n(GV_PENDING_CALLS_MAX + 1);
-    assert_int_equal(svc_call_int("add_n", 0, NULL), -1); /* the last one is refused */
-    svc_call_ok("nop", 0, NULL);
-    GvValue ran = svc_global("ran");
+    assert_int_equal(gvt_call_int("add_n", 0, NULL), -1); /* the last one is refused */
+    gvt_call_ok("nop", 0, NULL);
+    GvValue ran = gvt_global("ran");
     assert_int_equal(ran.as.i, GV_PENDING_CALLS_MAX); /* the refused one holds nothing */
 }
 
@@ -188,7 +186,7 @@ typedef struct RawArgs {
 /* A thread the VM did not create: no thread state, no GIL. */
 static void *raw_adder(void *p) {
     RawArgs *a = p;
-    if (a->wait_main_parked && !svc_wait_parked(a->interp, 1, 10)) {
+    if (a->wait_main_parked && !gvt_wait_parked_id(a->interp, 1, 10)) {
         a->add_rc = -2;
         return NULL;
     }
@@ -196,7 +194,7 @@ static void *raw_adder(void *p) {
         a->add_rc = -3;
         return NULL;
     }
-    a->added_at = svc_now();
+    a->added_at = gvt_now();
     a->add_rc = Gv_AddPendingCall(a->fn, a);
     return NULL;
 }
@@ -208,14 +206,11 @@ static void test_pending_from_raw_pthread_runs_on_main_thread(void **state) {
     static RawArgs a;
     memset(&a, 0, sizeof a);
     a.fn = record_raw;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(raw_adder, &a);
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 0); /* not run by the adder */
-    svc_call_ok("nop", 0, NULL);      /* the main thread's next checkpoint */
+    gvt_call_ok("nop", 0, NULL);      /* the main thread's next checkpoint */
     assert_int_equal(a.seen.runs, 1);
     assert_int_equal(a.seen.thread_id, 1);
     assert_true(a.seen.had_gil);
@@ -237,24 +232,21 @@ static void test_pending_runs_promptly_while_main_sleeps_and_failure_raises_ther
     a.fn = fail_wake;
     a.interp = GvInterpreterState_Get();
     a.wait_main_parked = true;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
-    svc_call_expect_str("sleep_long", 0, NULL, "RuntimeError:wake");
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(raw_adder, &a);
+    gvt_call_expect_str("sleep_long", 0, NULL, "RuntimeError:wake");
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 1);
     assert_int_equal(a.seen.thread_id, 1);
     double took = a.seen.at - a.added_at;
-    if (took > SVC_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
+    if (took > GVT_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
 }
 
 /* A call that runs VM code: puts "woken" on the global queue `wq`. */
 static int put_woken(void *arg) {
     record_raw(arg);
-    GvValue args[2] = {svc_global("wq"), svc_str("woken")};
-    int rc = svc_call("put", 2, args, NULL);
+    GvValue args[2] = {gvt_global("wq"), gvt_str("woken")};
+    int rc = gvt_call("put", 2, args, NULL);
     gv_vdecref(args[0]);
     gv_vdecref(args[1]);
     return rc;
@@ -262,7 +254,7 @@ static int put_woken(void *arg) {
 
 static void test_pending_runs_promptly_while_main_blocked_in_queue_get(void **state) {
     (void)state;
-    GvValue q = svc_call_ok("make_queue", 0, NULL);
+    GvValue q = gvt_call_ok("make_queue", 0, NULL);
     GvObject *key = gv_str_from_cstr("wq");
     gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), q);
     gv_decref(key);
@@ -271,18 +263,15 @@ static void test_pending_runs_promptly_while_main_blocked_in_queue_get(void **st
     a.fn = put_woken;
     a.interp = GvInterpreterState_Get();
     a.wait_main_parked = true;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, raw_adder, &a), 0);
-    svc_call_expect_str("get", 1, &q, "woken");
+    pthread_t t = gvt_start_thread(raw_adder, &a);
+    gvt_call_expect_str("get", 1, &q, "woken");
     gv_vdecref(q);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(t);
     assert_int_equal(a.add_rc, 0);
     assert_int_equal(a.seen.runs, 1);
     assert_int_equal(a.seen.thread_id, 1);
     double took = a.seen.at - a.added_at;
-    if (took > SVC_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
+    if (took > GVT_PROMPT) fail_msg("the pending call ran %.2f s after it was added", took);
 }
 
 /* Two calls queued for main; the first fails and ends main's wait with its
@@ -293,8 +282,8 @@ static void test_pending_runs_promptly_while_main_blocked_in_queue_get(void **st
  * first instruction and a blocking call in bytecode.) */
 static int put_second(void *arg) {
     (void)arg;
-    GvValue args[2] = {svc_global("wq"), svc_str("second ran")};
-    int rc = svc_call("put", 2, args, NULL);
+    GvValue args[2] = {gvt_global("wq"), gvt_str("second ran")};
+    int rc = gvt_call("put", 2, args, NULL);
     gv_vdecref(args[0]);
     gv_vdecref(args[1]);
     return rc;
@@ -302,7 +291,7 @@ static int put_second(void *arg) {
 
 static void test_pending_left_after_failure_run_in_next_wait(void **state) {
     (void)state;
-    GvValue q = svc_call_ok("make_queue", 0, NULL);
+    GvValue q = gvt_call_ok("make_queue", 0, NULL);
     GvObject *key = gv_str_from_cstr("wq");
     gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), q);
     gv_decref(key);
@@ -317,11 +306,11 @@ static void test_pending_left_after_failure_run_in_next_wait(void **state) {
     GvValue r = gv_none();
     /* The first wait runs the first call, which fails: the wait raises it. */
     assert_int_equal(gv_eval_call(ts, queue_get, 2, args, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
     GvErr_Clear();
-    double t0 = svc_now();
+    double t0 = gvt_now();
     int rc = gv_eval_call(ts, queue_get, 2, args, &r);
-    double took = svc_now() - t0;
+    double took = gvt_now() - t0;
     gv_vdecref(queue_get);
     gv_vdecref(q);
     assert_int_equal(rc, 0);
@@ -331,7 +320,7 @@ static void test_pending_left_after_failure_run_in_next_wait(void **state) {
                  "and gv_park only looks at interrupted: runtime/services.c gv_pending_run)", took);
     assert_string_equal(gv_str_cstr(r.as.o), "second ran");
     gv_vdecref(r);
-    if (took > SVC_PROMPT) fail_msg("the second call ran %.1f s late", took);
+    if (took > GVT_PROMPT) fail_msg("the second call ran %.1f s late", took);
 }
 
 /* ---- a chosen thread ---- */
@@ -344,8 +333,8 @@ typedef struct Targeted {
 static int put_from_pending(void *arg) {
     Targeted *t = arg;
     record(&t->seen);
-    GvValue args[2] = {t->queue, svc_str("from pending")};
-    int rc = svc_call("put", 2, args, NULL);
+    GvValue args[2] = {t->queue, gvt_str("from pending")};
+    int rc = gvt_call("put", 2, args, NULL);
     gv_vdecref(args[1]);
     return rc;
 }
@@ -353,7 +342,7 @@ static int put_from_pending(void *arg) {
 static void test_pending_to_thread_runs_on_that_thread(void **state) {
     (void)state;
     /* Two VM threads, A and B, each blocked on a queue of its own. */
-    svc_load(".func start_two qa qb\n"
+    gvt_load(".func start_two qa qb\n"
              "    LOAD_GLOBAL thread_start\n"
              "    LOAD_GLOBAL get\n"
              "    LOAD_FAST qa\n"
@@ -385,31 +374,31 @@ static void test_pending_to_thread_runs_on_that_thread(void **state) {
              "    CALL 1\n"
              "    RETURN_VALUE\n"
              ".end\n");
-    GvValue qs[2] = {svc_call_ok("make_queue", 0, NULL), svc_call_ok("make_queue", 0, NULL)};
-    svc_call_ok("start_two", 2, qs);
-    GvValue ha = svc_global("ha"), hb = svc_global("hb");
-    unsigned long a_id = (unsigned long)svc_call_int("id_of", 1, &ha);
-    unsigned long b_id = (unsigned long)svc_call_int("id_of", 1, &hb);
+    GvValue qs[2] = {gvt_call_ok("make_queue", 0, NULL), gvt_call_ok("make_queue", 0, NULL)};
+    gvt_call_ok("start_two", 2, qs);
+    GvValue ha = gvt_global("ha"), hb = gvt_global("hb");
+    unsigned long a_id = (unsigned long)gvt_call_int("id_of", 1, &ha);
+    unsigned long b_id = (unsigned long)gvt_call_int("id_of", 1, &hb);
     gv_vdecref(ha);
     gv_vdecref(hb);
     static Targeted t;
     memset(&t, 0, sizeof t);
     t.queue = qs[0];
-    assert_int_equal(svc_wait_parked_gil(a_id, 10), true);
-    assert_int_equal(svc_wait_parked_gil(b_id, 10), true);
+    assert_int_equal(gvt_wait_parked_id_gil(a_id, 10), true);
+    assert_int_equal(gvt_wait_parked_id_gil(b_id, 10), true);
     assert_int_equal(Gv_AddPendingCallToThread(a_id, put_from_pending, &t), 0);
-    svc_call_ok("nop", 0, NULL); /* a checkpoint on main: must not run A's call */
+    gvt_call_ok("nop", 0, NULL); /* a checkpoint on main: must not run A's call */
     assert_int_equal(Gv_MakePendingCalls(), 0);
     /* A runs it in its wait, gets "from pending" and ends. */
-    svc_call_expect_str("join_a", 0, NULL, "from pending");
+    gvt_call_expect_str("join_a", 0, NULL, "from pending");
     assert_int_equal(t.seen.runs, 1);
     assert_int_equal(t.seen.thread_id, a_id);
     assert_true(t.seen.had_gil);
     /* B never saw it. */
-    GvValue args[2] = {qs[1], svc_str("bye")};
-    svc_call_ok("put", 2, args);
+    GvValue args[2] = {qs[1], gvt_str("bye")};
+    gvt_call_ok("put", 2, args);
     gv_vdecref(args[1]);
-    svc_call_expect_str("join_b", 0, NULL, "bye");
+    gvt_call_expect_str("join_b", 0, NULL, "bye");
     gv_vdecref(qs[0]);
     gv_vdecref(qs[1]);
 }
@@ -516,7 +505,7 @@ static void away_start(Away *a) {
     a->ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(a->ts);
     a->id = GvThreadState_GetID(a->ts);
-    assert_int_equal(pthread_create(&a->th, NULL, away_main, a), 0);
+    a->th = gvt_start_thread(away_main, a);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&a->mu);
     while (!a->away) pthread_cond_wait(&a->cond, &a->mu);
@@ -530,9 +519,7 @@ static void away_finish(Away *a) {
     a->back = true;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->mu);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(a->th, NULL);
-    Gv_END_ALLOW_THREADS
+    gvt_join_releasing_gil(a->th);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
 }
@@ -542,7 +529,7 @@ static void away_finish(Away *a) {
  * of GV_PENDING_CALLS_MAX of its own. */
 static void test_pending_each_target_has_its_own_room(void **state) {
     (void)state;
-    gv_watchdog_arm(60, "test_pending_each_target_has_its_own_room");
+    gvt_watchdog_arm(60, "test_pending_each_target_has_its_own_room");
     nran = 0;
     static Away x, y;
     away_start(&x);
@@ -559,7 +546,7 @@ static void test_pending_each_target_has_its_own_room(void **state) {
     int ran_on_main = nran;
     away_finish(&x);
     away_finish(&y);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_int_equal(x_ok, n);
     assert_int_equal(x_more, 0); /* the 65th for x: -1 */
     if (main_ok != n)
@@ -639,7 +626,7 @@ static int queue_for_leaving_thread(Leaving *l) {
     pthread_t t;
     int queued;
     Gv_BEGIN_ALLOW_THREADS
-    assert_int_equal(pthread_create(&t, NULL, leaving_main, l), 0);
+    t = gvt_start_thread(leaving_main, l);
     pthread_mutex_lock(&l->mu);
     while (!l->id) pthread_cond_wait(&l->cond, &l->mu);
     pthread_mutex_unlock(&l->mu);
@@ -657,19 +644,19 @@ static int queue_for_leaving_thread(Leaving *l) {
 
 static void test_pending_for_gilstate_thread_dropped_at_release(void **state) {
     (void)state;
-    gv_watchdog_arm(60, "test_pending_for_gilstate_thread_dropped_at_release");
+    gvt_watchdog_arm(60, "test_pending_for_gilstate_thread_dropped_at_release");
     nran = 0;
     static Leaving l;
     memset(&l, 0, sizeof l);
     l.gilstate = true;
     int queued = queue_for_leaving_thread(&l);
     expect_dropped_and_room_free("GvGILState_Release", queued);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 static void test_pending_for_thread_dropped_at_delete_current(void **state) {
     (void)state;
-    gv_watchdog_arm(60, "test_pending_for_thread_dropped_at_delete_current");
+    gvt_watchdog_arm(60, "test_pending_for_thread_dropped_at_delete_current");
     nran = 0;
     static Leaving l;
     memset(&l, 0, sizeof l);
@@ -677,12 +664,12 @@ static void test_pending_for_thread_dropped_at_delete_current(void **state) {
     assert_non_null(l.ts);
     int queued = queue_for_leaving_thread(&l);
     expect_dropped_and_room_free("GvThreadState_DeleteCurrent", queued);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 static void test_pending_for_thread_state_dropped_at_delete(void **state) {
     (void)state;
-    gv_watchdog_arm(60, "test_pending_for_thread_state_dropped_at_delete");
+    gvt_watchdog_arm(60, "test_pending_for_thread_state_dropped_at_delete");
     nran = 0;
     GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
     assert_non_null(ts);
@@ -690,7 +677,7 @@ static void test_pending_for_thread_state_dropped_at_delete(void **state) {
     GvThreadState_Clear(ts);
     GvThreadState_Delete(ts);
     expect_dropped_and_room_free("GvThreadState_Delete", queued);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 /* ---- calls for a thread that ends without running them ----
@@ -726,8 +713,8 @@ static void test_pending_for_thread_that_ended_dropped_and_room_freed(void **sta
     Leaver l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     pthread_t t;
     int queued = 0;
-    gv_watchdog_arm(30, "pending calls for a thread that ends");
-    assert_int_equal(pthread_create(&t, NULL, leave_holding_gil, &l), 0);
+    gvt_watchdog_arm(30, "pending calls for a thread that ends");
+    t = gvt_start_thread(leave_holding_gil, &l);
     Gv_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&l.m);
     while (l.stage < 1) pthread_cond_wait(&l.c, &l.m);
@@ -738,7 +725,7 @@ static void test_pending_for_thread_that_ended_dropped_and_room_freed(void **sta
     pthread_mutex_unlock(&l.m);
     pthread_join(t, NULL);
     Gv_END_ALLOW_THREADS
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     assert_true(queued > 0);
     assert_int_equal(theirs.runs, 0);
     /* Main still has the room it was promised (ASSEMBLY.md: at least 32). */
@@ -784,8 +771,8 @@ static void test_make_pending_calls_failure_stops_and_keeps_the_rest(void **stat
     assert_int_equal(Gv_AddPendingCall(fail_value_error, NULL), 0);
     assert_int_equal(Gv_AddPendingCall(record, &s), 0);
     assert_int_equal(Gv_MakePendingCalls(), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
-    assert_string_equal(gv_test_exc_message(), "pending failed");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gvt_exc_message(), "pending failed");
     GvErr_Clear();
     assert_int_equal(s.runs, 0);
     assert_int_equal(Gv_MakePendingCalls(), 0);
@@ -796,8 +783,8 @@ static void test_pending_failure_without_exception_raises_runtime_error(void **s
     (void)state;
     assert_int_equal(Gv_AddPendingCall(fail_without_exception, NULL), 0);
     GvValue r;
-    assert_int_equal(svc_call("nop", 0, NULL, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
+    assert_int_equal(gvt_call("nop", 0, NULL, &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
     GvErr_Clear();
 }
 
@@ -805,15 +792,15 @@ static void test_pending_failure_without_exception_raises_runtime_error(void **s
 
 static void test_add_pending_call_non_callable_is_type_error(void **state) {
     (void)state;
-    svc_load(".func bad\n"
+    gvt_load(".func bad\n"
              "    LOAD_GLOBAL add_pending_call\n"
              "    LOAD_CONST 5\n"
              "    CALL 1\n"
              "    RETURN_VALUE\n"
              ".end\n");
     GvValue r;
-    assert_int_equal(svc_call("bad", 0, NULL, &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    assert_int_equal(gvt_call("bad", 0, NULL, &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
     GvErr_Clear();
 }
 
@@ -824,7 +811,7 @@ static void test_add_pending_call_non_callable_is_type_error(void **state) {
  * (ASan's leak check sees the rest). Its own interpreter: the test ends it. */
 static void test_pending_left_at_finalize_dropped_without_leak(void **state) {
     (void)state;
-    svc_load(".func never\n"
+    gvt_load(".func never\n"
              "    LOAD_CONST none\n"
              "    RETURN_VALUE\n"
              ".end\n"
@@ -838,9 +825,9 @@ static void test_pending_left_at_finalize_dropped_without_leak(void **state) {
              "    CALL 1\n"
              "    RETURN_VALUE\n" /* returns: no checkpoint after the adds */
              ".end\n");
-    GvValue f = svc_global("never"); /* kept past finalization to count its references */
+    GvValue f = gvt_global("never"); /* kept past finalization to count its references */
     int64_t before = f.as.o->refcnt;
-    GvValue r = svc_call_ok("queue_some", 0, NULL);
+    GvValue r = gvt_call_ok("queue_some", 0, NULL);
     assert_true(r.tag == GV_TBOOL && r.as.i == 1);
     assert_int_equal(f.as.o->refcnt, before + 2); /* the queue holds two */
     static Seen s;
@@ -862,13 +849,7 @@ static void test_pending_without_interpreter_returns_minus_1(void **state) {
     assert_non_null(Gv_Initialize());
 }
 
-/* A failed assertion may leave a test's watchdog armed: disarm it here. */
-static int teardown(void **state) {
-    if (gv_wd.armed) gv_watchdog_disarm();
-    return svc_teardown(state);
-}
-
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -893,5 +874,5 @@ int main(int argc, char **argv) {
         T(test_pending_left_at_finalize_dropped_without_leak),
         T(test_pending_without_interpreter_returns_minus_1),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -1,25 +1,15 @@
 /* The quickener: which sequences become superinstructions, and that fused
  * code behaves exactly as the original (fast path, fallbacks, errors). */
-#include "testutil.h"
-
-#include <stdio.h>
+#include "gvtest.h"
 
 #include "../../runtime/code.h"
 #include "../../vm/opcodes.h"
-
-static GvProgram *load(const char *src) {
-    GvDiag diag;
-    memset(&diag, 0, sizeof diag);
-    GvProgram *p = GvProgram_Assemble(src, strlen(src), "q.gva", &diag);
-    if (!p) fail_msg("load error: %s", diag.text);
-    return p;
-}
 
 static unsigned quick_op(GvProgram *p, uint32_t pc) { return GV_OP(p->code[0]->quick[pc]); }
 
 static void test_increment_becomes_one_superinstruction(void **state) {
     (void)state;
-    GvProgram *p = load(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
+    GvProgram *p = gvt_assemble(".func main\n.local i\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n"
                         " LOAD_FAST i\n RETURN_VALUE\n.end\n");
     assert_int_equal(quick_op(p, 0), GV_OP_LFLC_ADD_STORE);
     /* The words after it keep the original sequence (the small int constant
@@ -40,17 +30,17 @@ static void test_jump_into_sequence_prevents_fusion(void **state) {
                       " POP_TOP\n POP_TOP\n"
                       " LOAD_FAST i\n LOAD_CONST 1\nmid:\n BINARY_ADD\n STORE_FAST i\n"
                       " LOAD_FAST i\n RETURN_VALUE\n.end\n";
-    GvProgram *p = load(src);
+    GvProgram *p = gvt_assemble(src);
     assert_int_equal(quick_op(p, 8), GV_OP_LOAD_FAST);
     GvProgram_Free(p);
     GvValue r;
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_int_equal(r.as.i, 30);
 }
 
 static void test_try_boundary_inside_sequence_prevents_fusion(void **state) {
     (void)state;
-    GvProgram *p = load(".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
+    GvProgram *p = gvt_assemble(".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
                         "s:\n LOAD_FAST i\n LOAD_CONST 1\ne:\n BINARY_ADD\n STORE_FAST i\n"
                         " LOAD_CONST 0\n RETURN_VALUE\n"
                         "h:\n POP_TOP\n POP_EXCEPT\n LOAD_CONST 1\n RETURN_VALUE\n.try s e h\n.end\n");
@@ -60,7 +50,7 @@ static void test_try_boundary_inside_sequence_prevents_fusion(void **state) {
 
 static int64_t run_int(const char *src) {
     GvValue r;
-    if (gv_test_call(src, "main", &r) < 0) fail_msg("unexpected %s", gv_test_exc_type()->name);
+    if (gvt_load_call(src, "main", &r) < 0) fail_msg("unexpected %s", gvt_exc_type()->name);
     assert_true(gv_is_int(r));
     return r.as.i;
 }
@@ -81,13 +71,13 @@ static void test_fused_add_falls_back_for_floats_and_strings(void **state) {
     const char *src =
         ".func main\n.local a b\n LOAD_CONST \"ab\"\n STORE_FAST a\n LOAD_CONST \"cd\"\n STORE_FAST b\n"
         " LOAD_FAST a\n LOAD_FAST b\n BINARY_ADD\n STORE_FAST a\n LOAD_FAST a\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_kind(r, GV_KSTR));
     assert_string_equal(gv_str_cstr(r.as.o), "abcd");
     gv_vdecref(r);
     src = ".func main\n.local a\n LOAD_CONST 1.5\n STORE_FAST a\n"
           " LOAD_FAST a\n LOAD_CONST 2\n BINARY_SUB\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), 0);
+    assert_int_equal(gvt_load_call(src, "main", &r), 0);
     assert_true(gv_is_float(r));
     assert_true(r.as.f == -0.5);
 }
@@ -98,8 +88,8 @@ static void test_fused_compare_falls_back_and_raises_type_error(void **state) {
     const char *src = ".func main\n.local a\n LOAD_CONST \"x\"\n STORE_FAST a\n"
                       " LOAD_FAST a\n LOAD_CONST 1\n COMPARE_LT\n POP_JUMP_IF_FALSE e\n"
                       "e:\n LOAD_CONST 0\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_TypeError);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_TypeError);
     gv_err_clear(GvThreadState_Get());
 }
 
@@ -110,8 +100,8 @@ static void test_fused_overflow_is_reported_at_the_add_line(void **state) {
     const char *src2 = ".func main\n.local a\n LOAD_CONST 9223372036854775807\n STORE_FAST a\n"
                        " LOAD_FAST a\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST a\n"
                        " LOAD_CONST 0\n RETURN_VALUE\n.end\n";
-    assert_int_equal(gv_test_call(src2, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    assert_int_equal(gvt_load_call(src2, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_OverflowError);
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 7);
@@ -125,7 +115,7 @@ static void test_loop_tail_becomes_one_superinstruction(void **state) {
                      "top:\n LOAD_FAST i\n LOAD_CONST 10\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
                      " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
                      "done:\n LOAD_FAST i\n RETURN_VALUE\n.end\n";
-    GvProgram *p = load(up);
+    GvProgram *p = gvt_assemble(up);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
     assert_int_equal(quick_op(p, 6), GV_OP_LFLC_ADD_STORE_JUMP);
     assert_int_equal(quick_op(p, 10), GV_OP_JUMP); /* the word it reads its target from */
@@ -137,7 +127,7 @@ static void test_loop_tail_becomes_one_superinstruction(void **state) {
                        " LOAD_FAST s\n LOAD_FAST n\n BINARY_ADD\n STORE_FAST s\n"
                        " LOAD_FAST n\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST n\n JUMP top\n"
                        "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n";
-    p = load(down);
+    p = gvt_assemble(down);
     assert_int_equal(quick_op(p, 10), GV_OP_LFLC_SUB_STORE_JUMP);
     GvProgram_Free(p);
     assert_int_equal(run_int(down), 5050);
@@ -151,15 +141,15 @@ static void test_fused_back_jump_checks_the_eval_breaker(void **state) {
     /* line 10 is the JUMP; the loop never ends by itself */
     const char *src2 = ".func main\n.local i\n LOAD_CONST 0\n STORE_FAST i\n"
                        "top:\n LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n.end\n";
-    GvProgram *p = load(src2);
+    GvProgram *p = gvt_assemble(src2);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_ADD_STORE_JUMP);
     GvProgram_Free(p);
     Gv_SetInstructionBudget(1000);
-    int rc = gv_test_call(src2, "main", &r);
+    int rc = gvt_load_call(src2, "main", &r);
     Gv_SetInstructionBudget(-1);
     assert_int_equal(rc, -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_RuntimeError);
-    assert_string_equal(gv_test_exc_message(), "instruction budget exhausted");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
+    assert_string_equal(gvt_exc_message(), "instruction budget exhausted");
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 10);
@@ -174,8 +164,8 @@ static void test_fused_loop_tail_overflow_is_reported_at_the_sub_line(void **sta
     /* line 8 is the BINARY_SUB */
     const char *src = ".func main\n.local a\n LOAD_CONST -9223372036854775807\n STORE_FAST a\n"
                       "top:\n LOAD_FAST a\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST a\n JUMP top\n.end\n";
-    assert_int_equal(gv_test_call(src, "main", &r), -1);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_OverflowError);
+    assert_int_equal(gvt_load_call(src, "main", &r), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_OverflowError);
     GvException *e = (GvException *)GvThreadState_Get()->current_exception;
     assert_non_null(e->traceback);
     assert_int_equal(gv_code_line(e->traceback->code, e->traceback->pc), 8);
@@ -186,7 +176,7 @@ static void test_small_int_constants_go_into_the_operand(void **state) {
     (void)state;
     /* The operand holds signed 24 bits: the ends of that range become
      * LOAD_SMALL_INT, one past them, floats and bools stay LOAD_CONST. */
-    GvProgram *p = load(".func main\n LOAD_CONST 8388607\n LOAD_CONST -8388608\n LOAD_CONST 8388608\n"
+    GvProgram *p = gvt_assemble(".func main\n LOAD_CONST 8388607\n LOAD_CONST -8388608\n LOAD_CONST 8388608\n"
                         " LOAD_CONST -8388609\n LOAD_CONST 1.0\n LOAD_CONST true\n LOAD_CONST 0\n"
                         " BUILD_LIST 7\n RETURN_VALUE\n.end\n");
     const GvInstr *q = p->code[0]->quick;
@@ -220,7 +210,7 @@ static void test_fused_constant_sequences_keep_their_values(void **state) {
     assert_int_equal(add_then_sub("10", "-8388608"), 10 * 3 + 10 - 8388608);
     assert_int_equal(add_then_sub("10", "8388607"), 10 * 3 + 10 + 8388607);
     assert_int_equal(add_then_sub("10", "30000000"), 10 * 3 + 10 + 30000000);
-    GvProgram *p = load(".func main\n.local x\n LOAD_FAST x\n LOAD_CONST 30000000\n BINARY_ADD\n"
+    GvProgram *p = gvt_assemble(".func main\n.local x\n LOAD_FAST x\n LOAD_CONST 30000000\n BINARY_ADD\n"
                         " STORE_FAST x\n LOAD_FAST x\n LOAD_CONST -7\n BINARY_SUB\n RETURN_VALUE\n.end\n");
     assert_int_equal(quick_op(p, 0), GV_OP_LOAD_FAST); /* 30000000 is not a small int */
     assert_int_equal(quick_op(p, 1), GV_OP_LOAD_CONST);
@@ -242,7 +232,7 @@ static void test_fused_compare_with_negative_constant(void **state) {
         snprintf(src, sizeof src, tmpl, xs[i]);
         assert_int_equal(run_int(src), want[i]);
     }
-    GvProgram *p = load(src);
+    GvProgram *p = gvt_assemble(src);
     assert_int_equal(quick_op(p, 2), GV_OP_LFLC_LT_JF);
     GvProgram_Free(p);
 }
@@ -263,5 +253,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_fused_constant_sequences_keep_their_values),
         cmocka_unit_test(test_fused_compare_with_negative_constant),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -11,20 +11,13 @@
  * Also Ctrl-C in `gilvm run` (the executable, GV_GILVM) while it waits at
  * exit for a thread that never ends. */
 #include <poll.h>
-#include <sys/wait.h>
 
-#include "thread_testutil.h"
+#include "gvtest.h"
 
 static int setup(void **state) {
     (void)state;
     if (!Gv_Initialize()) return -1;
     return Gv_InitSignals();
-}
-
-static int teardown(void **state) {
-    (void)state;
-    Gv_Finalize();
-    return 0;
 }
 
 static const char *SRC =
@@ -75,9 +68,9 @@ typedef struct Killer {
 
 static void *killer_main(void *p) {
     Killer *k = p;
-    if (k->target_ts) atomic_store(&k->parked_in_time, gv_wait_parked(k->target_ts, 10));
-    gv_msleep(k->delay_ms);
-    atomic_store(&k->sent_at, gv_now());
+    if (k->target_ts) atomic_store(&k->parked_in_time, gvt_wait_parked(k->target_ts, 10));
+    gvt_msleep(k->delay_ms);
+    atomic_store(&k->sent_at, gvt_now());
     pthread_kill(k->target, SIGINT);
     return NULL;
 }
@@ -85,35 +78,35 @@ static void *killer_main(void *p) {
 /* Calls fname() with a SIGINT on its way; expects KeyboardInterrupt within
  * 1 s of the signal. wait_parked: send it only once main is blocked. */
 static void expect_interrupted(const char *fname, bool wait_parked, long delay_ms) {
-    gv_load(SRC);
+    gvt_load(SRC);
     Killer k;
     memset(&k, 0, sizeof k);
     k.target = pthread_self();
     k.target_ts = wait_parked ? GvThreadState_Get() : NULL;
     k.delay_ms = delay_ms;
     pthread_t t;
-    gv_watchdog_arm(30, fname);
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+    gvt_watchdog_arm(30, fname);
+    t = gvt_start_thread(killer_main, &k);
     GvValue r = gv_none();
-    int rc = gv_call(fname, 0, NULL, &r);
-    double returned_at = gv_now();
+    int rc = gvt_call(fname, 0, NULL, &r);
+    double returned_at = gvt_now();
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     if (wait_parked && !atomic_load(&k.parked_in_time)) fail_msg("%s() never blocked", fname);
     if (rc == 0) {
         gv_vdecref(r);
         fail_msg("%s() returned instead of raising KeyboardInterrupt", fname);
     }
-    GvType *type = gv_test_exc_type();
+    GvType *type = gvt_exc_type();
     if (type != &gv_type_KeyboardInterrupt)
-        fail_msg("%s() raised %s (%s), not KeyboardInterrupt", fname, type ? type->name : "?", gv_test_exc_message());
+        fail_msg("%s() raised %s (%s), not KeyboardInterrupt", fname, type ? type->name : "?", gvt_exc_message());
     GvErr_Clear();
     double delay = returned_at - atomic_load(&k.sent_at);
     if (delay > 1.0) fail_msg("%s() raised KeyboardInterrupt %.2f s after SIGINT", fname, delay);
     /* The main thread goes on normally: nothing left pending. */
     GvValue arg = gv_float(0.01);
-    gv_load(".func short_nap s\n LOAD_GLOBAL sleep\n LOAD_FAST s\n CALL 1\n RETURN_VALUE\n.end\n");
-    assert_int_equal(gv_call("short_nap", 1, &arg, &r), 0);
+    gvt_load(".func short_nap s\n LOAD_GLOBAL sleep\n LOAD_FAST s\n CALL 1\n RETURN_VALUE\n.end\n");
+    assert_int_equal(gvt_call("short_nap", 1, &arg, &r), 0);
 }
 
 static void test_sigint_interrupts_sleep(void **state) {
@@ -160,17 +153,17 @@ static void test_sigint_twice_interrupts_twice(void **state) {
 
 static void test_keyboard_interrupt_can_be_caught_by_the_program(void **state) {
     (void)state;
-    gv_load(SRC);
+    gvt_load(SRC);
     Killer k;
     memset(&k, 0, sizeof k);
     k.target = pthread_self();
     k.target_ts = GvThreadState_Get();
     pthread_t t;
-    gv_watchdog_arm(30, "nap_caught");
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
-    GvValue r = gv_call_ok("nap_caught", 0, NULL);
+    gvt_watchdog_arm(30, "nap_caught");
+    t = gvt_start_thread(killer_main, &k);
+    GvValue r = gvt_call_ok("nap_caught", 0, NULL);
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     char *s = GvObject_StrDup(r.as.o);
     assert_string_equal(s, "caught");
     free(s);
@@ -196,23 +189,12 @@ static bool drain(int fd, char *buf, size_t cap) {
 
 /* Reads fd into buf until want appears, the file ends, or `seconds` pass. */
 static bool read_until(int fd, char *buf, size_t cap, const char *want, double seconds) {
-    double end = gv_now() + seconds;
-    while (!strstr(buf, want) && gv_now() < end) {
+    double end = gvt_now() + seconds;
+    while (!strstr(buf, want) && gvt_now() < end) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 50) > 0 && !drain(fd, buf, cap)) break;
     }
     return strstr(buf, want) != NULL;
-}
-
-/* waitpid with a time limit; false if the child is still running. */
-static bool wait_child(pid_t pid, int *status, double seconds) {
-    double end = gv_now() + seconds;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid) return true;
-        if (gv_now() > end) return false;
-        gv_msleep(10);
-    }
 }
 
 static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) {
@@ -250,14 +232,14 @@ static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) 
     /* "main done" is flushed when main has returned; the exit wait follows
      * at once. */
     bool returned = read_until(out[0], obuf, sizeof obuf, "main done", 30);
-    gv_msleep(200);
+    gvt_msleep(200);
     kill(pid, SIGINT);
     int status = 0;
-    bool ended = wait_child(pid, &status, 5);
+    bool ended = gvt_wait_child(pid, &status, 5);
     if (!ended) {
         /* Never let the test itself hang. */
         kill(pid, SIGTERM);
-        if (!wait_child(pid, &status, 2)) {
+        if (!gvt_wait_child(pid, &status, 2)) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
         }
@@ -281,18 +263,18 @@ static void test_sigint_ends_the_exit_wait_for_a_nondaemon_thread(void **state) 
  * message, one repr (it was KeyboardInterrupt('') against KeyboardInterrupt()). */
 static void test_sigint_exception_is_the_one_raise_makes(void **state) {
     (void)state;
-    gv_load(SRC);
+    gvt_load(SRC);
     Killer k;
     memset(&k, 0, sizeof k);
     k.target = pthread_self();
     k.target_ts = GvThreadState_Get();
     pthread_t t;
-    gv_watchdog_arm(30, "nap_repr");
-    assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
-    GvValue from_signal = gv_call_ok("nap_repr", 0, NULL);
+    gvt_watchdog_arm(30, "nap_repr");
+    t = gvt_start_thread(killer_main, &k);
+    GvValue from_signal = gvt_call_ok("nap_repr", 0, NULL);
     pthread_join(t, NULL);
-    gv_watchdog_disarm();
-    GvValue from_raise = gv_call_ok("raise_repr", 0, NULL);
+    gvt_watchdog_disarm();
+    GvValue from_raise = gvt_call_ok("raise_repr", 0, NULL);
     char *sig_repr = GvObject_StrDup(from_signal.as.o);
     char *raise_repr = GvObject_StrDup(from_raise.as.o);
     assert_string_equal(raise_repr, "KeyboardInterrupt()");
@@ -305,17 +287,17 @@ static void test_sigint_exception_is_the_one_raise_makes(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire_with_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get_with_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_thread_join, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_sleep, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_lock_acquire_with_timeout, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_queue_get_with_timeout, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_thread_join, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_tight_loop, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_twice_interrupts_twice, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_keyboard_interrupt_can_be_caught_by_the_program, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_ends_the_exit_wait_for_a_nondaemon_thread, setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_exception_is_the_one_raise_makes, setup, gvt_teardown),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

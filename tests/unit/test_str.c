@@ -1,12 +1,6 @@
 /* Strings (runtime/str.c): UTF-8 validation, lengths in code points,
  * concatenation, indexing, hashing, Python's repr, and GvBuf. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "testutil.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/str.h"
+#include "gvtest.h"
 
 /* Asserts that the last call raised `type` and clears it. */
 static void expect_error(GvType *type, const char *message) {
@@ -367,5 +361,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_large_string_of_16_megabytes),
         cmocka_unit_test(test_large_multibyte_string_length),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -6,7 +6,7 @@
  *
  * The programs are small .gva functions; the C side calls them and checks
  * what they return. */
-#include "thread_testutil.h"
+#include "gvtest.h"
 
 static const char *SRC =
     /* small wrappers, so that C can drive each builtin */
@@ -155,33 +155,33 @@ static const char *SRC =
     "joined:\n LOAD_GLOBAL counter\n RETURN_VALUE\n.end\n";
 
 /* A global function (a new reference) as a value to pass around. */
-static GvValue fn(const char *name) { return gv_global(name); }
+static GvValue fn(const char *name) { return gvt_global(name); }
 
 static GvValue call2(const char *name, GvValue a, GvValue b) {
     GvValue args[2] = {a, b};
-    return gv_call_ok(name, 2, args);
+    return gvt_call_ok(name, 2, args);
 }
 
-static GvValue call1(const char *name, GvValue a) { return gv_call_ok(name, 1, &a); }
+static GvValue call1(const char *name, GvValue a) { return gvt_call_ok(name, 1, &a); }
 
 /* ---- thread_start / thread_join ---- */
 
 static void test_thread_join_returns_the_functions_result(void **state) {
     (void)state;
-    gv_load(SRC);
+    gvt_load(SRC);
     /* thread_start(add, 2, 40) through a program of its own */
-    gv_load(".func go\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST 2\n LOAD_CONST 40\n CALL 3\n"
-            " RETURN_VALUE\n.end\n"
-            ".func go_str\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST \"ab\"\n LOAD_CONST \"cd\"\n"
-            " CALL 3\n RETURN_VALUE\n.end\n");
-    GvValue h = gv_call_ok("go", 0, NULL);
+    gvt_load(".func go\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST 2\n LOAD_CONST 40\n CALL 3\n"
+             " RETURN_VALUE\n.end\n"
+             ".func go_str\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL add\n LOAD_CONST \"ab\"\n LOAD_CONST \"cd\"\n"
+             " CALL 3\n RETURN_VALUE\n.end\n");
+    GvValue h = gvt_call_ok("go", 0, NULL);
     GvValue r = call1("join", h);
     assert_true(gv_is_int(r) && r.as.i == 42);
     /* Joining again gives the same result. */
     r = call1("join", h);
     assert_true(gv_is_int(r) && r.as.i == 42);
     gv_vdecref(h);
-    h = gv_call_ok("go_str", 0, NULL);
+    h = gvt_call_ok("go_str", 0, NULL);
     r = call1("join", h);
     char *s = GvObject_StrDup(r.as.o);
     assert_string_equal(s, "abcd");
@@ -192,9 +192,9 @@ static void test_thread_join_returns_the_functions_result(void **state) {
 
 static void test_thread_ids_are_distinct_and_match_the_handle(void **state) {
     (void)state;
-    gv_load(SRC);
+    gvt_load(SRC);
     GvValue my_id = fn("my_id");
-    int64_t main_id = gv_call_int("my_id", 0, NULL);
+    int64_t main_id = gvt_call_int("my_id", 0, NULL);
     assert_int_equal(main_id, (int64_t)GvThreadState_GetID(GvThreadState_Get()));
     GvValue h[4];
     int64_t ids[4];
@@ -204,7 +204,7 @@ static void test_thread_ids_are_distinct_and_match_the_handle(void **state) {
         assert_true(gv_is_int(r));
         ids[i] = r.as.i;
         /* thread_id(h) is the id the thread saw for itself */
-        assert_int_equal(gv_call_int("tid", 1, &h[i]), ids[i]);
+        assert_int_equal(gvt_call_int("tid", 1, &h[i]), ids[i]);
         assert_int_not_equal(ids[i], main_id);
         for (int j = 0; j < i; j++) assert_int_not_equal(ids[i], ids[j]);
         gv_vdecref(h[i]);
@@ -214,18 +214,18 @@ static void test_thread_ids_are_distinct_and_match_the_handle(void **state) {
 
 static void test_uncaught_exception_in_thread_is_reported_and_join_returns_none(void **state) {
     (void)state;
-    gv_load(SRC);
+    gvt_load(SRC);
     GvValue boom = fn("boom");
-    GvCapture cap;
-    gv_capture_begin(&cap, 2);
+    GvtCapture cap;
+    gvt_capture_begin(&cap, 2);
     GvValue h = call1("start0", boom);
     GvValue r = gv_none();
-    int rc = gv_call("join", 1, &h, &r);
-    char *err = gv_capture_end(&cap);
+    int rc = gvt_call("join", 1, &h, &r);
+    char *err = gvt_capture_end(&cap);
     assert_int_equal(rc, 0); /* the exception stays in its thread */
     assert_true(gv_is_none(r));
     assert_null(GvErr_Occurred());
-    int64_t id = gv_call_int("tid", 1, &h);
+    int64_t id = gvt_call_int("tid", 1, &h);
     char want[64];
     snprintf(want, sizeof want, "Exception in thread %lld:\n", (long long)id);
     if (!strstr(err, want) || !strstr(err, "Traceback (most recent call last):") ||
@@ -244,31 +244,31 @@ static void test_uncaught_exception_in_thread_is_reported_and_join_returns_none(
 
 static void test_thread_builtins_reject_bad_arguments(void **state) {
     (void)state;
-    gv_load(SRC);
-    gv_call_raises("join_five", 0, NULL, &gv_type_TypeError);
-    gv_call_raises("start_five", 0, NULL, &gv_type_TypeError);
+    gvt_load(SRC);
+    gvt_call_raises("join_five", 0, NULL, &gv_type_TypeError);
+    gvt_call_raises("start_five", 0, NULL, &gv_type_TypeError);
     GvValue v = gv_int(5);
-    gv_call_raises("tid", 1, &v, &gv_type_TypeError);
+    gvt_call_raises("tid", 1, &v, &gv_type_TypeError);
     v = gv_int(-1);
-    gv_call_raises("do_sleep", 1, &v, &gv_type_ValueError);
+    gvt_call_raises("do_sleep", 1, &v, &gv_type_ValueError);
     v = gv_float(-0.5);
-    gv_call_raises("do_sleep", 1, &v, &gv_type_ValueError);
+    gvt_call_raises("do_sleep", 1, &v, &gv_type_ValueError);
     v = gv_int(0);
-    gv_vdecref(gv_call_ok("do_sleep", 1, &v)); /* sleep(0) yields, returns none */
+    gv_vdecref(gvt_call_ok("do_sleep", 1, &v)); /* sleep(0) yields, returns none */
 }
 
 /* A thread that joins itself gets RuntimeError (it would wait forever). */
 static void test_thread_joining_itself_raises_runtime_error(void **state) {
     (void)state;
-    gv_load(SRC);
-    GvValue q = gv_call_ok("new_queue", 0, NULL);
+    gvt_load(SRC);
+    GvValue q = gvt_call_ok("new_queue", 0, NULL);
     GvValue js = fn("join_self");
-    GvCapture cap;
-    gv_capture_begin(&cap, 2);
+    GvtCapture cap;
+    gvt_capture_begin(&cap, 2);
     GvValue h = call2("start1", js, q);
     gv_vdecref(call2("put", q, h));
     GvValue r = call1("join", h);
-    char *err = gv_capture_end(&cap);
+    char *err = gvt_capture_end(&cap);
     assert_true(gv_is_none(r));
     if (!strstr(err, "RuntimeError")) fail_msg("expected a RuntimeError report, got:\n%s", err);
     free(err);
@@ -281,14 +281,14 @@ static void test_thread_joining_itself_raises_runtime_error(void **state) {
 
 static void test_lock_acquire_release_and_timeouts(void **state) {
     (void)state;
-    gv_load(SRC);
-    GvValue l = gv_call_ok("new_lock", 0, NULL);
+    gvt_load(SRC);
+    GvValue l = gvt_call_ok("new_lock", 0, NULL);
     assert_true(gv_truthy(call1("acq", l)));
     /* Held (locks are not re-entrant): a zero or short timeout gives false. */
     assert_false(gv_truthy(call2("acq_t", l, gv_int(0))));
-    double t0 = gv_now();
+    double t0 = gvt_now();
     assert_false(gv_truthy(call2("acq_t", l, gv_float(0.05))));
-    double waited = gv_now() - t0;
+    double waited = gvt_now() - t0;
     if (waited < 0.045 || waited > 5) fail_msg("lock_acquire(l, 0.05) returned after %.3f s", waited);
     gv_vdecref(call1("rel", l));
     assert_true(gv_truthy(call2("acq_t", l, gv_int(0))));
@@ -296,27 +296,27 @@ static void test_lock_acquire_release_and_timeouts(void **state) {
     assert_true(gv_truthy(call2("acq_t", l, gv_float(1.5))));
     gv_vdecref(call1("rel", l));
     /* Releasing an unlocked lock raises RuntimeError; the lock still works. */
-    gv_call_raises("rel", 1, &l, &gv_type_RuntimeError);
+    gvt_call_raises("rel", 1, &l, &gv_type_RuntimeError);
     assert_true(gv_truthy(call1("acq", l)));
     gv_vdecref(call1("rel", l));
     /* A lock is not a queue, nor anything else. */
     GvValue five = gv_int(5);
-    gv_call_raises("acq", 1, &five, &gv_type_TypeError);
-    gv_call_raises("rel", 1, &five, &gv_type_TypeError);
+    gvt_call_raises("acq", 1, &five, &gv_type_TypeError);
+    gvt_call_raises("rel", 1, &five, &gv_type_TypeError);
     gv_vdecref(l);
 }
 
 /* Another thread holds the lock: acquire waits until it is released. */
 static void test_lock_acquire_waits_for_the_holder_to_release(void **state) {
     (void)state;
-    gv_load(SRC);
-    GvValue l = gv_call_ok("new_lock", 0, NULL);
-    GvValue qin = gv_call_ok("new_queue", 0, NULL), qout = gv_call_ok("new_queue", 0, NULL);
-    gv_load(".func start_hold l qin qout\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL hold\n LOAD_FAST l\n"
-            " LOAD_FAST qin\n LOAD_FAST qout\n CALL 4\n RETURN_VALUE\n.end\n");
-    gv_watchdog_arm(30, "lock handoff");
+    gvt_load(SRC);
+    GvValue l = gvt_call_ok("new_lock", 0, NULL);
+    GvValue qin = gvt_call_ok("new_queue", 0, NULL), qout = gvt_call_ok("new_queue", 0, NULL);
+    gvt_load(".func start_hold l qin qout\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL hold\n LOAD_FAST l\n"
+             " LOAD_FAST qin\n LOAD_FAST qout\n CALL 4\n RETURN_VALUE\n.end\n");
+    gvt_watchdog_arm(30, "lock handoff");
     GvValue args[3] = {l, qin, qout};
-    GvValue h = gv_call_ok("start_hold", 3, args);
+    GvValue h = gvt_call_ok("start_hold", 3, args);
     GvValue msg = call1("get", qout); /* "locked" */
     assert_true(gv_is_obj(msg));
     gv_vdecref(msg);
@@ -328,7 +328,7 @@ static void test_lock_acquire_waits_for_the_holder_to_release(void **state) {
     assert_string_equal(s, "released");
     free(s);
     gv_vdecref(r);
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     gv_vdecref(call1("rel", l));
     gv_vdecref(h);
     gv_vdecref(l);
@@ -340,8 +340,8 @@ static void test_lock_acquire_waits_for_the_holder_to_release(void **state) {
 
 static void test_queue_is_fifo_and_get_timeout_returns_none(void **state) {
     (void)state;
-    gv_load(SRC);
-    GvValue q = gv_call_ok("new_queue", 0, NULL);
+    gvt_load(SRC);
+    GvValue q = gvt_call_ok("new_queue", 0, NULL);
     /* More than the initial ring capacity, with wrap-around in the middle. */
     for (int i = 0; i < 5; i++) gv_vdecref(call2("put", q, gv_int(i)));
     for (int i = 0; i < 3; i++) assert_int_equal(call1("get", q).as.i, i);
@@ -354,12 +354,12 @@ static void test_queue_is_fifo_and_get_timeout_returns_none(void **state) {
     /* Empty: queue_get(q, 0) and with a timeout give none; the timeout is
      * waited out, not cut short. */
     assert_true(gv_is_none(call2("get_t", q, gv_int(0))));
-    double t0 = gv_now();
+    double t0 = gvt_now();
     assert_true(gv_is_none(call2("get_t", q, gv_float(0.05))));
-    double waited = gv_now() - t0;
+    double waited = gvt_now() - t0;
     if (waited < 0.045 || waited > 5) fail_msg("queue_get(q, 0.05) returned after %.3f s", waited);
     /* Values of any kind pass through, as they are. */
-    GvValue l = gv_call_ok("new_lock", 0, NULL);
+    GvValue l = gvt_call_ok("new_lock", 0, NULL);
     gv_vdecref(call2("put", q, l));
     GvValue back = call1("get", q);
     assert_ptr_equal(back.as.o, l.as.o);
@@ -370,19 +370,19 @@ static void test_queue_is_fifo_and_get_timeout_returns_none(void **state) {
 
 static void test_queue_keeps_fifo_order_across_threads(void **state) {
     (void)state;
-    gv_load(SRC);
-    gv_load(".func go q n\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL produce\n LOAD_FAST q\n LOAD_CONST 0\n"
-            " LOAD_CONST 1\n LOAD_FAST n\n CALL 5\n RETURN_VALUE\n.end\n");
-    GvValue q = gv_call_ok("new_queue", 0, NULL);
-    int n = (int)gv_scale(2000, 4);
-    gv_watchdog_arm(60, "FIFO across threads");
+    gvt_load(SRC);
+    gvt_load(".func go q n\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL produce\n LOAD_FAST q\n LOAD_CONST 0\n"
+             " LOAD_CONST 1\n LOAD_FAST n\n CALL 5\n RETURN_VALUE\n.end\n");
+    GvValue q = gvt_call_ok("new_queue", 0, NULL);
+    int n = (int)gvt_scale_tsan(2000, 4);
+    gvt_watchdog_arm(60, "FIFO across threads");
     GvValue h = call2("go", q, gv_int(n));
     for (int i = 0; i < n; i++) {
         GvValue v = call1("get", q);
         if (!gv_is_int(v) || v.as.i != i) fail_msg("item %d came out as %s %lld", i, gv_type_name(v), (long long)v.as.i);
     }
     gv_vdecref(call1("join", h));
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
     gv_vdecref(h);
     gv_vdecref(q);
 }
@@ -393,9 +393,9 @@ static void check_stress(int nprod, int ncons, int total) {
     GvValue args[3] = {gv_int(nprod), gv_int(ncons), gv_int(total / nprod)};
     char what[80];
     snprintf(what, sizeof what, "%d producers, %d consumers, %d items", nprod, ncons, total);
-    gv_watchdog_arm(120, what);
-    GvValue seen = gv_call_ok("stress", 3, args);
-    gv_watchdog_disarm();
+    gvt_watchdog_arm(120, what);
+    GvValue seen = gvt_call_ok("stress", 3, args);
+    gvt_watchdog_disarm();
     GvList *l = gv_as_list(seen);
     assert_int_equal(l->size, (size_t)total);
     for (int i = 0; i < total; i++) {
@@ -408,8 +408,8 @@ static void check_stress(int nprod, int ncons, int total) {
 
 static void test_queue_items_pass_between_many_threads_exactly_once(void **state) {
     (void)state;
-    gv_load(SRC);
-    int total = (int)gv_scale(10000, 5);
+    gvt_load(SRC);
+    int total = (int)gvt_scale_tsan(10000, 5);
     check_stress(1, 1, total);
     check_stress(2, 2, total);
     check_stress(4, 3, total);
@@ -419,12 +419,12 @@ static void test_queue_items_pass_between_many_threads_exactly_once(void **state
 /* Every hand-off needs a wake-up: one lost, and the pair waits forever. */
 static void test_token_passes_between_two_threads_without_lost_wakeup(void **state) {
     (void)state;
-    gv_load(SRC);
-    int n = (int)gv_scale(3000, 5);
-    gv_watchdog_arm(120, "ping-pong");
+    gvt_load(SRC);
+    int n = (int)gvt_scale_tsan(3000, 5);
+    gvt_watchdog_arm(120, "ping-pong");
     GvValue arg = gv_int(n);
-    int64_t token = gv_call_int("pingpong", 1, &arg);
-    gv_watchdog_disarm();
+    int64_t token = gvt_call_int("pingpong", 1, &arg);
+    gvt_watchdog_disarm();
     assert_int_equal(token, 2 * (int64_t)n);
 }
 
@@ -432,38 +432,38 @@ static void test_token_passes_between_two_threads_without_lost_wakeup(void **sta
 
 static void test_lock_makes_shared_increments_exact(void **state) {
     (void)state;
-    gv_load(SRC);
-    int k = (int)gv_scale(300, 3);
-    gv_watchdog_arm(120, "lock contention");
+    gvt_load(SRC);
+    int k = (int)gvt_scale_tsan(300, 3);
+    gvt_watchdog_arm(120, "lock contention");
     for (int n = 2; n <= 4; n++) {
         GvValue args[2] = {gv_int(n), gv_int(k)};
-        int64_t got = gv_call_int("contend", 2, args);
+        int64_t got = gvt_call_int("contend", 2, args);
         if (got != (int64_t)n * k) fail_msg("%d threads x %d locked increments gave %lld", n, k, (long long)got);
     }
-    gv_watchdog_disarm();
+    gvt_watchdog_disarm();
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_thread_join_returns_the_functions_result, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_thread_ids_are_distinct_and_match_the_handle, gv_test_setup,
-                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_join_returns_the_functions_result, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_ids_are_distinct_and_match_the_handle, gvt_setup,
+                                        gvt_teardown),
         cmocka_unit_test_setup_teardown(test_uncaught_exception_in_thread_is_reported_and_join_returns_none,
-                                        gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_thread_builtins_reject_bad_arguments, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_thread_joining_itself_raises_runtime_error, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_acquire_release_and_timeouts, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_acquire_waits_for_the_holder_to_release, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_queue_is_fifo_and_get_timeout_returns_none, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_queue_keeps_fifo_order_across_threads, gv_test_setup, gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_queue_items_pass_between_many_threads_exactly_once, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_token_passes_between_two_threads_without_lost_wakeup, gv_test_setup,
-                                        gv_test_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_makes_shared_increments_exact, gv_test_setup, gv_test_teardown),
+                                        gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_builtins_reject_bad_arguments, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_joining_itself_raises_runtime_error, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_acquire_release_and_timeouts, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_acquire_waits_for_the_holder_to_release, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_is_fifo_and_get_timeout_returns_none, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_keeps_fifo_order_across_threads, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_items_pass_between_many_threads_exactly_once, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_token_passes_between_two_threads_without_lost_wakeup, gvt_setup,
+                                        gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_makes_shared_increments_exact, gvt_setup, gvt_teardown),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

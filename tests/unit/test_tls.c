@@ -1,9 +1,7 @@
 /* The per-thread dict (GvThreadState_GetDict, the tls() builtin): absent
  * without a thread state, one per thread, made on first use, freed with its
  * thread state. */
-#include "svc_testutil.h"
-
-#include "../../runtime/list.h"
+#include "gvtest.h"
 
 /* ---- without a thread state ---- */
 
@@ -25,11 +23,8 @@ static void test_tls_get_dict_without_thread_state_is_null_and_raises_nothing(vo
     (void)state;
     static NoState n;
     n.dict = (GvObject *)&n; /* not NULL, so the test sees it set */
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, get_dict_raw, &n), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(get_dict_raw, &n);
+    gvt_join_releasing_gil(t);
     assert_false(n.had_state);
     assert_null(n.dict);
     assert_null(n.occurred);
@@ -61,7 +56,7 @@ static void test_tls_created_on_first_use_then_same_object(void **state) {
 
 static void test_tls_builtin_is_the_same_dict(void **state) {
     (void)state;
-    svc_load(".func get\n"
+    gvt_load(".func get\n"
              "    LOAD_GLOBAL tls\n"
              "    CALL 0\n"
              "    RETURN_VALUE\n"
@@ -78,11 +73,11 @@ static void test_tls_builtin_is_the_same_dict(void **state) {
              "    LOAD_INDEX\n"
              "    RETURN_VALUE\n"
              ".end\n");
-    GvValue d = svc_call_ok("get", 0, NULL);
+    GvValue d = gvt_call_ok("get", 0, NULL);
     assert_ptr_equal(d.as.o, GvThreadState_GetDict());
-    svc_call_expect_str("put_and_read", 0, NULL, "v");
+    gvt_call_expect_str("put_and_read", 0, NULL, "v");
     /* What the program stored is in the C API's dict. */
-    GvValue key = svc_str("k"), v;
+    GvValue key = gvt_str("k"), v;
     assert_int_equal(gv_dict_get((GvDict *)GvThreadState_GetDict(), key, &v), 1);
     assert_string_equal(gv_str_cstr(v.as.o), "v");
     gv_vdecref(v);
@@ -180,9 +175,9 @@ static GvValue item(GvValue list, int64_t i) {
 
 static void test_tls_dict_is_distinct_per_thread(void **state) {
     (void)state;
-    svc_load(WORKERS);
+    gvt_load(WORKERS);
     GvObject *mine = GvThreadState_GetDict();
-    GvValue r = svc_call_ok("run_two", 0, NULL);
+    GvValue r = gvt_call_ok("run_two", 0, NULL);
     assert_true(gv_is_kind(r, GV_KLIST));
     GvValue ra = item(r, 0), rb = item(r, 1);
     assert_true(gv_is_kind(ra, GV_KLIST) && gv_is_kind(rb, GV_KLIST));
@@ -192,7 +187,7 @@ static void test_tls_dict_is_distinct_per_thread(void **state) {
     assert_true(dict_a.as.o != dict_b.as.o);
     assert_true(dict_a.as.o != mine && dict_b.as.o != mine);
     /* The main thread's dict has no "tag". */
-    GvValue key = svc_str("tag"), v;
+    GvValue key = gvt_str("tag"), v;
     assert_int_equal(gv_dict_get((GvDict *)mine, key, &v), 0);
     gv_vdecref(key);
     GvValue vals[] = {tag_a, dict_a, tag_b, dict_b, ra, rb, r};
@@ -215,7 +210,7 @@ static void *store_then_delete(void *p) {
     GvThreadState *ts = GvThreadState_New(GvInterpreterState_Get());
     GvEval_AcquireThread(ts);
     GvObject *d = GvThreadState_GetDict();
-    GvValue key = svc_str("held");
+    GvValue key = gvt_str("held");
     gv_dict_set((GvDict *)d, key, gv_obj(h->value));
     gv_vdecref(key);
     h->refcnt_inside = h->value->refcnt;
@@ -226,14 +221,11 @@ static void *store_then_delete(void *p) {
 static void test_tls_dict_freed_with_thread_state(void **state) {
     (void)state;
     static Holder h;
-    GvValue v = svc_str("kept by the dict");
+    GvValue v = gvt_str("kept by the dict");
     h.value = v.as.o;
     assert_int_equal(h.value->refcnt, 1);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, store_then_delete, &h), 0);
-    Gv_BEGIN_ALLOW_THREADS
-    pthread_join(t, NULL);
-    Gv_END_ALLOW_THREADS
+    pthread_t t = gvt_start_thread(store_then_delete, &h);
+    gvt_join_releasing_gil(t);
     assert_int_equal(h.refcnt_inside, 2);
     assert_int_equal(h.value->refcnt, 1); /* the dict let go of it */
     gv_vdecref(v);
@@ -241,7 +233,7 @@ static void test_tls_dict_freed_with_thread_state(void **state) {
 
 static void test_tls_dict_of_vm_thread_freed_when_it_ends(void **state) {
     (void)state;
-    svc_load(".func keep x\n"
+    gvt_load(".func keep x\n"
              "    LOAD_FAST x\n"
              "    LOAD_GLOBAL tls\n"
              "    CALL 0\n"
@@ -259,8 +251,8 @@ static void test_tls_dict_of_vm_thread_freed_when_it_ends(void **state) {
              "    CALL 1\n"
              "    RETURN_VALUE\n"
              ".end\n");
-    GvValue v = svc_str("given to a thread");
-    svc_call_ok("run_keep", 1, &v);
+    GvValue v = gvt_str("given to a thread");
+    gvt_call_ok("run_keep", 1, &v);
     assert_int_equal(v.as.o->refcnt, 1); /* the ended thread's dict dropped it */
     gv_vdecref(v);
 }
@@ -283,7 +275,7 @@ static void test_tls_cleared_by_thread_state_clear(void **state) {
     gv_decref(d);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, svc_setup, svc_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, gvt_setup, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -296,5 +288,5 @@ int main(int argc, char **argv) {
         T(test_tls_dict_of_vm_thread_freed_when_it_ends),
         T(test_tls_cleared_by_thread_state_clear),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

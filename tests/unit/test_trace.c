@@ -5,13 +5,7 @@
  * The recording hook writes each event as a short line ("LINE f 3",
  * "OPCODE f @2 BINARY_ADD", ...) so that a failing test prints the whole
  * sequence it got. Hooks run with the GIL, so the recorder needs no lock. */
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "svc_testutil.h"
+#include "gvtest.h"
 
 #include "../../vm/opcodes.h"
 
@@ -95,7 +89,7 @@ static int rec_count_prefix(const char *prefix) {
 /* Each test starts with no hook on any thread and opcode events off. */
 static int setup(void **state) {
     rec_reset();
-    int rc = svc_setup(state);
+    int rc = gvt_setup(state);
     GvEval_SetTraceOpcodes(0);
     return rc;
 }
@@ -104,7 +98,7 @@ static int teardown(void **state) {
     GvEval_SetTraceAllThreads(NULL, NULL);
     GvEval_SetProfileAllThreads(NULL, NULL);
     GvEval_SetTraceOpcodes(0);
-    return svc_teardown(state);
+    return gvt_teardown(state);
 }
 
 /* Line numbers matter below: they are the source lines of this text. */
@@ -126,9 +120,9 @@ static const char *const SMALL =
 
 static void test_trace_events_come_in_documented_order(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     GvEval_SetTrace(record, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     GvEval_SetTrace(NULL, NULL);
     static const char *const want[] = {
         "CALL main",  "LINE main 8", "LINE main 9", "LINE main 10", "CALL add1",   "LINE add1 2",
@@ -162,9 +156,9 @@ static const char *const RAISING =
 
 static void test_trace_exception_event_then_return_without_value_when_unwinding(void **state) {
     (void)state;
-    svc_load(RAISING);
+    gvt_load(RAISING);
     GvEval_SetTrace(record, NULL);
-    svc_call_expect_str("catcher", 0, NULL, "caught");
+    gvt_call_expect_str("catcher", 0, NULL, "caught");
     GvEval_SetTrace(NULL, NULL);
     static const char *const want[] = {
         "CALL catcher",
@@ -201,10 +195,10 @@ static int note_return_opnames(void *userdata, const GvTraceEvent *e) {
 
 static void test_trace_unwinding_return_names_no_instruction(void **state) {
     (void)state;
-    svc_load(RAISING);
+    gvt_load(RAISING);
     unwind_opname = normal_opname = NULL;
     GvEval_SetTrace(note_return_opnames, NULL);
-    svc_call_expect_str("catcher", 0, NULL, "caught");
+    gvt_call_expect_str("catcher", 0, NULL, "caught");
     GvEval_SetTrace(NULL, NULL);
     assert_non_null(normal_opname);
     assert_string_equal(normal_opname, "RETURN_VALUE");
@@ -219,11 +213,11 @@ static void test_trace_unwinding_return_names_no_instruction(void **state) {
 
 static void test_trace_opcode_events_when_turned_on(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     GvEval_SetTraceOpcodes(1);
     GvEval_SetTrace(record, NULL);
     GvValue a = gv_int(1);
-    assert_int_equal(svc_call_int("add1", 1, &a), 2);
+    assert_int_equal(gvt_call_int("add1", 1, &a), 2);
     GvEval_SetTrace(NULL, NULL);
     static const char *const want[] = {
         "CALL add1",
@@ -238,9 +232,9 @@ static void test_trace_opcode_events_when_turned_on(void **state) {
 
 static void test_trace_no_opcode_events_by_default(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     GvEval_SetTrace(record, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     GvEval_SetTrace(NULL, NULL);
     assert_int_equal(rec_count_prefix("OPCODE"), 0);
     assert_true(rec_count_prefix("LINE") > 0);
@@ -257,15 +251,15 @@ static int hook_calls_vm(void *userdata, const GvTraceEvent *e) {
     rec_add(e);
     if (!hook_ran && e->what == GV_TRACE_CALL && strcmp(e->function, "main") == 0) {
         hook_ran = true;
-        hook_rc = svc_call("helper", 0, NULL, &hook_result);
+        hook_rc = gvt_call("helper", 0, NULL, &hook_result);
     }
     return 0;
 }
 
 static void test_trace_code_run_by_hook_is_not_traced(void **state) {
     (void)state;
-    svc_load(SMALL);
-    svc_load(".func helper\n"
+    gvt_load(SMALL);
+    gvt_load(".func helper\n"
              "    .local i\n"
              "    LOAD_CONST 0\n"
              "    STORE_FAST i\n"
@@ -286,7 +280,7 @@ static void test_trace_code_run_by_hook_is_not_traced(void **state) {
     hook_ran = false;
     hook_result = gv_none();
     GvEval_SetTrace(hook_calls_vm, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     GvEval_SetTrace(NULL, NULL);
     assert_true(hook_ran);
     assert_int_equal(hook_rc, 0);
@@ -305,11 +299,11 @@ static void test_trace_code_run_by_hook_is_not_traced(void **state) {
 
 static void test_profile_hook_gets_call_and_return_only(void **state) {
     (void)state;
-    svc_load(SMALL);
-    svc_load(RAISING);
+    gvt_load(SMALL);
+    gvt_load(RAISING);
     GvEval_SetProfile(record, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
-    svc_call_expect_str("catcher", 0, NULL, "caught");
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
+    gvt_call_expect_str("catcher", 0, NULL, "caught");
     GvEval_SetProfile(NULL, NULL);
     static const char *const want[] = {
         "CALL main", "CALL add1", "RETURN add1", "RETURN main",
@@ -334,11 +328,11 @@ static int counting_trace(void *u, const GvTraceEvent *e) {
 
 static void test_profile_and_trace_hooks_both_run(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     count_profile = count_trace = 0;
     GvEval_SetProfile(counting_profile, NULL);
     GvEval_SetTrace(counting_trace, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     GvEval_SetTrace(NULL, NULL);
     GvEval_SetProfile(NULL, NULL);
     assert_int_equal(count_profile, 4);  /* 2 calls, 2 returns */
@@ -349,13 +343,13 @@ static void test_profile_and_trace_hooks_both_run(void **state) {
 
 static void test_trace_set_null_stops_events(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     GvEval_SetTrace(record, NULL);
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     assert_int_equal(rec.n, 12);
     GvEval_SetTrace(NULL, NULL);
     rec_reset();
-    assert_int_equal(svc_call_int("main", 0, NULL), 42);
+    assert_int_equal(gvt_call_int("main", 0, NULL), 42);
     assert_int_equal(rec.n, 0);
 }
 
@@ -393,33 +387,24 @@ static const char *const LOOP =
     "    RETURN_VALUE\n"
     ".end\n";
 
-/* Runs body() in a child process and returns its exit status (or minus the
+/* Runs body() in a child process (gvt_run_in_child) and returns its exit status (or minus the
  * signal that ended it): a VM bug that crashes fails one test instead of
  * ending the test binary (and, under ASan, every test after it). The child
  * inherits the interpreter and the GIL; body reports with fprintf and its
  * return value, not with cmocka's asserts (which belong to the parent). */
-static int in_child(int (*body)(void)) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* cmocka's handlers would go on running the other tests in the child. */
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-        _exit(body());
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+static int in_child(int (*body)(void *)) {
+    GvtChild c = gvt_run_in_child(body, NULL);
+    fputs(c.err, stderr); /* body's report */
+    return WIFEXITED(c.status) ? WEXITSTATUS(c.status) : -WTERMSIG(c.status);
 }
 
-static int removing_itself_body(void) {
-    svc_load(LOOP);
+static int removing_itself_body(void *arg) {
+    (void)arg;
+    gvt_load(LOOP);
     lines_seen = 0;
     GvEval_SetTrace(hook_removes_itself, NULL);
     GvValue n = gv_int(100), r = gv_none();
-    if (svc_call("count", 1, &n, &r) < 0 || !gv_is_intlike(r) || r.as.i != 4950) {
+    if (gvt_call("count", 1, &n, &r) < 0 || !gv_is_intlike(r) || r.as.i != 4950) {
         fprintf(stderr, "count(100) did not return 4950\n");
         return 1;
     }
@@ -428,7 +413,7 @@ static int removing_itself_body(void) {
         return 2;
     }
     rec_reset();
-    if (svc_call("count", 1, &n, &r) < 0 || r.as.i != 4950 || rec.n != 0) return 3;
+    if (gvt_call("count", 1, &n, &r) < 0 || r.as.i != 4950 || rec.n != 0) return 3;
     return 0;
 }
 
@@ -494,25 +479,26 @@ static int set_hook_pending(void *arg) {
 
 static void *add_hook_later(void *p) {
     (void)p;
-    svc_msleep(20);
+    gvt_msleep(20);
     return (void *)(intptr_t)Gv_AddPendingCall(set_hook_pending, NULL);
 }
 
-static int set_at_jump_body(void) {
-    svc_load(RAISE_LOOP);
+static int set_at_jump_body(void *arg) {
+    (void)arg;
+    gvt_load(RAISE_LOOP);
     GvObject *key = gv_str_from_cstr("hooked");
     gv_dict_set((GvDict *)GvThreadState_Get()->interp->globals, gv_obj(key), gv_bool(false));
     gv_decref(key);
     pthread_t t;
     if (pthread_create(&t, NULL, add_hook_later, NULL) != 0) return 10;
     GvValue r = gv_none();
-    int rc = svc_call("raise_loop", 0, NULL, &r);
+    int rc = gvt_call("raise_loop", 0, NULL, &r);
     GvEval_SetTrace(NULL, NULL);
     void *added;
     pthread_join(t, &added);
     if (added) return 11;
     if (rc < 0) {
-        GvType *ty = gv_test_exc_type();
+        GvType *ty = gvt_exc_type();
         fprintf(stderr, "raise_loop() raised %s: the handler did not catch the first ValueError "
                         "after the hook was set\n", ty ? ty->name : "?");
         return 1;
@@ -547,14 +533,14 @@ static int hook_fails(void *userdata, const GvTraceEvent *e) {
 
 static void test_trace_hook_error_raises_in_traced_code(void **state) {
     (void)state;
-    svc_load(SMALL);
+    gvt_load(SMALL);
     fail_on_line = 4; /* add1's BINARY_ADD */
     GvEval_SetTrace(hook_fails, NULL);
     GvValue r;
-    assert_int_equal(svc_call("main", 0, NULL, &r), -1);
+    assert_int_equal(gvt_call("main", 0, NULL, &r), -1);
     GvEval_SetTrace(NULL, NULL);
-    assert_ptr_equal(gv_test_exc_type(), &gv_type_ValueError);
-    assert_string_equal(gv_test_exc_message(), "from hook");
+    assert_ptr_equal(gvt_exc_type(), &gv_type_ValueError);
+    assert_string_equal(gvt_exc_message(), "from hook");
     GvErr_Clear();
     /* The hook's exception unwinds add1 and main like any other. */
     assert_true(rec_count_prefix("EXCEPTION add1 ValueError") == 1);
@@ -564,7 +550,7 @@ static void test_trace_hook_error_raises_in_traced_code(void **state) {
 
 static void test_trace_hook_error_is_caught_by_handler_in_traced_code(void **state) {
     (void)state;
-    svc_load(".func guarded\n"             /* 1 */
+    gvt_load(".func guarded\n"             /* 1 */
              "    .try s e h\n"            /* 2 */
              "s:\n"                        /* 3 */
              "    LOAD_CONST 1\n"          /* 4 */
@@ -581,7 +567,7 @@ static void test_trace_hook_error_is_caught_by_handler_in_traced_code(void **sta
              ".end\n");
     fail_on_line = 5;
     GvEval_SetTrace(hook_fails, NULL);
-    svc_call_expect_str("guarded", 0, NULL, "from hook");
+    gvt_call_expect_str("guarded", 0, NULL, "from hook");
     GvEval_SetTrace(NULL, NULL);
 }
 
@@ -589,7 +575,7 @@ static void test_trace_hook_error_is_caught_by_handler_in_traced_code(void **sta
 
 static void test_trace_all_threads_traces_thread_started_later(void **state) {
     (void)state;
-    svc_load(".func worker x\n"
+    gvt_load(".func worker x\n"
              "    LOAD_FAST x\n"
              "    LOAD_CONST 1\n"
              "    BINARY_ADD\n"
@@ -612,9 +598,9 @@ static void test_trace_all_threads_traces_thread_started_later(void **state) {
              "    RETURN_VALUE\n"
              ".end\n");
     GvEval_SetTraceAllThreads(record, NULL);
-    assert_int_equal(svc_call_int("run_worker", 0, NULL), 7);
+    assert_int_equal(gvt_call_int("run_worker", 0, NULL), 7);
     GvEval_SetTraceAllThreads(NULL, NULL);
-    GvValue wid = svc_global("worker_id");
+    GvValue wid = gvt_global("worker_id");
     unsigned long worker = (unsigned long)wid.as.i;
     unsigned long self = GvThreadState_GetID(GvThreadState_Get());
     assert_true(worker != self);
@@ -634,7 +620,7 @@ static void test_trace_all_threads_traces_thread_started_later(void **state) {
 
 static void test_trace_set_on_one_thread_does_not_trace_others(void **state) {
     (void)state;
-    svc_load(".func worker\n"
+    gvt_load(".func worker\n"
              "    LOAD_CONST 1\n"
              "    RETURN_VALUE\n"
              ".end\n"
@@ -647,7 +633,7 @@ static void test_trace_set_on_one_thread_does_not_trace_others(void **state) {
              "    RETURN_VALUE\n"
              ".end\n");
     GvEval_SetTrace(record, NULL);
-    assert_int_equal(svc_call_int("run_worker", 0, NULL), 1);
+    assert_int_equal(gvt_call_int("run_worker", 0, NULL), 1);
     GvEval_SetTrace(NULL, NULL);
     assert_true(rec.n > 0);
     assert_int_equal(rec_count_prefix("CALL worker"), 0);
@@ -700,11 +686,11 @@ static const char *const OUTER =
 
 static void *attach_debugger(void *p) {
     GvInterpreterState *interp = p;
-    if (!svc_wait_parked(interp, 1, 10)) return (void *)"main never parked";
+    if (!gvt_wait_parked_id(interp, 1, 10)) return (void *)"main never parked";
     GvGILState_STATE g = GvGILState_Ensure();
     GvEval_SetTraceAllThreads(record, NULL);
     GvValue r;
-    int rc = svc_call("put", 0, NULL, &r); /* wakes the main thread */
+    int rc = gvt_call("put", 0, NULL, &r); /* wakes the main thread */
     if (rc == 0) gv_vdecref(r);
     GvGILState_Release(g);
     return rc == 0 ? NULL : (void *)"put() raised";
@@ -712,11 +698,10 @@ static void *attach_debugger(void *p) {
 
 static void test_trace_attached_while_blocked_reports_caller_after_backward_jump(void **state) {
     (void)state;
-    svc_load(OUTER);
+    gvt_load(OUTER);
     assert_int_equal(GvThreadState_GetID(GvThreadState_Get()), 1);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, attach_debugger, GvInterpreterState_Get()), 0);
-    int64_t r = svc_call_int("outer", 0, NULL);
+    pthread_t t = gvt_start_thread(attach_debugger, GvInterpreterState_Get());
+    int64_t r = gvt_call_int("outer", 0, NULL);
     GvEval_SetTraceAllThreads(NULL, NULL);
     void *err;
     Gv_BEGIN_ALLOW_THREADS
@@ -755,9 +740,7 @@ static const char *const FUSED =
 
 static void test_trace_opcodes_match_disassembly_not_superinstructions(void **state) {
     (void)state;
-    GvDiag diag;
-    GvProgram *p = GvProgram_Assemble(FUSED, strlen(FUSED), "svc.gva", &diag);
-    assert_non_null(p);
+    GvProgram *p = gvt_assemble(FUSED);
     /* The disassembly: one line per instruction, "    NAME [operand]  ; offset N, line L". */
     FILE *f = tmpfile();
     assert_non_null(f);
@@ -784,11 +767,11 @@ static void test_trace_opcodes_match_disassembly_not_superinstructions(void **st
     assert_true(fused > 0);
     GvProgram_Free(p);
 
-    svc_load(FUSED);
+    gvt_load(FUSED);
     GvEval_SetTraceOpcodes(1);
     GvEval_SetTrace(record, NULL);
     GvValue args[2] = {gv_int(1), gv_int(10)};
-    assert_int_equal(svc_call_int("fused", 2, args), 10);
+    assert_int_equal(gvt_call_int("fused", 2, args), 10);
     GvEval_SetTrace(NULL, NULL);
     int k = 0;
     for (int i = 0; i < rec.n; i++) {
@@ -809,11 +792,11 @@ static void test_trace_opcodes_match_disassembly_not_superinstructions(void **st
  * traced run still shows the compare, the jump, and each pass. */
 static void test_trace_opcodes_in_fused_loop_show_every_pass(void **state) {
     (void)state;
-    svc_load(LOOP);
+    gvt_load(LOOP);
     GvEval_SetTraceOpcodes(1);
     GvEval_SetTrace(record, NULL);
     GvValue n = gv_int(3);
-    assert_int_equal(svc_call_int("count", 1, &n), 3);
+    assert_int_equal(gvt_call_int("count", 1, &n), 3);
     GvEval_SetTrace(NULL, NULL);
     assert_int_equal(rec_count_prefix("OPCODE count @14 COMPARE_LT"), 3);
     assert_int_equal(rec_count_prefix("OPCODE count @15 POP_JUMP_IF_TRUE"), 3);
@@ -845,5 +828,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_trace_opcodes_match_disassembly_not_superinstructions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_opcodes_in_fused_loop_show_every_pass, setup, teardown),
     };
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

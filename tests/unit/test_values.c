@@ -2,18 +2,9 @@
  * hashing, type names, and str()/repr() of every kind, including Python's
  * shortest round-trip float repr. */
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 #include "../../runtime/code.h"
-#include "../../runtime/dict.h"
-#include "../../runtime/errors.h"
-#include "../../runtime/func.h"
-#include "../../runtime/list.h"
-#include "../../runtime/str.h"
 
 static void expect_error(GvType *type, const char *message) {
     GvThreadState *ts = GvThreadState_Get();
@@ -673,5 +664,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_type_names_of_core_kinds),
         cmocka_unit_test(test_static_objects_survive_extra_decrefs),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -3,14 +3,9 @@
  * hand (to reach shapes the assembler never makes, as a corrupted .gvc could)
  * and from .gva text through the assembler (readable, and checks the
  * positions reported for real sources). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "testutil.h"
+#include "gvtest.h"
 
 #include "../../runtime/code.h"
-#include "../../runtime/str.h"
 #include "../../vm/asm.h"
 #include "../../vm/opcodes.h"
 #include "../../vm/verify.h"
@@ -1180,5 +1175,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_asm_partial_overlap_reports_the_try_line),
         cmocka_unit_test(test_asm_second_function_error_names_it),
     };
-    return gv_test_run(argc, argv, tests, gv_test_setup, gv_test_teardown);
+    return gvt_run(argc, argv, tests, gvt_setup, gvt_teardown);
 }

@@ -1,8 +1,36 @@
-#include "testmain.h"
+#include "gvtest.h"
 
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
+/* Set once gvt_run starts cmocka: gvt_fail then fails the running case. */
+static bool under_cmocka;
+
+void gvt_fail(const char *fmt, ...) {
+    char msg[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (under_cmocka) {
+        print_error("ERROR: %s\n", msg);
+        _fail(__FILE__, __LINE__); /* returns only outside a case */
+    }
+    fflush(stdout);
+    fprintf(stderr, "FAIL: %s\n", msg);
+    fflush(stderr);
+    exit(1);
+}
+
+int gvt_setup(void **state) {
+    (void)state;
+    return Gv_Initialize() ? 0 : -1;
+}
+
+int gvt_teardown(void **state) {
+    (void)state;
+    gvt_watchdog_reset(); /* a failed case may have left one armed */
+    GvErr_Clear();
+    Gv_Finalize();
+    return 0;
+}
 
 /* cmocka's glob: `*` any run of characters, `?` one, the rest literally. */
 static bool glob_match(const char *pat, const char *s) {
@@ -18,8 +46,8 @@ static bool glob_match(const char *pat, const char *s) {
     return !*s;
 }
 
-int gv_test_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n,
-                 CMFixtureFunction setup, CMFixtureFunction teardown) {
+int gvt_run_group(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n,
+                  CMFixtureFunction setup, CMFixtureFunction teardown) {
     if (argc > 2) {
         fprintf(stderr, "usage: %s [PATTERN]  (or GV_TEST_FILTER=PATTERN): run the cases matching PATTERN\n",
                 argv[0]);
@@ -36,5 +64,6 @@ int gv_test_main(int argc, char **argv, const char *group, const struct CMUnitTe
         }
         cmocka_set_test_filter(pattern);
     }
+    under_cmocka = true;
     return _cmocka_run_group_tests(group, tests, n, setup, teardown);
 }

@@ -23,9 +23,14 @@ size_t GvGIL_GetThreadStats(GvGILThreadStats *rows, size_t cap) {
         rows[n].running = 0;
         rows[n].stats = interp->past_stats[i].stats;
     }
+    /* A thread state is deleted (unlinked) only with the GIL held, which we
+     * hold; one made meanwhile (any thread may) goes in front of the head
+     * read here. So the list from that head holds still without the mutex,
+     * and each state's counters are read under the GIL's mutex alone: no
+     * lock is taken inside another. */
+    GvThreadState *head = interp->threads;
     pthread_mutex_unlock(&interp->mutex);
-    /* The list of thread states changes only with the GIL held. */
-    for (GvThreadState *t = interp->threads; t; t = t->next, n++) {
+    for (GvThreadState *t = head; t; t = t->next, n++) {
         if (n >= cap) continue;
         rows[n].thread_id = t->id;
         rows[n].is_main = t == interp->main_thread;

@@ -534,7 +534,8 @@ GV_API double GvFloat_AsDouble(GvObject *o);
  * valid UTF-8 (else ValueError); size < 0: ValueError. GvUnicode_AsUTF8
  * returns the str's own NUL-terminated bytes (borrowed: valid while the str
  * lives; never modify them); AsUTF8AndSize also stores the length in bytes
- * in *size (size may be NULL). Not a str: NULL with TypeError. */
+ * in *size (size may be NULL). Not a str: NULL with TypeError (and *size
+ * -1). */
 GV_API int GvUnicode_Check(GvObject *o);
 GV_API GvObject *GvUnicode_FromString(const char *s);
 GV_API GvObject *GvUnicode_FromStringAndSize(const char *s, Gv_ssize_t size);

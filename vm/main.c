@@ -1,16 +1,14 @@
-/* The gilvm command: run, assemble and disassemble programs. */
+/* The gilvm command: run, assemble and disassemble programs. A client of
+ * the public API only (include/gilvm.h), as lua.c is of lua.h: what it shows
+ * of the interpreter, an embedder can ask for too. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../runtime/code.h"
-#include "../runtime/str.h"
-#include "../runtime/thread.h"
-#include "../runtime/tstate.h"
-#include "dis.h"
 #include "gilvm.h"
 
 #define EXIT_EXCEPTION 1
@@ -107,33 +105,24 @@ static void print_hist(FILE *f, const char *title, const GvGILStats *s) {
  * each thread (where the convoy effect shows: a thread back from I/O that
  * waits milliseconds behind CPU-bound ones). */
 static void print_gil_stats(FILE *f) {
-    GvInterpreterState *interp = GvInterpreterState_Get();
-    bool spin = interp->gil.mode == GV_GIL_PRIORITY_SPIN;
-    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", gv_gil_mode_name(interp->gil.mode),
+    bool spin = Gv_GetGILMode() == GV_GIL_PRIORITY_SPIN;
+    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", Gv_GetGILModeName(),
             "thread", "acquired", "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
     if (spin) fprintf(f, " %9s %9s", "spins", "spin hits");
     fputc('\n', f);
-    /* Snapshot the rows first: the histograms come after the table. */
-    size_t n = 0, cap = interp->npast_stats + 16;
+    /* Snapshot the rows first: the histograms come after the table. Ended
+     * threads are listed whatever they did; a live thread state only if it
+     * ever held the GIL. */
+    size_t cap = GvGIL_GetThreadStats(NULL, 0) + 16, n = 0;
+    GvGILThreadStats *all = malloc(cap * sizeof *all);
     struct Row { char who[32]; GvGILStats s; } *rows = malloc(cap * sizeof *rows);
-    pthread_mutex_lock(&interp->mutex);
-    for (size_t i = 0; rows && i < interp->npast_stats && n < cap; i++, n++) {
-        snprintf(rows[n].who, sizeof rows[n].who, "%lu", interp->past_stats[i].id);
-        rows[n].s = interp->past_stats[i].stats;
+    size_t nall = all && rows ? GvGIL_GetThreadStats(all, cap) : 0;
+    for (size_t i = 0; i < nall && i < cap; i++) {
+        if (all[i].running && !all[i].stats.acquisitions) continue;
+        snprintf(rows[n].who, sizeof rows[n].who, "%lu%s", all[i].thread_id, all[i].is_main ? " (main)" : "");
+        rows[n++].s = all[i].stats;
     }
-    pthread_mutex_unlock(&interp->mutex);
-    for (GvThreadState *t = interp->threads; rows && t; t = t->next) {
-        GvGILStats s;
-        GvThreadState_GetGILStats(t, &s);
-        if (!s.acquisitions) continue;
-        if (n == cap) {
-            struct Row *more = realloc(rows, (cap *= 2) * sizeof *rows);
-            if (!more) break;
-            rows = more;
-        }
-        snprintf(rows[n].who, sizeof rows[n].who, "%lu%s", t->id, t == interp->main_thread ? " (main)" : "");
-        rows[n++].s = s;
-    }
+    free(all);
     for (size_t i = 0; rows && i < n; i++) print_row(f, rows[i].who, &rows[i].s, spin);
     GvGILStats total;
     GvGIL_GetStats(&total);
@@ -313,16 +302,15 @@ static int cmd_run(const char *path, int argc, char **argv) {
     }
     GvProgram *p = load(path);
     if (!p) return EXIT_USAGE;
-    int mi = gv_program_find(p, "main");
-    if (mi < 0) {
+    GvFunctionInfo main_info;
+    if (!GvProgram_FindFunction(p, "main", &main_info)) {
         fprintf(stderr, "%s: error: no function 'main' to start at\n", path);
         GvProgram_Free(p);
         return EXIT_USAGE;
     }
-    GvCode *mc = p->code[mi];
-    if (mc->nparams != 0) {
+    if (main_info.nparams != 0) {
         fprintf(stderr, "%s:%u:1: error: function 'main' must take no parameters\n", path,
-                mc->firstline);
+                main_info.firstline);
         GvProgram_Free(p);
         return EXIT_USAGE;
     }
@@ -371,11 +359,11 @@ static int cmd_asm(int argc, char **argv) {
 
 static int cmd_dis(int argc, char **argv) {
     if (argc == 1 && strcmp(argv[0], "--opcodes") == 0) {
-        gv_dis_opcode_doc(stdout);
+        GvDis_PrintOpcodeReference(stdout);
         return 0;
     }
     if (argc == 1 && strcmp(argv[0], "--opcodes=language") == 0) {
-        gv_dis_language_tables(stdout);
+        GvDis_PrintLanguageTables(stdout);
         return 0;
     }
     if (argc != 1) return usage_error("%s", "dis takes one file (or --opcodes, --opcodes=language)");
@@ -399,18 +387,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "--version") == 0) {
         /* The compiler and dispatch too, as `python3 -VV` does: a benchmark
          * figure means little without them (bench/README.md, "PGO and compilers"). */
-#define GV_STR_(x) #x
-#define GV_STR(x) GV_STR_(x)
-#if defined(__clang__)
-        const char *compiler =
-            "clang " GV_STR(__clang_major__) "." GV_STR(__clang_minor__) "." GV_STR(__clang_patchlevel__);
-#elif defined(__GNUC__)
-        const char *compiler = "gcc " __VERSION__;
-#else
-        const char *compiler = "an unknown compiler";
-#endif
-        printf("gilvm %s (%s, %s)\n", Gv_GetVersion(), compiler,
-               GV_COMPUTED_GOTO ? "computed goto" : "switch dispatch");
+        printf("gilvm %s (%s)\n", Gv_GetVersion(), Gv_GetBuildInfo());
         return 0;
     }
     if (!Gv_Initialize()) {
@@ -498,10 +475,9 @@ int main(int argc, char **argv) {
          * them too, but then the table could no longer be read. */
         if (gil_stats) print_gil_stats(stderr);
         if (print_digest) {
-            uint64_t handoffs;
-            uint64_t digest = gv_gil_sched_digest(&GvInterpreterState_Get()->gil, &handoffs);
-            fprintf(stderr, "gilvm: schedule digest %016llx (%llu handoffs)\n", (unsigned long long)digest,
-                    (unsigned long long)handoffs);
+            unsigned long long handoffs;
+            unsigned long long digest = Gv_GetScheduleDigest(&handoffs);
+            fprintf(stderr, "gilvm: schedule digest %016llx (%llu handoffs)\n", digest, handoffs);
         }
     }
     GvEval_SetTraceAllThreads(NULL, NULL);

@@ -7,11 +7,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include "testutil.h"
+#include "gvtest.h"
 
 /* ---- helpers ---- */
 
@@ -608,39 +605,6 @@ static void test_thread_stats(void **state) {
 
 /* ---- misuse that is fatal by design: in a forked child ---- */
 
-static int child_status;
-static char child_err[2048];
-
-/* Runs body() in a forked child, stderr to a pipe: it must abort() after
- * printing "gilvm: fatal error: " and `want`. */
-static void expect_fatal(const char *what, void (*body)(void), const char *want) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL);
-        close(fds[0]);
-        dup2(fds[1], 2);
-        body();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof child_err - 1 && (k = read(fds[0], child_err + n, sizeof child_err - 1 - n)) > 0)
-        n += (size_t)k;
-    child_err[n] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &child_status, 0), pid);
-    if (!WIFSIGNALED(child_status) || WTERMSIG(child_status) != SIGABRT)
-        fail_msg("%s: the child did not abort (status %#x); its stderr: %s", what, child_status, child_err);
-    if (!strstr(child_err, "gilvm: fatal error: ") || !strstr(child_err, want))
-        fail_msg("%s: stderr lacks \"gilvm: fatal error: ...%s\"; it was: %s", what, want, child_err);
-}
-
 static GvObject *fixture; /* a str, made by the parent */
 static GvObject *fixture_list;
 
@@ -711,7 +675,7 @@ static void test_misuse_without_gil(void **state) {
     for (size_t i = 0; i < sizeof gil_cases / sizeof gil_cases[0]; i++) {
         char want[128];
         snprintf(want, sizeof want, "%s: called without holding the GIL", gil_cases[i].name);
-        expect_fatal(gil_cases[i].name, gil_cases[i].call, want);
+        gvt_expect_fatal(gil_cases[i].name, gil_cases[i].call, want);
     }
     Gv_DecRef(fixture);
     Gv_DecRef(fixture_list);
@@ -736,17 +700,17 @@ static void tables_null_file(void) { GvDis_PrintLanguageTables(NULL); }
 
 static void test_misuse_fatal(void **state) {
     (void)state;
-    expect_fatal("call with an exception set", call_with_exception_set,
+    gvt_expect_fatal("call with an exception set", call_with_exception_set,
                  "GvObject_CallOneArg: called with an exception set");
-    expect_fatal("CallObject with an exception set", call_object_with_exception_set,
+    gvt_expect_fatal("CallObject with an exception set", call_object_with_exception_set,
                  "GvObject_CallObject: called with an exception set");
-    expect_fatal("FindFunction(NULL program)", find_null_program, "GvProgram_FindFunction: NULL program");
+    gvt_expect_fatal("FindFunction(NULL program)", find_null_program, "GvProgram_FindFunction: NULL program");
     misuse_program = load_program();
-    expect_fatal("FindFunction(NULL name)", find_null_name, "GvProgram_FindFunction: NULL name");
+    gvt_expect_fatal("FindFunction(NULL name)", find_null_name, "GvProgram_FindFunction: NULL name");
     GvProgram_Free(misuse_program);
-    expect_fatal("GetThreadStats(NULL, 4)", stats_null_rows, "GvGIL_GetThreadStats: NULL rows");
-    expect_fatal("PrintOpcodeReference(NULL)", opcodes_null_file, "GvDis_PrintOpcodeReference: NULL file");
-    expect_fatal("PrintLanguageTables(NULL)", tables_null_file, "GvDis_PrintLanguageTables: NULL file");
+    gvt_expect_fatal("GetThreadStats(NULL, 4)", stats_null_rows, "GvGIL_GetThreadStats: NULL rows");
+    gvt_expect_fatal("PrintOpcodeReference(NULL)", opcodes_null_file, "GvDis_PrintOpcodeReference: NULL file");
+    gvt_expect_fatal("PrintLanguageTables(NULL)", tables_null_file, "GvDis_PrintLanguageTables: NULL file");
 }
 
 /* The calls documented "any thread" work without the GIL: the Check calls,
@@ -768,7 +732,7 @@ static void test_any_thread_calls(void **state) {
 }
 
 int main(int argc, char **argv) {
-#define T(name) cmocka_unit_test_setup_teardown(name, gv_test_setup, gv_test_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, gvt_setup, gvt_teardown)
     const struct CMUnitTest tests[] = {
         T(test_none_and_bools),  T(test_ints),       T(test_floats),
         T(test_strs),            T(test_lists),      T(test_list_ownership),
@@ -778,5 +742,5 @@ int main(int argc, char **argv) {
         T(test_misuse_fatal),    T(test_any_thread_calls),
     };
 #undef T
-    return gv_test_run(argc, argv, tests, NULL, NULL);
+    return gvt_run(argc, argv, tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ def stepping_build(build):
         with open(path) as f:
             opts = {o["name"]: o["value"] for o in json.load(f)}
     except (OSError, ValueError, KeyError) as e:
-        return f"cannot read the build's options ({path}: {e})"
+        raise SystemExit(f"FAIL: cannot read the build's options ({path}: {e}): not a Meson build directory?")
     if opts.get("optimization") != "0" or not opts.get("debug"):
         return (f"{build} is built with optimization={opts.get('optimization')}, "
                 f"debug={opts.get('debug')}; the tours need a stepping build: "
@@ -91,8 +91,7 @@ def compare(expected, actual):
         where = f"at {stop_of(expected, i)!r}" if i else "at the start"
         if want.startswith("TOUR-STOP ") or want.startswith("TOUR-END "):
             if want in actual:
-                return (f"{where.replace('at ', 'after ', 1)}: {want!r} came out of order "
-                        f"(gdb printed {got!r} here)")
+                return f"{where}: {want!r} came out of order (gdb printed {got!r} here)"
             return f"{want!r} was never reached (gdb printed {got!r} instead)" if got else \
                 f"{want!r} was never reached (gdb printed nothing more)"
         if got is None:
@@ -125,6 +124,15 @@ def run_tour(args, name):
                            "--cap-add=SYS_PTRACE; /proc/sys/kernel/yama/ptrace_scope must allow "
                            "a parent to trace its child)"), out
     actual = [line.strip() for line in out.splitlines() if line.startswith("TOUR-")]
+    # gdb stops reading the command file at its first error (a function
+    # renamed, a field gone): say which, it is the likely cause.
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        if "Error in sourced command file" in line:
+            detail = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            before = [l.strip() for l in lines[max(0, i - 3):i] if l.strip() and not l.startswith("TOUR-")]
+            return False, (f"docs/tour/{name}.gdb: gdb stopped at an error: {line.strip()} {detail}"
+                           + (f" (after: {' / '.join(before)})" if before else "")), out
     if args.print:
         print("\n".join(actual))
     problem = compare(expected, actual)

@@ -1,6 +1,6 @@
 # Tour: an asynchronous exception landing in a loop and in a blocked wait
 # (docs/tour/async_exc.md). Run from the source root:
-#   gdb -batch -nx -x docs/tour/async_exc.gdb --args build-debug/gilvm run docs/tour/async_exc.gva
+#   gdb -batch -nx -x docs/tour/async_exc.gdb --args build-debug/gilvm run --schedule=1 docs/tour/async_exc.gva
 # Each stop enables the next one, so the places come in the page's order.
 source docs/tour/common.gdb
 

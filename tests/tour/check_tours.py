@@ -107,6 +107,9 @@ def run_tour(args, name):
     argv[0] = args.gdb
     argv = [a.replace("build-debug/", build, 1) if a.startswith("build-debug/") else a for a in argv]
     env = dict(os.environ, GV_NO_WATCHDOG="1")
+    # The page's command says which GIL mode it wants (--gil=...); a GILMODE
+    # left in the environment must not change the default under the others.
+    env.pop("GILMODE", None)
     start = time.monotonic()
     try:
         p = subprocess.run(argv, cwd=args.root, env=env, stdin=subprocess.DEVNULL,

@@ -78,7 +78,7 @@ test)
 
     # The tours step through the VM in gdb: they need the stepping build
     # (no optimisation, full debug info; the README's command) and ptrace
-    # (a tour fails, saying so, where gdb may not trace). About 11 s.
+    # (a tour fails, saying so, where gdb may not trace). About 10 s.
     echo "== guided gdb tours (stepping build)"
     setup build-debug -Dbuildtype=debug -Dtests=true -Dc_args=-g3
     ninja -C build-debug

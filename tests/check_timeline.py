@@ -29,6 +29,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 SCHEMA = "gilvm-timeline-1"
 STATES = {"running", "waiting for GIL", "outside VM"}
@@ -46,9 +47,10 @@ class Bad(Exception):
     pass
 
 
-def need(cond, what):
+def need(cond, what, args=()):
+    """what % args is formatted only on failure: the checks run per event."""
     if not cond:
-        raise Bad(what)
+        raise Bad(what % args if args else what)
 
 
 def check_schema(doc):
@@ -58,37 +60,37 @@ def check_schema(doc):
     need(isinstance(other, dict) and other.get("schema") == SCHEMA, "otherData.schema is not " + SCHEMA)
     need(other.get("clock") == "monotonic", "otherData.clock is not monotonic")
     for key in ("futex_round_trip_us", "events_dropped", "events_per_thread"):
-        need(isinstance(other.get(key), (int, float)), "otherData.%s missing" % key)
+        need(isinstance(other.get(key), (int, float)), "otherData.%s missing", (key,))
     need(other.get("gil_mode") in ("classic", "priority", "spin", "schedule"), "bad gil_mode")
     names = {}
     for e in doc["traceEvents"]:
         need(isinstance(e, dict), "an event is not an object")
         ph = e.get("ph")
-        need(ph in ("M", "X", "i", "s", "f"), "unknown ph %r" % ph)
-        need(e.get("pid") == 1 and isinstance(e.get("tid"), int), "bad pid/tid in %r" % e)
-        need(isinstance(e.get("name"), str), "event without a name: %r" % e)
+        need(ph in ("M", "X", "i", "s", "f"), "unknown ph %r", (ph,))
+        need(e.get("pid") == 1 and isinstance(e.get("tid"), int), "bad pid/tid in %r", (e,))
+        need(isinstance(e.get("name"), str), "event without a name: %r", (e,))
         if ph == "M":
-            need(e["name"] in ("process_name", "thread_name", "thread_sort_index"), "bad metadata %r" % e)
+            need(e["name"] in ("process_name", "thread_name", "thread_sort_index"), "bad metadata %r", (e,))
             if e["name"] == "thread_name":
                 n = e["args"]["name"]
-                need(re.match(r"^T%d \S" % e["tid"], n), "thread name %r does not start with T%d" % (n, e["tid"]))
-                need(e["tid"] not in names, "thread %d named twice" % e["tid"])
+                need(re.match(r"^T%d \S" % e["tid"], n), "thread name %r does not start with T%d", (n, e["tid"]))
+                need(e["tid"] not in names, "thread %d named twice", (e["tid"],))
                 names[e["tid"]] = n
             continue
-        need(isinstance(e.get("ts"), (int, float)) and e["ts"] >= 0, "bad ts in %r" % e)
+        need(isinstance(e.get("ts"), (int, float)) and e["ts"] >= 0, "bad ts in %r", (e,))
         if ph == "X":
-            need(e["name"] in STATES or BLOCKED.match(e["name"]), "unknown state %r" % e["name"])
-            need(isinstance(e.get("dur"), (int, float)) and e["dur"] >= 0, "bad dur in %r" % e)
+            need(e["name"] in STATES or BLOCKED.match(e["name"]), "unknown state %r", (e["name"],))
+            need(isinstance(e.get("dur"), (int, float)) and e["dur"] >= 0, "bad dur in %r", (e,))
         elif ph == "i":
-            need(e["name"] in INSTANTS, "unknown instant %r" % e["name"])
-            need(e.get("s") == "t", "instant not thread-scoped: %r" % e)
+            need(e["name"] in INSTANTS, "unknown instant %r", (e["name"],))
+            need(e.get("s") == "t", "instant not thread-scoped: %r", (e,))
             if e["name"] in ("drop request", "drop", "take"):
-                need(e["args"].get("reason") in REASONS, "bad reason in %r" % e)
+                need(e["args"].get("reason") in REASONS, "bad reason in %r", (e,))
         else:
-            need(e.get("cat") in ("handoff", "request") and isinstance(e.get("id"), int), "bad flow %r" % e)
+            need(e.get("cat") in ("handoff", "request") and isinstance(e.get("id"), int), "bad flow %r", (e,))
     for e in doc["traceEvents"]:
         if e["ph"] != "M":
-            need(e["tid"] in names, "thread %d has events but no name" % e["tid"])
+            need(e["tid"] in names, "thread %d has events but no name", (e["tid"],))
     return names
 
 
@@ -100,7 +102,7 @@ def check_threads(doc):
     for tid, evs in by_tid.items():
         last = -1.0
         for e in evs:  # in file order
-            need(e["ts"] + EPS >= last, "T%d: timestamp %.3f after %.3f" % (tid, e["ts"], last))
+            need(e["ts"] + EPS >= last, "T%d: timestamp %.3f after %.3f", (tid, e["ts"], last))
             last = e["ts"]
         slices = [e for e in evs if e["ph"] == "X"]
         for a, b in zip(slices, slices[1:]):
@@ -126,22 +128,22 @@ def check_flows(doc):
             flows.setdefault((e["cat"], e["id"]), []).append(e)
     ends = {"handoff": ("drop", "take"), "request": ("drop request", "drop")}
     for (cat, fid), evs in flows.items():
-        need(sorted(e["ph"] for e in evs) == ["f", "s"], "%s flow %d is not one start and one end" % (cat, fid))
+        need(sorted(e["ph"] for e in evs) == ["f", "s"], "%s flow %d is not one start and one end", (cat, fid))
         s, f = sorted(evs, key=lambda e: e["ph"], reverse=True)
-        need(f["ts"] + EPS >= s["ts"], "%s flow %d ends before it starts" % (cat, fid))
+        need(f["ts"] + EPS >= s["ts"], "%s flow %d ends before it starts", (cat, fid))
         first, last = ends[cat]
         at_first = instants.get((s["tid"], s["ts"], first), [])
         at_last = instants.get((f["tid"], f["ts"], last), [])
         if cat == "handoff":
-            need(any(a["args"]["flow"] == fid for a in at_first), "handoff flow %d does not start at its drop" % fid)
-            need(any(a["args"]["flow"] == fid for a in at_last), "handoff flow %d does not end at its take" % fid)
+            need(any(a["args"]["flow"] == fid for a in at_first), "handoff flow %d does not start at its drop", (fid,))
+            need(any(a["args"]["flow"] == fid for a in at_last), "handoff flow %d does not end at its take", (fid,))
         else:
-            need(any(a["args"]["flow"] == fid for a in at_first), "request flow %d does not start at a request" % fid)
-            need(at_last, "request flow %d does not end at a drop" % fid)
+            need(any(a["args"]["flow"] == fid for a in at_first), "request flow %d does not start at a request", (fid,))
+            need(at_last, "request flow %d does not end at a drop", (fid,))
     drops = {}
     for e in doc["traceEvents"]:
         if e["ph"] == "i" and e["name"] == "drop" and e["args"]["flow"]:
-            need(e["args"]["flow"] not in drops, "two drops with flow %d" % e["args"]["flow"])
+            need(e["args"]["flow"] not in drops, "two drops with flow %d", (e["args"]["flow"],))
             drops[e["args"]["flow"]] = e
     takes = 0
     lossy = doc["otherData"]["events_dropped"] > 0
@@ -151,13 +153,13 @@ def check_flows(doc):
             if lossy and e["args"]["flow"] == 0:
                 continue  # its drop was in a full buffer
             d = drops.get(e["args"]["flow"])
-            need(d is not None, "take at %.3f on T%d has no drop" % (e["ts"], e["tid"]))
-            need(d["tid"] == e["args"]["from"], "take on T%d names T%d, the drop was on T%d" %
+            need(d is not None, "take at %.3f on T%d has no drop", (e["ts"], e["tid"]))
+            need(d["tid"] == e["args"]["from"], "take on T%d names T%d, the drop was on T%d",
                  (e["tid"], e["args"]["from"], d["tid"]))
-            need(d["ts"] <= e["ts"] + EPS, "take before its drop (T%d at %.3f)" % (e["tid"], e["ts"]))
-            need(("handoff", e["args"]["flow"]) in flows, "take at %.3f without its flow" % e["ts"])
+            need(d["ts"] <= e["ts"] + EPS, "take before its drop (T%d at %.3f)", (e["tid"], e["ts"]))
+            need(("handoff", e["args"]["flow"]) in flows, "take at %.3f without its flow", (e["ts"],))
             for k in ("request_to_drop_us", "drop_to_wake_us", "wake_to_running_us"):
-                need(e["args"][k] >= 0, "negative %s" % k)
+                need(e["args"][k] >= 0, "negative %s", (k,))
     return takes
 
 
@@ -236,7 +238,7 @@ def run_one(gilvm, path, mode, tmpdir):
             return None  # the program picks its own schedule: run once, under it
         mode_args = []
     elif mode == "schedule":
-        mode_args = ["--schedule=7:50"]
+        mode_args = ["--schedule=7:200"]
     else:
         mode_args = ["--gil=" + mode]
     out = os.path.join(tmpdir, "t.json")
@@ -251,7 +253,7 @@ def run_one(gilvm, path, mode, tmpdir):
     with open(out, encoding="utf-8") as f:
         doc = json.load(f)
     want = "schedule" if mode == "schedule" else mode
-    need(doc["otherData"]["gil_mode"] == want, "gil_mode %r, ran %r" % (doc["otherData"]["gil_mode"], want))
+    need(doc["otherData"]["gil_mode"] == want, "gil_mode %r, ran %r", (doc["otherData"]["gil_mode"], want))
     threads, takes = check_doc(doc)
     if threads >= 2 and takes >= 2 and mode not in SELF_TESTED:  # once per mode: the copies cost time
         SELF_TESTED.add(mode)
@@ -296,6 +298,7 @@ def main():
         for mode in args.mode or MODES:
             for path in programs:
                 name = os.path.relpath(path, args.root)
+                t0 = time.monotonic()
                 try:
                     r = run_one(args.gilvm, path, mode, tmpdir)
                 except (Bad, ValueError, KeyError, TypeError, subprocess.TimeoutExpired) as e:
@@ -305,7 +308,7 @@ def main():
                 if r is None:
                     continue
                 runs += 1
-                print("ok   %s [%s] (%d threads, %d takes)" % (name, mode, r[0], r[1]))
+                print("ok   %s [%s] (%d threads, %d takes; %.1f s)" % (name, mode, r[0], r[1], time.monotonic() - t0))
     print("%d runs, %d failed" % (runs + failures, failures))
     return 1 if failures or not runs else 0
 

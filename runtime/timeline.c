@@ -44,6 +44,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,10 @@ static struct {
     uint64_t t0;
     size_t cap;
     double rt_ns;           /* futex round trip, measured at start */
+    /* Flow ids never restart: a request left on a thread state by an earlier
+     * recording (below flow_base) is recognised as stale. */
     _Atomic uint64_t next_flow;
+    uint64_t flow_base;
     /* The handoff in flight: set by a drop, taken by the next take. Under
      * the GIL's mutex. */
     struct {
@@ -283,7 +287,7 @@ void gv_tl_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
         }
     }
     ts->tl_req_id = 0;
-    if (!forced) req_id = 0;
+    if (!forced || req_id < S.flow_base) req_id = 0;
     if (!req_id) req_t = t;
     uint64_t hid = atomic_fetch_add(&S.next_flow, 1);
     uint64_t vc = vclock(gil, ts);
@@ -443,7 +447,8 @@ int gv_tl_start(GvThreadState *ts, size_t events_per_thread) {
     S.cap = events_per_thread ? events_per_thread : GV_TL_DEFAULT_EVENTS;
     S.rt_ns = rt;
     S.t0 = gv_now_ns();
-    atomic_store(&S.next_flow, 1);
+    if (!atomic_load(&S.next_flow)) atomic_store(&S.next_flow, 1);
+    S.flow_base = atomic_load(&S.next_flow);
     S.h.pending = false;
     atomic_store(&gv_tl_recording, true);
     pthread_mutex_unlock(&S.mu);
@@ -457,8 +462,7 @@ double gv_tl_futex_rt_ns(void) { return S.rt_ns; }
 static void quiesce(void) {
     atomic_store(&gv_tl_recording, false);
     for (GvTlThread *b = S.threads; b; b = b->next)
-        while (b->ts && atomic_load(&b->ts->tl_busy)) {
-        }
+        while (b->ts && atomic_load(&b->ts->tl_busy)) sched_yield(); /* a hook is a few hundred instructions */
 }
 
 void gv_tl_discard(void) {
@@ -531,9 +535,15 @@ static int by_time(const void *x, const void *y) {
     return (int)(a->type != EV_SLICE) - (int)(b->type != EV_SLICE);
 }
 
-/* Flow ends seen: bit 1 start, bit 2 end, per category (request, handoff). */
+/* Flow ends seen: bit 1 start, bit 2 end, per category (request, handoff),
+ * indexed by id - S.flow_base. */
 static void mark(uint8_t *seen, uint64_t n, uint64_t id, uint8_t bit) {
-    if (id && id < n) seen[id] |= bit;
+    if (id >= S.flow_base && id - S.flow_base < n) seen[id - S.flow_base] |= bit;
+}
+
+/* Did both ends of flow id make it into the buffers? */
+static bool whole(const uint8_t *seen, uint64_t n, uint64_t id) {
+    return id >= S.flow_base && id - S.flow_base < n && seen[id - S.flow_base] == 3;
 }
 
 static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, const uint8_t *hand, uint64_t nflow) {
@@ -564,7 +574,7 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              ",\n{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"gil\",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"name\":\"drop request\","
              "\"args\":{\"reason\":\"%s\",\"holder\":%" PRIu64 ",\"flow\":%" PRIu64 "}}",
              tid, US(e->t), reason_name(e->reason), e->a[0], e->flow);
-        if (e->flow < nflow && req[e->flow] == 3)
+        if (whole(req, nflow, e->flow))
             outf(o,
                  ",\n{\"ph\":\"s\",\"cat\":\"request\",\"name\":\"drop request\",\"id\":%" PRIu64
                  ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
@@ -577,13 +587,13 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              "\"checkpoints\":%" PRIu64 ",\"slice_instructions\":%" PRIu64 ",\"vclock_ns\":%" PRIu64
              ",\"flow\":%" PRIu64 "}}",
              tid, US(e->t), e->a[0] ? "true" : "false", e->a[5] ? reason_name(e->reason) : "none", US(e->a[1]),
-             RT(e->a[1]), e->a[2], e->a[3], e->a[4], e->flow2 < nflow && hand[e->flow2] == 3 ? e->flow2 : 0);
-        if (e->flow < nflow && req[e->flow] == 3)
+             RT(e->a[1]), e->a[2], e->a[3], e->a[4], whole(hand, nflow, e->flow2) ? e->flow2 : 0);
+        if (whole(req, nflow, e->flow))
             outf(o,
                  ",\n{\"ph\":\"f\",\"cat\":\"request\",\"name\":\"drop request\",\"id\":%" PRIu64
                  ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
                  e->flow, tid, US(e->t));
-        if (e->flow2 < nflow && hand[e->flow2] == 3)
+        if (whole(hand, nflow, e->flow2))
             outf(o,
                  ",\n{\"ph\":\"s\",\"cat\":\"handoff\",\"name\":\"handoff\",\"id\":%" PRIu64
                  ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
@@ -598,8 +608,8 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              "\"wake_to_running_rt\":" RT_FMT ",\"vclock_ns\":%" PRIu64 ",\"flow\":%" PRIu64 "}}",
              tid, US(e->t), e->a[0], e->name, e->reason == 255 ? "none" : reason_name(e->reason), US(e->a[1]),
              RT(e->a[1]), e->a[4], e->a[5], US(e->a[2]), RT(e->a[2]), US(e->a[3]), RT(e->a[3]), e->dur,
-             e->flow < nflow && hand[e->flow] == 3 ? e->flow : 0); /* 0: its drop was not kept (a full buffer) */
-        if (e->flow < nflow && hand[e->flow] == 3)
+             whole(hand, nflow, e->flow) ? e->flow : 0); /* 0: its drop was not kept (a full buffer) */
+        if (whole(hand, nflow, e->flow))
             outf(o,
                  ",\n{\"ph\":\"f\",\"cat\":\"handoff\",\"name\":\"handoff\",\"id\":%" PRIu64
                  ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
@@ -635,7 +645,7 @@ int gv_tl_stop(int (*fn)(void *arg, const char *data, size_t len), void *arg) {
         become(b, ST_NONE, NULL, end);
         dropped += b->dropped;
     }
-    uint64_t nflow = atomic_load(&S.next_flow);
+    uint64_t nflow = atomic_load(&S.next_flow) - S.flow_base;
     uint8_t *req = calloc(nflow ? nflow : 1, 1), *hand = calloc(nflow ? nflow : 1, 1);
     Out *o = malloc(sizeof *o);
     int rc = 0;

@@ -16,6 +16,12 @@ static const char *SRC =
     "top:\n LOAD_FAST n\n POP_JUMP_IF_FALSE done\n"
     " LOAD_FAST n\n LOAD_CONST 1\n BINARY_SUB\n STORE_FAST n\n JUMP top\n"
     "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    /* spin(): loops until the global `stop` is true. */
+    ".func spin\n"
+    "top:\n LOAD_GLOBAL stop\n POP_JUMP_IF_TRUE done\n JUMP top\n"
+    "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n"
+    ".func start_spin\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL spin\n CALL 1\n RETURN_VALUE\n.end\n"
+    ".func join h\n LOAD_GLOBAL thread_join\n LOAD_FAST h\n CALL 1\n RETURN_VALUE\n.end\n"
     ".func main_run\n"
     " LOAD_GLOBAL thread_join\n LOAD_GLOBAL thread_start\n LOAD_GLOBAL worker\n CALL 1\n CALL 1\n"
     " RETURN_VALUE\n.end\n";
@@ -176,6 +182,36 @@ static void test_timeline_stop_to_file_writes_the_file(void **state) {
     assert_string_equal(head, "{\"traceEvents\":[");
 }
 
+/* Recordings started and stopped while two threads hand the GIL back and
+ * forth: every stop waits for the threads' hooks in flight (under TSan, a
+ * race there is a report) and writes a whole file each time. */
+static void test_timeline_start_stop_while_threads_run(void **state) {
+    (void)state;
+    gv_set_global("stop", gv_bool(false));
+    GvValue h1 = gv_call_ok("start_spin", 0, NULL), h2 = gv_call_ok("start_spin", 0, NULL);
+    Gv_SetSwitchInterval(0.0001);
+    gv_watchdog_arm(60, "start/stop with threads running");
+    long rounds = gv_scale(30, 3);
+    for (long i = 0; i < rounds; i++) {
+        assert_int_equal(GvTimeline_Start(i % 2 ? 8 : 0), 0); /* small buffers too: they fill */
+        Gv_BEGIN_ALLOW_THREADS
+        gv_msleep(2);
+        Gv_END_ALLOW_THREADS
+        Sink s = {0};
+        assert_int_equal(GvTimeline_Stop(sink_write, &s), 0);
+        assert_true(strncmp(s.data, "{\"traceEvents\":[", 16) == 0);
+        assert_non_null(strstr(s.data, "\"name\":\"T1 main\""));
+        assert_true(s.data[s.len - 2] == '}');
+        sink_free(&s);
+    }
+    gv_set_global("stop", gv_bool(true));
+    gv_vdecref(gv_call_ok("join", 1, &h1));
+    gv_vdecref(gv_call_ok("join", 1, &h2));
+    gv_watchdog_disarm();
+    gv_vdecref(h1);
+    gv_vdecref(h2);
+}
+
 /* Gv_Finalize ends a recording nobody stopped (its thread states go). */
 static void test_timeline_finalize_discards_a_recording(void **state) {
     (void)state;
@@ -198,6 +234,7 @@ int main(int argc, char **argv) {
         T(test_timeline_bounded_buffers_count_what_they_drop),
         T(test_timeline_bad_calls_give_the_documented_errors),
         T(test_timeline_stop_to_file_writes_the_file),
+        T(test_timeline_start_stop_while_threads_run),
         T(test_timeline_finalize_discards_a_recording),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);

@@ -232,6 +232,40 @@ GV_API void GvGIL_GetStats(GvGILStats *out);
  * error. */
 GV_API void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out);
 
+/* ---- the GIL timeline ----
+ * A record of every thread's state and of every GIL handoff, written as a
+ * Chrome Trace Event Format file (JSON) that Perfetto (ui.perfetto.dev, "Open
+ * trace file": the file stays local) and chrome://tracing open as they are.
+ * `gilvm run --timeline=FILE` records a whole program. The schema is in
+ * README.md ("Seeing the GIL"): per thread, slices `running`, `waiting for
+ * GIL`, `blocked: KIND`, `outside VM`; instants `drop request`, `drop`,
+ * `take` (the handoff's stages in its arguments), async exceptions, pending
+ * calls, signals; flows request -> drop and drop -> take.
+ *
+ * While no recording is on, the cost is one predictable branch on the GIL's
+ * take and drop paths and none in the eval loop. While on, each thread
+ * appends to a buffer of its own of `events_per_thread` events (0: 100000);
+ * a full buffer drops the newer events and the file says how many
+ * (otherData.events_dropped). Starting measures this machine's futex round
+ * trip once (a few hundred condition-variable ping-pongs, about a
+ * millisecond), by which the handoffs' stages are also given. */
+/* Receives the file in pieces, in order; returns 0, or non-zero to fail. */
+typedef int (*GvTimelineWriteFunc)(void *arg, const char *data, size_t len);
+/* Starts recording. GIL held. 0, or -1 with RuntimeError (already recording)
+ * or ValueError (events_per_thread above 100000000). */
+GV_API int GvTimeline_Start(size_t events_per_thread);
+/* Stops recording and passes the file to write(arg, ...), then frees the
+ * recording. GIL held. 0, or -1 with: TypeError (write NULL: the recording
+ * goes on), RuntimeError (not recording; or write failed: the recording is
+ * gone). */
+GV_API int GvTimeline_Stop(GvTimelineWriteFunc write, void *arg);
+/* GvTimeline_Stop into the file at path (created or truncated). -1 with
+ * TypeError for a NULL path, RuntimeError if not recording or if the file
+ * cannot be opened (the recording goes on) or written (it is gone). */
+GV_API int GvTimeline_StopToFile(const char *path);
+/* 1 while recording, else 0. Any thread. */
+GV_API int GvTimeline_IsRecording(void);
+
 /* ---- thread-state services ---- */
 /* The calling thread's per-thread dictionary (borrowed), created on first
  * use; what tls() returns to programs. NULL without raising when the thread

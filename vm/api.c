@@ -90,6 +90,7 @@ void Gv_Finalize(void) {
         gv_api_fatal("Gv_Finalize", "called from a thread other than the main one (the one that called Gv_Initialize)");
     gv_err_clear(ts);
     if (gv_threads_wait_nondaemon(ts) < 0) gv_err_clear(ts); /* interrupted: the rest are abandoned */
+    gv_tl_discard(); /* a recording nobody stopped: its thread states are about to go */
     gv_signals_uninstall();
     bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
     gv_runtime_set_interp(NULL);

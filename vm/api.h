@@ -21,6 +21,7 @@
 #include "../runtime/breaker.h"
 #include "../runtime/services.h"
 #include "../runtime/thread.h"
+#include "../runtime/timeline.h"
 #include "asm.h"
 #include "builtins.h"
 #include "bytecode.h"

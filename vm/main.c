@@ -2,6 +2,7 @@
  * the public API only (include/gilvm.h), as lua.c is of lua.h: what it shows
  * of the interpreter, an embedder can ask for too. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run [--gil=MODE] [--schedule=SEED[:N]] [--schedule-digest] [--gil-stats]\n"
-    "      [--trace[=op]] [--max-memory=SIZE] FILE [ARG...]\n"
+    "      [--trace[=op]] [--max-memory=SIZE] [--timeline=OUT] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
     "                       --max-memory=SIZE caps the memory the program's objects take\n"
@@ -34,7 +35,9 @@ static const char usage[] =
     "                       --schedule-digest prints at exit a hash of the interleaving the\n"
     "                       schedule ran (equal hashes: the same interleaving);\n"
     "                       --trace prints each line run (--trace=op: each instruction)\n"
-    "                       with thread, function and depth on stderr\n"
+    "                       with thread, function and depth on stderr;\n"
+    "                       --timeline=OUT writes every thread's GIL states and handoffs to\n"
+    "                       OUT as a Chrome trace (JSON: open it in ui.perfetto.dev)\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
@@ -48,6 +51,10 @@ static const char usage[] =
     "\n"
     "exit status: 0 success (or main's int result), 1 uncaught exception,\n"
     "2 usage or load error (FILE:LINE:COL: error: ...)\n";
+
+static int write_timeline(void *arg, const char *data, size_t len) {
+    return fwrite(data, 1, len, (FILE *)arg) == len ? 0 : -1;
+}
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "gilvm: ");
@@ -397,12 +404,14 @@ int main(int argc, char **argv) {
     int status;
     Gv_InitSignals();
     bool gil_stats = false, schedule_digest = false, print_digest = false;
+    FILE *timeline_out = NULL;
     if (strcmp(cmd, "run") == 0) {
         int first = 2;
         int trace = 0; /* 1 lines, 2 instructions */
         const char *mode = getenv("GILMODE");
         const char *schedule = NULL;
         const char *max_memory = NULL;
+        const char *timeline = NULL;
         for (; first < argc && argv[first][0] == '-'; first++) {
             if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
             else if (strncmp(argv[first], "--max-memory=", 13) == 0) max_memory = argv[first] + 13;
@@ -411,6 +420,7 @@ int main(int argc, char **argv) {
             else if (strcmp(argv[first], "--schedule-digest") == 0) schedule_digest = true;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
             else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
+            else if (strncmp(argv[first], "--timeline=", 11) == 0) timeline = argv[first] + 11;
             else break;
         }
         int mode_ok = 0;
@@ -449,14 +459,30 @@ int main(int argc, char **argv) {
         else if (first < argc && argv[first][0] == '-' && argv[first][1])
             status = usage_error("unknown option '%s'", argv[first]);
         else if (first >= argc) status = usage_error("%s", "run needs a file");
+        else if (timeline && !*timeline) status = usage_error("%s", "--timeline needs a file name");
+        else if (timeline && !(timeline_out = fopen(timeline, "w")))
+            status = usage_error("cannot write the timeline to '%s'", timeline);
         else {
-            status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
+            if (timeline_out && GvTimeline_Start(0) < 0) status = GvErr_PrintEx();
+            else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
             print_digest = schedule_digest;
         }
         /* As Python's exit: wait for the program's threads here, where a
          * Ctrl-C that interrupts the wait is reported like any uncaught
          * KeyboardInterrupt. */
         if (Gv_WaitForThreads() < 0) status = GvErr_PrintEx();
+        if (timeline_out) {
+            /* Daemon threads may still run: they are recorded up to here. */
+            if (GvTimeline_IsRecording() && GvTimeline_Stop(write_timeline, timeline_out) < 0) {
+                GvErr_Clear();
+                fprintf(stderr, "gilvm: writing the timeline to '%s' failed\n", timeline);
+                if (status == 0) status = 1;
+            }
+            if (fclose(timeline_out) != 0) {
+                fprintf(stderr, "gilvm: writing the timeline to '%s' failed: %s\n", timeline, strerror(errno));
+                if (status == 0) status = 1;
+            }
+        }
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
     } else if (strcmp(cmd, "dis") == 0) {

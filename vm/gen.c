@@ -309,6 +309,9 @@ static void finalize_gen(GvGen *g) {
      * nothing; the frame is just dropped. */
     if (!ts || !ts->interp->globals || !ts->holds_gil) return;
     if (g->state == GV_GEN_FINISHED || g->state == GV_GEN_RUNNING) return;
+    /* Handed to its finalizer once (which kept it alive): that was its end
+     * of life, as a PEP 442 finalizer runs once. */
+    if (g->finalizer_called) return;
     bool to_finalizer = g->is_async && g->first_done && g->finalizer && !g->finalizer_called;
     if (!to_finalizer && g->state != GV_GEN_SUSPENDED) return;
     GvObject *in_flight = gv_err_take(ts);

@@ -4,10 +4,6 @@
 #include "str.h"
 #include "tstate.h"
 
-static GvGenFinalizeFn finalize_fn;
-
-void gv_gen_set_finalize_fn(GvGenFinalizeFn fn) { finalize_fn = fn; }
-
 const char *gv_gen_name(const GvGen *g) {
     GvCode *c = g->func->code;
     return c->name ? gv_str_cstr(c->name) : "?";
@@ -46,7 +42,8 @@ int gv_gen_repr(GvBuf *b, GvObject *o) {
 }
 
 void gv_gen_finalize(GvObject *o) {
-    if (finalize_fn) finalize_fn((GvGen *)o);
+    GvThreadState *ts = gv_tstate_get();
+    if (ts && ts->interp->gen_finalize) ts->interp->gen_finalize((GvGen *)o);
 }
 
 /* Freed as a GvNative (gv_native_dealloc calls dealloc); tracked so that

@@ -37,13 +37,9 @@ typedef struct GvGen {
     GvObject *finalizer;   /* async: strong or NULL, the hook remembered at the first resume */
 } GvGen;
 
-/* What vm/ does when a generator's last reference goes (closes it, or hands
- * it to its finalizer): installed once by vm/ (gv_gen_set_finalizer_fn). */
-typedef void (*GvGenFinalizeFn)(GvGen *g);
-void gv_gen_set_finalize_fn(GvGenFinalizeFn fn);
-
 /* Called by gv_dealloc when the count reaches 0 (set back to 1 meanwhile):
- * runs the finalize function vm/ installed. */
+ * runs interp->gen_finalize, which vm/ installed (the current thread's
+ * interpreter; none without a current thread state). */
 void gv_gen_finalize(GvObject *o);
 struct GvBuf;
 /* "<generator NAME>" / "<async_generator NAME>". 0 or -1. */

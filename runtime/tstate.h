@@ -21,6 +21,7 @@
 #include "object.h"
 
 typedef struct GvFrame GvFrame;
+struct GvGen;
 typedef struct GvStackChunk GvStackChunk;
 
 /* One entry of the stack of exceptions being handled (CPython's
@@ -123,6 +124,9 @@ struct GvInterpreterState {
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
      * calls callable(args) in the current thread; 0 or -1 with an exception. */
     int (*eval_call)(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
+    /* Likewise: what a generator's last reference going does (closes it, or
+     * hands it to its async finalizer; runtime/gen.c calls it). NULL: nothing. */
+    void (*gen_finalize)(struct GvGen *g);
 };
 
 struct GvThreadState {

@@ -595,7 +595,7 @@ int gv_builtins_install(GvInterpreterState *interp) {
         gv_decref(b);
         if (rc < 0) return -1;
     }
-    if (gv_gen_builtins_install(d) < 0) return -1;
+    if (gv_gen_builtins_install(interp) < 0) return -1;
     size_t n;
     GvType *const *types = gv_exc_all_types(&n);
     for (size_t i = 0; i < n; i++)

@@ -367,8 +367,9 @@ static const struct {
     {"get_asyncgen_hooks", bi_get_asyncgen_hooks, 0, 0},
 };
 
-int gv_gen_builtins_install(GvDict *builtins) {
-    gv_gen_set_finalize_fn(finalize_gen);
+int gv_gen_builtins_install(GvInterpreterState *interp) {
+    GvDict *builtins = (GvDict *)interp->builtins;
+    interp->gen_finalize = finalize_gen;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         GvObject *b = gv_builtin_new(table[i].name, table[i].fn, table[i].min_args, table[i].max_args);
         if (!b) return -1;

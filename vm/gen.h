@@ -7,8 +7,8 @@
 #include "../runtime/tstate.h"
 
 /* Installs next, send, throw, close, set_asyncgen_hooks, get_asyncgen_hooks
- * and the close-on-free behaviour. 0 or -1. */
-int gv_gen_builtins_install(GvDict *builtins);
+ * in interp's builtins, and interp->gen_finalize (close on free). 0 or -1. */
+int gv_gen_builtins_install(GvInterpreterState *interp);
 /* ts's hooks (each none or callable, else TypeError and nothing changes). 0 or -1. */
 int gv_set_asyncgen_hooks(GvThreadState *ts, GvValue firstiter, GvValue finalizer);
 /* At the program's end, with the VM still whole: closes every suspended

@@ -2,11 +2,14 @@
  * generator flag and .async through the assembler, the verifier, dis and
  * .gvc; a suspended frame off the data stack and its handled exceptions off
  * the thread's chain; memory counted; trace events at resume and yield; the
- * async-generator hooks' C API and the thread state's clear. The language
+ * async-generator hooks' C API and the thread state's clear; Ctrl-C landing
+ * inside a running generator. The language
  * rules themselves are tested by the programs in tests/programs/gen/. */
 #include <stdio.h>
 
-#include "testutil.h"
+#include <signal.h>
+
+#include "thread_testutil.h"
 
 #include "../../runtime/frame.h"
 #include "../../runtime/gen.h"
@@ -341,6 +344,44 @@ static void test_suspended_cycle_freed_at_finalize(void **state) {
     gv_decref(l);
 }
 
+/* Ctrl-C lands inside a running generator (at its loop's backward jump),
+ * whose own handler catches the KeyboardInterrupt and yields. */
+static const char SIGINT_SRC[] =
+    ".func spin\n"
+    " .try s e h\n"
+    "s:\n JUMP s\n"
+    "e:\n"
+    "h:\n LOAD_GLOBAL KeyboardInterrupt\n CHECK_EXC_MATCH\n POP_JUMP_IF_FALSE other\n"
+    " POP_TOP\n POP_EXCEPT\n LOAD_CONST \"caught in the generator\"\n YIELD_VALUE\n RETURN_VALUE\n"
+    "other:\n RERAISE\n.end\n"
+    ".func drive\n LOAD_GLOBAL next\n LOAD_GLOBAL spin\n CALL 0\n CALL 1\n RETURN_VALUE\n.end\n";
+
+static void *send_sigint(void *p) {
+    gv_msleep(50);
+    pthread_kill(*(pthread_t *)p, SIGINT);
+    return NULL;
+}
+
+static int signals_setup(void **state) {
+    (void)state;
+    if (!Gv_Initialize()) return -1;
+    return Gv_InitSignals();
+}
+
+static void test_sigint_lands_inside_a_running_generator(void **state) {
+    (void)state;
+    gv_load(SIGINT_SRC);
+    pthread_t self = pthread_self(), t;
+    gv_watchdog_arm(30, "drive");
+    assert_int_equal(pthread_create(&t, NULL, send_sigint, &self), 0);
+    GvValue r = gv_call_ok("drive", 0, NULL);
+    pthread_join(t, NULL);
+    gv_watchdog_disarm();
+    assert_true(gv_is_kind(r, GV_KSTR));
+    assert_string_equal(gv_str_cstr(r.as.o), "caught in the generator");
+    gv_vdecref(r);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_flags_through_verifier_dis_and_gvc, gv_test_setup,
@@ -357,6 +398,8 @@ int main(int argc, char **argv) {
                                         gv_test_setup, gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_asyncgen_hooks_c_api, gv_test_setup, gv_test_teardown),
         cmocka_unit_test_setup_teardown(test_suspended_cycle_freed_at_finalize, gv_test_setup,
+                                        gv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_lands_inside_a_running_generator, signals_setup,
                                         gv_test_teardown),
     };
     return gv_test_run(argc, argv, tests, NULL, NULL);

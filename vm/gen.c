@@ -163,8 +163,7 @@ static int bi_send(GvThreadState *ts, int argc, GvValue *argv, GvValue *out) {
     if (need_gen("send", argv[0]) < 0) return -1;
     GvGen *g = gv_as_gen(argv[0]);
     if (g->state == GV_GEN_CREATED && !gv_is_none(argv[1]))
-        return gv_err_format(&gv_type_TypeError, "can't send non-None value to a just-started %s",
-                             kind_name(g));
+        return gv_err_format(&gv_type_TypeError, "can't send non-None value to a just-started generator");
     return next_or_send(ts, g, argv[1], out);
 }
 
@@ -224,7 +223,8 @@ static int gen_close(GvThreadState *ts, GvGen *g) {
     gv_decref(exit);
     if (rc == YIELDED) {
         gv_vdecref(r);
-        return gv_err_format(&gv_type_RuntimeError, "%s ignored GeneratorExit", kind_name(g));
+        /* The contract's words for both kinds ("the same rules"). */
+        return gv_err_format(&gv_type_RuntimeError, "generator ignored GeneratorExit");
     }
     if (rc == RETURNED) {
         gv_vdecref(r);

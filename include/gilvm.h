@@ -281,6 +281,14 @@ GV_API GvObject *GvThreadState_GetDict(void);
  * shutdown: an exception is never delivered to a thread that left the VM);
  * -1 with TypeError if exc is neither. */
 GV_API int GvThreadState_SetAsyncExc(unsigned long id, GvObject *exc);
+/* The current thread's async-generator hooks (CPython's sys.set_asyncgen_hooks,
+ * kept per thread state as CPython's tstate->async_gen_firstiter and _finalizer).
+ * Set: each hook is a callable or NULL (none); 0, or -1 with TypeError set and
+ * nothing changed. Get: new references (or NULL) in *firstiter and *finalizer (either
+ * pointer may be NULL). Another thread's hooks are never affected; a thread
+ * state's clear drops them. The caller holds the GIL. */
+GV_API int GvThreadState_SetAsyncGenHooks(GvObject *firstiter, GvObject *finalizer);
+GV_API void GvThreadState_GetAsyncGenHooks(GvObject **firstiter, GvObject **finalizer);
 /* A masking scope for the calling thread (Ruby's Thread.handle_interrupt):
  * while masked, asynchronous exceptions are held back; the outermost Unmask
  * makes a held-back one due at the next check. Scopes nest. GIL held (a
@@ -420,6 +428,8 @@ GV_API extern GvObject *const GvExc_RecursionError;
 GV_API extern GvObject *const GvExc_KeyboardInterrupt;
 GV_API extern GvObject *const GvExc_SystemExit;
 GV_API extern GvObject *const GvExc_MemoryError;
+GV_API extern GvObject *const GvExc_StopIteration;
+GV_API extern GvObject *const GvExc_GeneratorExit;
 
 /* Sets the current exception to a new instance of `type` (an exception type)
  * with the message (NULL: ""). A `type` that is not an exception type (NULL

@@ -59,6 +59,7 @@ typedef struct GvCode {
     uint32_t max_stack;   /* filled by the verifier */
     uint32_t firstline;   /* line of the .func directive */
     bool verified;
+    uint8_t flags;        /* GV_CODE_*: ASYNC from the source; GENERATOR set by the verifier */
     GvInstr *instrs;      /* ninstrs */
     GvSrcPos *pos;        /* ninstrs: source position of each instruction */
     GvValue *consts;      /* nconsts, strong: int, float, bool, none, str */
@@ -71,6 +72,12 @@ typedef struct GvCode {
     GvInstr *traced;      /* ninstrs TRACE words, made when a traced thread first runs it */
     uint32_t frame_size;  /* data-stack slots a frame needs: locals, header, stack */
 } GvCode;
+
+/* A function whose body contains YIELD_VALUE (found by the verifier): calling
+ * it makes a generator (runtime/gen.h). */
+#define GV_CODE_GENERATOR 0x1u
+/* `.async`: its generators are async generators (stored in .gvc files). */
+#define GV_CODE_ASYNC 0x2u
 
 /* A new, empty code object with the arrays allocated (zeroed: consts none,
  * names NULL) for the given counts. The caller fills them in. */

@@ -56,7 +56,9 @@ typedef struct GvException {
     X(OverflowError, &gv_type_Exception)          \
     X(RuntimeError, &gv_type_Exception)           \
     X(RecursionError, &gv_type_RuntimeError)      \
-    X(MemoryError, &gv_type_Exception)
+    X(MemoryError, &gv_type_Exception)           \
+    X(StopIteration, &gv_type_Exception)         \
+    X(GeneratorExit, &gv_type_BaseException)
 
 #define GV_DECLARE_TYPE(name, base) extern GvType gv_type_##name;
 GV_EXC_TYPES(GV_DECLARE_TYPE)

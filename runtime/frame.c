@@ -3,6 +3,8 @@
  * the push and pop of the eval loop's calls (inline), are in frame.h. */
 #include "frame.h"
 
+#include <string.h>
+
 #include "errors.h"
 #include "exc.h"
 #include "str.h"
@@ -138,4 +140,114 @@ void gv_frame_teardown_all(GvThreadState *ts) {
         gv_vdecref(fn);
     }
     assert(ts->recursion_depth == 0);
+}
+
+/* ---- saved frames (generators) ---- */
+
+int gv_saved_frame_init(GvSavedFrame *s, GvFunction *fn, int argc, const GvValue *argv) {
+    GvCode *code = fn->code;
+    memset(s, 0, sizeof *s);
+    if ((uint32_t)argc != code->nparams) return gv_frame_argc_error(code, argc);
+    /* Counted against the memory limit like the data stack's chunks. */
+    GvValue *slots = gv_malloc((size_t)fn->frame_size * sizeof(GvValue));
+    if (!slots) return -1;
+    for (uint32_t i = 0; i < fn->nlocals; i++)
+        slots[i] = i < (uint32_t)argc ? gv_vincref(argv[i]) : gv_none();
+    GvFrame *f = (GvFrame *)(slots + fn->nlocals);
+    memset(f, 0, sizeof *f);
+    f->code = code;
+    f->consts = fn->consts;
+    f->base = f->pc = fn->quick;
+    s->slots = slots;
+    return 0;
+}
+
+GvFrame *gv_saved_frame_resume(GvThreadState *ts, GvSavedFrame *s, GvFunction *fn, GvValue owner) {
+    assert(s->slots);
+    if (ts->recursion_depth >= ts->recursion_limit) {
+        gv_frame_recursion_error();
+        return NULL;
+    }
+    uint32_t nlocals = fn->nlocals;
+    bool new_chunk = false;
+    GvValue *at = gv_stack_reserve(ts, gv_stack_top(ts), 1 + (size_t)fn->frame_size, &new_chunk);
+    if (!at) return NULL;
+    at[0] = gv_vincref(owner);
+    GvValue *locals = at + 1;
+    size_t live = nlocals + GV_FRAME_SLOTS + s->nstack;
+    memcpy(locals, s->slots, live * sizeof(GvValue)); /* the references move */
+    GvFrame *f = (GvFrame *)(locals + nlocals);
+    /* A frame suspended while its thread was traced resumes on the plain
+     * array; the eval loop switches it again if this thread is traced. */
+    f->pc = fn->quick + (f->pc - f->base);
+    f->base = fn->quick;
+    f->locals = locals;
+    f->sp = gv_frame_stack_base(f) + s->nstack;
+    f->prev = ts->current_frame;
+    f->exc_base = ts->exc_depth;
+    f->is_entry = 1;
+    f->owns_chunk = new_chunk;
+    if (s->nexc) {
+        GvErr_StackItem *outer = s->exc_items;
+        while (outer->previous_item) outer = outer->previous_item;
+        outer->previous_item = ts->exc_info;
+        ts->exc_info = s->exc_items;
+        ts->exc_depth += s->nexc;
+    }
+    s->exc_items = NULL;
+    s->nexc = 0;
+    s->nstack = 0;
+    s->moved = true;
+    ts->current_frame = f;
+    ts->recursion_depth++;
+    return f;
+}
+
+void gv_saved_frame_suspend(GvThreadState *ts, GvFrame *f, GvValue *sp, GvSavedFrame *s) {
+    assert(f == ts->current_frame && f->is_entry && s->slots && s->moved);
+    s->moved = false;
+    assert(ts->exc_depth >= f->exc_base);
+    uint32_t nlocals = f->code->nlocals;
+    s->nstack = (uint32_t)(sp - gv_frame_stack_base(f));
+    s->nexc = ts->exc_depth - f->exc_base;
+    s->exc_items = NULL;
+    if (s->nexc) {
+        GvErr_StackItem *top = ts->exc_info, *outer = top;
+        for (uint32_t i = 1; i < s->nexc; i++) outer = outer->previous_item;
+        ts->exc_info = outer->previous_item;
+        outer->previous_item = NULL;
+        ts->exc_depth = f->exc_base;
+        s->exc_items = top;
+    }
+    GvValue *locals = f->locals;
+    GvFrame *prev = f->prev;
+    bool owns_chunk = f->owns_chunk;
+    memcpy(s->slots, locals, (nlocals + GV_FRAME_SLOTS + s->nstack) * sizeof(GvValue));
+    ts->recursion_depth--;
+    ts->current_frame = prev;
+    if (owns_chunk) gv_stack_pop_chunk(ts);
+}
+
+void gv_saved_frame_clear(GvSavedFrame *s, GvFunction *fn) {
+    GvValue *slots = s->slots;
+    GvErr_StackItem *items = s->exc_items;
+    uint32_t nstack = s->nstack;
+    bool moved = s->moved;
+    memset(s, 0, sizeof *s); /* first: a destructor below may look at the generator */
+    while (items) {
+        GvErr_StackItem *it = items;
+        items = it->previous_item;
+        GvObject *exc = it->exc_value;
+        gv_mem_free(it, GV_MEM_ANY_THREAD);
+        gv_decref(exc);
+    }
+    if (!slots) return;
+    if (moved) { /* its values went with the frame (popped, or torn down) */
+        gv_free(slots);
+        return;
+    }
+    GvValue *stack = slots + fn->nlocals + GV_FRAME_SLOTS;
+    for (uint32_t i = 0; i < nstack; i++) gv_vdecref(stack[i]);
+    for (uint32_t i = 0; i < fn->nlocals; i++) gv_vdecref(slots[i]);
+    gv_free(slots);
 }

@@ -211,6 +211,42 @@ GvFrame *gv_frame_push_entry(GvThreadState *ts, GvFunction *fn, GvValue callable
  * held (callable: what was given to gv_frame_push_entry). */
 static inline void gv_frame_entry_done(GvValue callable) { gv_vdecref(callable); }
 
+/* ---- frames that outlive a call: generators ----
+ *
+ * A generator's frame is not on any data stack while it is suspended: its
+ * slots, laid out as on the stack ([locals][header][operand stack]), live in
+ * a block of their own, with the handled exceptions of its running handlers
+ * (see "The chain and generators" in tstate.h). A resume moves them onto the
+ * resuming thread's data stack as an entry frame, whose callable slot holds
+ * the generator (a strong reference, dropped with gv_frame_entry_done once
+ * the frame is popped or suspended); a yield moves them back. Moving costs a
+ * copy of the frame per resume, and in exchange ordinary calls never learn
+ * that generators exist. */
+typedef struct GvSavedFrame {
+    GvValue *slots;             /* fn->frame_size values; NULL when there is no frame */
+    uint32_t nstack;            /* operand stack depth */
+    GvErr_StackItem *exc_items; /* innermost first; the outermost's previous_item is NULL */
+    uint32_t nexc;
+    bool moved;                 /* the values are on a data stack now (running) */
+} GvSavedFrame;
+
+/* A new saved frame for fn called with argv[0..argc) (borrowed; the frame
+ * takes references), about to run its first instruction. 0, or -1 with the
+ * exception set (wrong argument count, no memory) and s empty. */
+int gv_saved_frame_init(GvSavedFrame *s, GvFunction *fn, int argc, const GvValue *argv);
+/* Moves s onto ts's data stack as its current, entry frame (owner, a
+ * strong reference taken here, in its callable slot) and links its handled
+ * exceptions on ts's chain; counts as a call toward ts's recursion limit.
+ * Returns the frame, or NULL with RecursionError/MemoryError set and s as it
+ * was. s keeps its block for the next suspend. */
+GvFrame *gv_saved_frame_resume(GvThreadState *ts, GvSavedFrame *s, GvFunction *fn, GvValue owner);
+/* The reverse, at a yield: f is ts's current (entry) frame and sp its
+ * stack top; moves its values and handled exceptions back into s and makes
+ * the caller current. The owner's slot is the caller's (gv_frame_entry_done). */
+void gv_saved_frame_suspend(GvThreadState *ts, GvFrame *f, GvValue *sp, GvSavedFrame *s);
+/* Drops everything a saved frame holds and frees its block. */
+void gv_saved_frame_clear(GvSavedFrame *s, GvFunction *fn);
+
 /* Tears down every frame of ts, innermost first, as a pop would, and drops
  * each frame's callee slot (or an entry frame's callable): for a thread that
  * will never run them again. Afterwards ts has no frame, its recursion depth

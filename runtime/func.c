@@ -4,7 +4,8 @@
 #include <stdlib.h>
 
 GvObject *gv_function_new(GvCode *code) {
-    GvFunction *f = (GvFunction *)gv_object_new(GV_KFUNC, sizeof(GvFunction));
+    GvKind kind = (code->flags & GV_CODE_GENERATOR) ? GV_KGENFUNC : GV_KFUNC;
+    GvFunction *f = (GvFunction *)gv_object_new(kind, sizeof(GvFunction));
     if (!f) return NULL;
     f->code = code;
     f->nparams = code->nparams;

@@ -30,7 +30,13 @@ typedef struct GvBuiltin {
     int16_t min_args, max_args; /* max_args -1: any number */
 } GvBuiltin;
 
+/* A GV_KFUNC, or a GV_KGENFUNC for a generator's code (verified first). */
 GvObject *gv_function_new(GvCode *code);
+/* Anything CALL can call: functions, builtins, exception types. */
+static inline bool gv_is_callable(GvValue v) {
+    return gv_is_kind(v, GV_KFUNC) || gv_is_kind(v, GV_KGENFUNC) || gv_is_kind(v, GV_KBUILTIN) ||
+           gv_is_kind(v, GV_KTYPE);
+}
 GvObject *gv_builtin_new(const char *name, GvBuiltinFn fn, int min_args, int max_args);
 
 #endif

@@ -23,6 +23,7 @@
 #include "list.h"
 #include "object.h"
 #include "str.h"
+#include "gen.h"
 #include "tstate.h"
 
 #if defined(__APPLE__)
@@ -246,6 +247,13 @@ void gv_dealloc(GvObject *o) {
     case GV_KEXC: break; /* its arg and context nest: through the trashcan */
     case GV_KTYPE: return; /* types are static */
     case GV_KTRACEBACK: gv_traceback_dealloc(o); return;
+    case GV_KGENFUNC: gv_function_dealloc(o); return;
+    case GV_KGEN:
+        /* Closing it may run code, which may store it somewhere again. */
+        o->refcnt = 1;
+        gv_gen_finalize(o);
+        if (--o->refcnt > 0) return;
+        break; /* then freed as a container (a GvNative) */
     case GV_KNATIVE:
         /* One that holds no references cannot nest: free it now. */
         if (!((GvNative *)o)->type->clear) {
@@ -291,13 +299,15 @@ const char *gv_type_name(GvValue v) {
     case GV_KSTR: return "str";
     case GV_KLIST: return "list";
     case GV_KDICT: return "dict";
-    case GV_KFUNC: return "function";
+    case GV_KFUNC:
+    case GV_KGENFUNC: return "function";
     case GV_KBUILTIN: return "builtin_function_or_method";
     case GV_KCODE: return "code";
     case GV_KEXC: return ((GvException *)o)->type->name;
     case GV_KTYPE: return "type";
     case GV_KTRACEBACK: return "traceback";
-    case GV_KNATIVE: return ((GvNative *)o)->type->name;
+    case GV_KNATIVE:
+    case GV_KGEN: return ((GvNative *)o)->type->name;
     }
     return "object";
 }
@@ -641,7 +651,8 @@ static int repr_into(GvBuf *b, GvValue v, const ReprFrame *outer, int depth) {
     case GV_KSTR: return gv_str_repr_into(b, (GvStr *)o);
     case GV_KLIST:
     case GV_KDICT: return repr_container(b, o, outer, depth);
-    case GV_KFUNC: {
+    case GV_KFUNC:
+    case GV_KGENFUNC: {
         GvFunction *f = (GvFunction *)o;
         const char *name = f->code && f->code->name ? gv_str_cstr(f->code->name) : "?";
         return gv_buf_printf(b, "<function %s>", name);
@@ -654,6 +665,7 @@ static int repr_into(GvBuf *b, GvValue v, const ReprFrame *outer, int depth) {
     case GV_KEXC: return exc_repr(b, (GvException *)o, outer, depth);
     case GV_KTYPE: return gv_buf_printf(b, "<class '%s'>", ((GvType *)o)->name);
     case GV_KTRACEBACK: return gv_buf_printf(b, "<traceback object at %p>", (void *)o);
+    case GV_KGEN: return gv_gen_repr(b, o);
     case GV_KNATIVE:
         return gv_buf_printf(b, "<%s object at %p>", ((GvNative *)o)->type->name, (void *)o);
     }

@@ -55,6 +55,11 @@ typedef enum GvKind {
     GV_KTYPE,     /* an exception type (the only classes programs see) */
     GV_KTRACEBACK,
     GV_KNATIVE,   /* runtime-defined objects with a destructor: locks, queues, threads */
+    GV_KGENFUNC,  /* a bytecode function whose code is a generator's (GvFunction too):
+                     a kind of its own so that CALL's test for GV_KFUNC, its fast
+                     path, stays the only one it makes */
+    GV_KGEN,      /* a generator or async generator (runtime/gen.h): laid out as a
+                     GvNative with a clear, but closed (code runs) before it is freed */
 } GvKind;
 
 /* The header of every heap object. */

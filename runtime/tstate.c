@@ -145,7 +145,11 @@ GvObject *gv_tstate_dict(GvThreadState *ts) {
 void gv_tstate_clear(GvThreadState *ts) {
     gv_excinfo_pop_to(ts, 0);
     GvObject *e = ts->current_exception, *h = ts->handle, *d = ts->dict, *a = ts->async_exc;
+    GvObject *fi = ts->asyncgen_firstiter, *fz = ts->asyncgen_finalizer;
     ts->current_exception = ts->handle = ts->dict = ts->async_exc = NULL;
+    ts->asyncgen_firstiter = ts->asyncgen_finalizer = NULL;
+    gv_xdecref(fi);
+    gv_xdecref(fz);
     gv_xdecref(e);
     gv_xdecref(h);
     gv_xdecref(d);
@@ -195,7 +199,7 @@ static void release_memory(GvThreadState *ts) {
     gv_tl_forget(ts);
     while (ts->exc_free) {
         GvErr_StackItem *it = ts->exc_free;
-        ts->exc_free = it->previous;
+        ts->exc_free = it->previous_item;
         gv_mem_free(it, GV_MEM_ANY_THREAD);
     }
     gv_stack_free(ts);
@@ -368,7 +372,7 @@ void gv_tstate_retire(GvThreadState *ts) {
 int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
     GvErr_StackItem *it = ts->exc_free;
     if (it) {
-        ts->exc_free = it->previous;
+        ts->exc_free = it->previous_item;
     } else {
         /* Freed with the thread state, which any thread may delete. */
         it = gv_mem_alloc(sizeof *it, GV_MEM_ANY_THREAD);
@@ -376,7 +380,7 @@ int gv_excinfo_push(GvThreadState *ts, GvObject *exc) {
     }
     gv_incref(exc);
     it->exc_value = exc;
-    it->previous = ts->exc_info;
+    it->previous_item = ts->exc_info;
     ts->exc_info = it;
     ts->exc_depth++;
     return 0;
@@ -386,10 +390,10 @@ void gv_excinfo_pop(GvThreadState *ts) {
     GvErr_StackItem *it = ts->exc_info;
     assert(it && ts->exc_depth > 0); /* popping an empty stack is a bug */
     if (!it) return;
-    ts->exc_info = it->previous;
+    ts->exc_info = it->previous_item;
     ts->exc_depth--;
     GvObject *exc = it->exc_value;
-    it->previous = ts->exc_free;
+    it->previous_item = ts->exc_free;
     ts->exc_free = it;
     gv_xdecref(exc); /* last: a destructor may look at the stack */
 }

@@ -21,14 +21,45 @@
 #include "object.h"
 
 typedef struct GvFrame GvFrame;
+struct GvGen;
 typedef struct GvStackChunk GvStackChunk;
 
 /* One entry of the stack of exceptions being handled (CPython's
  * _PyErr_StackItem). Pushed when a handler is entered, popped by
- * POP_EXCEPT and by unwinding. */
+ * POP_EXCEPT and by unwinding.
+ *
+ * The chain and generators
+ * ------------------------
+ * ts->exc_info is a singly linked list, innermost first: exc_info() reads
+ * its head, and a new exception takes the head as its context. The list is
+ * per thread, not per frame, so a function called from a handler sees its
+ * caller's exception. Each frame remembers the depth it started at
+ * (f->exc_base) and owns the items above it.
+ *
+ * A generator's frame outlives one resume, and so do its handlers: a
+ * handler may be active across a yield. So its items cannot stay on the
+ * thread's list while it is suspended (the code that resumed it would see
+ * them), nor be dropped (the handler would lose its exception). Instead they
+ * travel with the generator, as in CPython, where each generator carries its
+ * own _PyErr_StackItem (gi_exc_state) and links it onto the thread's chain
+ * for the time it runs:
+ *
+ *    running:    ts->exc_info -> [gen's B] -> [gen's A] -> [resumer's X] -> ...
+ *    suspended:  ts->exc_info -> [resumer's X] -> ...      gen keeps [B] -> [A]
+ *
+ * On resume, runtime/frame.c links the generator's segment on top of the
+ * chain of whichever thread resumes it (previous_item of its outermost item
+ * points at that thread's head) and sets the frame's exc_base below it; at a
+ * yield it cuts the segment off again (everything above exc_base). A
+ * generator with no handler running has an empty segment, so exc_info()
+ * inside it finds the resumer's exception, and an exception raised there
+ * gets the generator's own handled exception as context, else the
+ * resumer's. Unlike CPython, every handler has an item of its own (not one
+ * item per frame whose value is swapped): that is what the verifier's
+ * exc_depth counts, and it makes the segment a plain sublist. */
 typedef struct GvErr_StackItem {
-    GvObject *exc_value;              /* strong */
-    struct GvErr_StackItem *previous; /* the outer one */
+    GvObject *exc_value;                   /* strong */
+    struct GvErr_StackItem *previous_item; /* the outer one */
 } GvErr_StackItem;
 
 /* A list of threads parked on something (a lock, a queue, a thread's end,
@@ -93,6 +124,9 @@ struct GvInterpreterState {
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
      * calls callable(args) in the current thread; 0 or -1 with an exception. */
     int (*eval_call)(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, GvValue *result);
+    /* Likewise: what a generator's last reference going does (closes it, or
+     * hands it to its async finalizer; runtime/gen.c calls it). NULL: nothing. */
+    void (*gen_finalize)(struct GvGen *g);
 };
 
 struct GvThreadState {
@@ -157,6 +191,10 @@ struct GvThreadState {
 
     /* -- thread-state services -- */
     GvObject *dict;               /* strong or NULL: GvThreadState_GetDict, made on first use */
+    /* Async-generator hooks (set_asyncgen_hooks, GvThreadState_SetAsyncGenHooks):
+     * strong or NULL; read at an async generator's first resume (runtime/gen.c). */
+    GvObject *asyncgen_firstiter;
+    GvObject *asyncgen_finalizer;
     GvObject *async_exc;          /* strong or NULL: set by another thread (GIL held), raised here
                                      at the next eval-breaker check; under the GIL */
     int async_mask;               /* > 0: async exceptions are held back (masking scope) */

@@ -2,6 +2,8 @@
  * the version, and the runtime's lifecycle. See api.h for the other files. */
 #include "api.h"
 
+#include "gen.h"
+
 /* Misuse of the API that cannot be reported as an exception (no GIL, no
  * thread state, a NULL where nothing could be meant) ends the process with a
  * message naming the function, as CPython's Py_FatalError does: never a
@@ -102,6 +104,8 @@ void Gv_Finalize(void) {
     }
     gv_err_clear(ts);
     gv_excinfo_pop_to(ts, 0);
+    gv_gen_close_all(ts); /* while the VM can still run them */
+    gv_err_clear(ts);
     GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
     interp->globals = interp->builtins = interp->argv = NULL;
     gv_xdecref(a);

@@ -99,6 +99,8 @@ typedef struct Func {
     uint32_t cappos;
     Try *tries;
     uint32_t ntries, captries;
+    bool is_async;       /* `.async` seen */
+    GvSrcPos async_pos;  /* where, for "no YIELD_VALUE" */
 } Func;
 
 typedef struct Asm {
@@ -815,6 +817,16 @@ static int end_func(Asm *a) {
         if (gv_opinfo[GV_OP(ins)].kind == GV_OPK_LABEL)
             f->instrs[i] = GV_MAKE_INSTR(GV_OP(ins), f->labels[GV_ARG(ins)].target);
     }
+    if (f->is_async) {
+        bool yields = false;
+        for (uint32_t i = 0; i < f->ninstrs && !yields; i++)
+            yields = GV_OP(f->instrs[i]) == GV_OP_YIELD_VALUE;
+        if (!yields)
+            return err_at(a, f->async_pos.line, f->async_pos.col,
+                          "'.async' in function '%s', which has no YIELD_VALUE (only a generator "
+                          "function can be async)",
+                          qsl(f->name.name).s);
+    }
     TryOrder *order = NULL;
     if (f->ntries) {
         order = malloc((size_t)f->ntries * sizeof *order);
@@ -843,6 +855,7 @@ static int end_func(Asm *a) {
         goto fail;
     }
     c->firstline = f->name.line;
+    c->flags = f->is_async ? GV_CODE_ASYNC : 0; /* GV_CODE_GENERATOR: the verifier's */
     if (f->ninstrs) {
         memcpy(c->instrs, f->instrs, (size_t)f->ninstrs * sizeof *c->instrs);
         memcpy(c->pos, f->pos, (size_t)f->ninstrs * sizeof *c->pos);
@@ -880,6 +893,19 @@ static int do_directive(Asm *a, const char *p) {
         if (!a->fn.open) return err(a, p, "'.local' outside a function");
         if (at_end(skip_ws(t, e), e)) return err(a, t, "missing local name after '.local'");
         return each_ident(a, t, "local name", add_local);
+    }
+    if (slice_is(d, ".async")) {
+        Func *f = &a->fn;
+        if (!f->open) return err(a, p, "'.async' outside a function");
+        if (f->is_async) return err(a, p, "duplicate '.async' in function '%s'", qsl(f->name.name).s);
+        if (f->ninstrs)
+            return err(a, p, "'.async' after an instruction (it must come before the body of '%s')",
+                       qsl(f->name.name).s);
+        const char *r = skip_ws(t, e);
+        if (!at_end(r, e)) return err(a, r, "'.async' takes no operands");
+        f->is_async = true;
+        f->async_pos = (GvSrcPos){a->line, col_of(a, p)};
+        return 0;
     }
     if (slice_is(d, ".end")) {
         if (!a->fn.open) return err(a, p, "'.end' outside a function");

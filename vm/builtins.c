@@ -18,6 +18,7 @@
 #include "../runtime/services.h"
 #include "../runtime/thread.h"
 #include "../runtime/wait.h"
+#include "gen.h"
 
 #define BUILTIN(name) static int bi_##name(GvThreadState *ts, int argc, GvValue *argv, GvValue *out)
 
@@ -360,7 +361,7 @@ static int get_timeout(const char *fn, GvValue v, double *out) {
 
 static int start_thread(GvThreadState *ts, int argc, GvValue *argv, GvValue *out, bool daemon) {
     GvValue f = argv[0];
-    if (!gv_is_kind(f, GV_KFUNC) && !gv_is_kind(f, GV_KBUILTIN) && !gv_is_kind(f, GV_KTYPE))
+    if (!gv_is_callable(f))
         return gv_err_format(&gv_type_TypeError, "thread_start() argument 1 must be callable, not %s",
                              gv_type_name(f));
     GvObject *h = gv_thread_start(ts, f, argc - 1, argv + 1, daemon);
@@ -525,7 +526,7 @@ static int run_program_call(void *arg) {
 BUILTIN(add_pending_call) {
     (void)argc;
     GvValue f = argv[0];
-    if (!gv_is_kind(f, GV_KFUNC) && !gv_is_kind(f, GV_KBUILTIN) && !gv_is_kind(f, GV_KTYPE))
+    if (!gv_is_callable(f))
         return gv_err_format(&gv_type_TypeError, "add_pending_call() argument must be callable, not %s",
                              gv_type_name(f));
     gv_incref(f.as.o);
@@ -594,6 +595,7 @@ int gv_builtins_install(GvInterpreterState *interp) {
         gv_decref(b);
         if (rc < 0) return -1;
     }
+    if (gv_gen_builtins_install(interp) < 0) return -1;
     size_t n;
     GvType *const *types = gv_exc_all_types(&n);
     for (size_t i = 0; i < n; i++)

@@ -3,10 +3,10 @@
  * Grammar (every integer little-endian; u8/u32/u64 unsigned, i64 two's
  * complement):
  *
- *   file     := "GVC\0" version:u32 program              ; version == 1
+ *   file     := "GVC\0" version:u32 program              ; version == 2
  *   program  := filename:str nfuncs:u32 func{nfuncs}
  *   func     := name:str nparams:u32 nlocals:u32 localname:str{nlocals}
- *               firstline:u32
+ *               firstline:u32 flags:u32                   ; flags: 2 = .async (version 2)
  *               ninstrs:u32 instr:u32{ninstrs} pos{ninstrs}
  *               nconsts:u32 const{nconsts}
  *               nnames:u32 name:str{nnames}
@@ -55,7 +55,7 @@
 /* Smallest encodings, used to bound counts before allocating. */
 enum {
     MIN_STR = 4,            /* size */
-    MIN_FUNC = 4 * 8,       /* empty name + seven u32 fields */
+    MIN_FUNC = 4 * 9,       /* empty name + eight u32 fields */
     INSTR_SIZE = 4 + 8,     /* word + pos */
     MIN_CONST = 1,          /* tag alone */
     EXC_SIZE = 5 * 4,
@@ -156,6 +156,7 @@ static void put_code(Out *o, const GvCode *c) {
     put_u32(o, c->nlocals);
     for (uint32_t i = 0; i < c->nlocals; i++) put_str(o, c->localnames ? c->localnames[i] : NULL);
     put_u32(o, c->firstline);
+    put_u32(o, c->flags & GV_CODE_ASYNC); /* GV_CODE_GENERATOR is found again by the verifier */
     put_u32(o, c->ninstrs);
     for (uint32_t i = 0; i < c->ninstrs; i++) put_u32(o, c->instrs[i]);
     for (uint32_t i = 0; i < c->ninstrs; i++) {
@@ -359,7 +360,7 @@ static bool rd_const(Reader *r, GvValue *v) {
  * record). Fixed-size sections are read in place later from their offsets. */
 typedef struct Parts {
     GvObject *name;
-    uint32_t nparams, nlocals, firstline, ninstrs, nconsts, nnames, nexc;
+    uint32_t nparams, nlocals, firstline, flags, ninstrs, nconsts, nnames, nexc;
     GvObject **localnames; /* nlocals, strong */
     size_t instrs_at;      /* ninstrs words then ninstrs positions */
     GvValue *consts;       /* nconsts, strong */
@@ -398,6 +399,10 @@ static bool rd_parts(Reader *r, Parts *f) {
     for (uint32_t i = 0; i < nlocals; i++)
         if (!rd_str(r, "a local name", true, &f->localnames[i])) return false;
     if (!rd_u32(r, "the first line", &f->firstline)) return false;
+    size_t flags_at = r->off;
+    if (!rd_u32(r, "the function flags", &f->flags)) return false;
+    if (f->flags & ~(uint32_t)GV_CODE_ASYNC)
+        return fail(r, flags_at, "unknown function flags 0x%" PRIx32, f->flags);
 
     if (!rd_count(r, "the instruction count", INSTR_SIZE, &f->ninstrs)) return false;
     f->instrs_at = r->off;
@@ -445,6 +450,7 @@ static GvCode *build_code(Reader *r, Parts *f, GvObject *filename) {
         return NULL;
     }
     c->firstline = f->firstline;
+    c->flags = (uint8_t)f->flags;
     /* Ownership of the objects passes to the code; the temporary arrays go. */
     memcpy(c->localnames, f->localnames, f->nlocals * sizeof(GvObject *));
     memcpy(c->consts, f->consts, f->nconsts * sizeof(GvValue));

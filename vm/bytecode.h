@@ -17,7 +17,7 @@
 #include "gilvm.h"
 
 #define GV_BYTECODE_MAGIC "GVC\0"
-#define GV_BYTECODE_VERSION 1u
+#define GV_BYTECODE_VERSION 2u /* 2: a flags word per function (.async) */
 
 /* Serializes p into a malloc'ed buffer (*out, *outlen). 0 or -1 (out of memory). */
 int gv_bytecode_save(const GvProgram *p, uint8_t **out, size_t *outlen);

@@ -232,6 +232,7 @@ void gv_dis_code(const GvCode *c, FILE *out) {
         }
         fputc('\n', out);
     }
+    if (c->flags & GV_CODE_ASYNC) fputs(".async\n", out);
     for (uint32_t i = 0; i < c->nexc; i++) {
         const GvExcEntry *e = &c->exc[i];
         fputs(".try", out);

@@ -50,6 +50,7 @@
 #include "../runtime/errors.h"
 #include "../runtime/exc.h"
 #include "../runtime/func.h"
+#include "../runtime/gen.h"
 #include "../runtime/list.h"
 #include "../runtime/str.h"
 #include "../runtime/thread.h"
@@ -100,6 +101,13 @@ static int call_other(GvThreadState *ts, GvValue callable, int argc, GvValue *ar
     if (gv_is_kind(callable, GV_KBUILTIN))
         return call_builtin(ts, (GvBuiltin *)callable.as.o, argc, argv, out);
     if (gv_is_kind(callable, GV_KTYPE)) return call_type((GvType *)callable.as.o, argc, argv, out);
+    if (gv_is_kind(callable, GV_KGENFUNC)) {
+        /* A generator function: bind the arguments, run nothing. */
+        GvObject *g = gv_gen_new((GvFunction *)callable.as.o, argc, argv);
+        if (!g) return -1;
+        *out = gv_obj(g);
+        return 0;
+    }
     return gv_err_format(&gv_type_TypeError, "'%s' object is not callable", gv_type_name(callable));
 }
 
@@ -195,7 +203,8 @@ GV_COLD static int trace_instruction(GvThreadState *ts, GvFrame *f, GvValue *sp,
     f->trace_last = at;
     if (ts->c_tracefunc && ts->trace_opcodes && trace_event(ts, f, sp, GV_TRACE_OPCODE, at, NULL) < 0)
         return -1;
-    if (GV_OP(code->instrs[at]) == GV_OP_RETURN_VALUE &&
+    unsigned op = GV_OP(code->instrs[at]);
+    if ((op == GV_OP_RETURN_VALUE || op == GV_OP_YIELD_VALUE) &&
         trace_event(ts, f, sp, GV_TRACE_RETURN, at, NULL) < 0)
         return -1;
     return 0;
@@ -344,7 +353,12 @@ static int raise_value(GvThreadState *ts, GvValue v) {
 
 /* ---- the loop ---- */
 
-static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
+/* Runs from `entry` until it returns (0, *result its value) or raises out of
+ * it (-1), or, for a generator's frame, until it yields (1, *result the value
+ * yielded; the frame stays current for the caller to suspend). `throwing`:
+ * the exception set on ts is raised at the instruction before entry->pc (a
+ * generator's suspension point) instead of running. */
+static int run(GvThreadState *ts, GvFrame *entry, GvValue *result, bool throwing) {
     GvFrame *f = entry;
     const GvInstr *pc;
     const GvInstr *base; /* f->base: the array pc points into */
@@ -445,6 +459,7 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         SWITCH_TRACING();
         if (trace_event(ts, f, sp, GV_TRACE_CALL, 0, NULL) < 0) goto error;
     }
+    if (__builtin_expect(throwing, 0)) goto error;
     CHECK_EVAL_BREAKER();
 
     LOOP_BEGIN
@@ -883,6 +898,15 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result) {
         DISPATCH();
     }
 
+    CASE(YIELD_VALUE) {
+        /* Only a generator's code has one, and a generator's frame is
+         * always the entry frame of a resume (vm/gen.c), which suspends it. */
+        assert(f == entry && f->is_entry);
+        *result = POP();
+        SAVE_FRAME();
+        return 1;
+    }
+
     CASE(POP_EXCEPT) {
         assert(ts->exc_depth > f->exc_base); /* the verifier pairs it with a handler of f */
         gv_excinfo_pop(ts);
@@ -992,8 +1016,22 @@ int gv_eval_call(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, G
     GvFrame *f = gv_frame_push_entry(ts, fn, callable, argc, argv);
     if (!f) return -1;
     ts->c_recursion_depth++;
-    int rc = run(ts, f, result); /* pops f, however it ends */
+    int rc = run(ts, f, result, false); /* pops f, however it ends */
     ts->c_recursion_depth--;
     gv_frame_entry_done(callable);
+    return rc;
+}
+
+int gv_eval_check_c_recursion(GvThreadState *ts) {
+    if (ts->c_recursion_depth < GV_C_RECURSION_LIMIT) return 0;
+    if (ts->c_recursion_depth >= GV_C_RECURSION_LIMIT + GV_RECURSION_HEADROOM)
+        fatal("C stack overflow: too many nested calls from C into bytecode");
+    return gv_err_format(&gv_type_RecursionError, "maximum recursion depth exceeded (nested calls from C)");
+}
+
+int gv_eval_resume(GvThreadState *ts, GvFrame *f, bool throwing, GvValue *result) {
+    ts->c_recursion_depth++;
+    int rc = run(ts, f, result, throwing);
+    ts->c_recursion_depth--;
     return rc;
 }

@@ -66,6 +66,7 @@ typedef enum GvOperandKind {
     OP(RERAISE,           GV_OPK_NONE,  1, 0, GV_OPF_RAISES | GV_OPF_NOFALL, "raises an exception again, keeping its traceback") \
     OP(CHECK_EXC_MATCH,   GV_OPK_NONE,  2, 2, GV_OPF_RAISES, "exc type -> exc bool: is exc an instance of type or a subtype") \
     OP(POP_EXCEPT,        GV_OPK_NONE,  0, 0, 0, "ends a handler: the exception being handled goes back to the outer one") \
+    OP(YIELD_VALUE,       GV_OPK_NONE,  1, 1, GV_OPF_RAISES, "v -> sent: suspends the generator, handing v to its resumer; pushes the value sent in (none for next)") \
     GV_SUPERINSTRUCTIONS(OP)
 
 /* Superinstructions: internal opcodes that vm/quicken.c writes over the first

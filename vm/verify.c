@@ -479,8 +479,17 @@ static int verify(GvCode *code, const char *file, GvDiag *diag) {
     if (check_shape(&v) < 0) return -1;
     v.n = code->ninstrs;
     v.nexc = code->nexc;
-    for (uint32_t pc = 0; pc < v.n; pc++)
+    bool has_yield = false;
+    for (uint32_t pc = 0; pc < v.n; pc++) {
         if (check_operand(&v, pc) < 0) return -1;
+        if (GV_OP(code->instrs[pc]) == GV_OP_YIELD_VALUE) has_yield = true;
+    }
+    /* A generator function is one with YIELD_VALUE anywhere, even where no
+     * path reaches; only .async comes from outside (and needs a yield). */
+    if (code->flags & ~(GV_CODE_GENERATOR | GV_CODE_ASYNC))
+        return fail_func(&v, "unknown function flags 0x%x", (unsigned)code->flags);
+    if ((code->flags & GV_CODE_ASYNC) && !has_yield)
+        return fail_func(&v, "an async generator function must contain YIELD_VALUE");
 
     size_t n = v.n, m = v.nexc ? v.nexc : 1;
     v.depth = malloc(n * sizeof *v.depth);
@@ -508,6 +517,7 @@ static int verify(GvCode *code, const char *file, GvDiag *diag) {
             x->exc_depth = d < 0 ? 0 : v.hd[x->start];
         }
         code->max_stack = v.max_stack;
+        code->flags = (uint8_t)((code->flags & ~GV_CODE_GENERATOR) | (has_yield ? GV_CODE_GENERATOR : 0));
         code->verified = true;
     }
     free_state(&v);
@@ -544,6 +554,16 @@ int gv_verify_program(GvProgram *p, GvDiag *diag) {
             return -1;
         }
         if (verify(p->code[i], file, diag) < 0) return -1;
+        GvCode *c = p->code[i];
+        if ((c->flags & GV_CODE_GENERATOR) && strcmp(gv_str_cstr(c->name), "main") == 0) {
+            /* Located at its first YIELD_VALUE: that is what makes it one. */
+            uint32_t at = 0;
+            while (GV_OP(c->instrs[at]) != GV_OP_YIELD_VALUE) at++;
+            GvSrcPos pos = c->pos ? c->pos[at] : (GvSrcPos){0, 0};
+            gv_diag_set(diag, file, pos.line, pos.col,
+                        "function 'main' may not be a generator (it contains YIELD_VALUE)");
+            return -1;
+        }
     }
     return 0;
 }

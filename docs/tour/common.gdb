@@ -98,7 +98,7 @@ define tour_excinfo
   while $ti != 0
     printf "%s%s", $tsep, ((GvException *)$ti->exc_value)->type->name
     set $tsep = ", "
-    set $ti = $ti->previous
+    set $ti = $ti->previous_item
   end
   printf "] (exc_depth %u)\n", ((GvThreadState *)($arg1))->exc_depth
 end

@@ -295,7 +295,7 @@ static void test_image_starts_with_magic_and_version(void **state) {
     uint8_t *img;
     size_t len;
     save(p, &img, &len);
-    assert_memory_equal(img, "GVC\0\1\0\0\0", 8);
+    assert_memory_equal(img, "GVC\0\2\0\0\0", 8);
     assert_true(gv_bytecode_is(img, len));
     assert_true(gv_bytecode_is(img, 4));
     assert_false(gv_bytecode_is(img, 3));
@@ -312,7 +312,7 @@ static void test_minimal_image_loads(void **state) {
     img_str(&m, "x.gva");
     img_u32(&m, 1);
     img_str(&m, "f");
-    for (int i = 0; i < 7; i++) img_u32(&m, 0); /* nparams .. nexc, all empty */
+    for (int i = 0; i < 8; i++) img_u32(&m, 0); /* nparams .. nexc (flags too), all empty */
     GvDiag d;
     GvProgram *p = load(m.b, m.n, &d);
     if (!p) fail_msg("%s", d.text);
@@ -493,11 +493,11 @@ static void test_wrong_version_is_rejected(void **state) {
     uint8_t *img;
     size_t len;
     save(p, &img, &len);
-    img[4] = 2;
+    img[4] = 1; /* the format before function flags */
     GvDiag d;
     assert_null(load(img, len, &d));
-    assert_string_equal(d.text, "t.gvc: error: unsupported bytecode version 2 "
-                                "(this gilvm reads version 1)");
+    assert_string_equal(d.text, "t.gvc: error: unsupported bytecode version 1 "
+                                "(this gilvm reads version 2)");
     img[4] = 0;
     img[7] = 0x80;
     assert_load_fails(img, len, "unsupported bytecode version 2147483648 ");
@@ -617,6 +617,7 @@ static void test_huge_counts_inside_a_function_fail(void **state) {
         img_u32(&m, field == 0 ? 0xffffffffu : 0);     /* nlocals */
         if (field == 0) goto pad;
         img_u32(&m, 1);                                /* firstline */
+        img_u32(&m, 0);                                /* flags */
         img_u32(&m, field == 1 ? 0x7fffffffu : 0);     /* ninstrs */
         if (field == 1) goto pad;
         img_u32(&m, field == 2 ? 0xfffffff0u : 0);     /* nconsts */
@@ -719,12 +720,13 @@ static void test_unknown_constant_tag_is_rejected(void **state) {
     img_u32(&m, 0); /* nparams */
     img_u32(&m, 0); /* nlocals */
     img_u32(&m, 1); /* firstline */
+    img_u32(&m, 0); /* flags */
     img_u32(&m, 0); /* ninstrs */
     img_u32(&m, 1); /* nconsts */
     img_u8(&m, 6);  /* no such tag */
     img_u32(&m, 0); /* nnames */
     img_u32(&m, 0); /* nexc */
-    assert_load_fails(m.b, m.n, "at byte offset 46: unknown constant tag 6");
+    assert_load_fails(m.b, m.n, "at byte offset 50: unknown constant tag 6");
 }
 
 static void test_more_params_than_locals_is_rejected(void **state) {

@@ -207,6 +207,7 @@ static void *thread_main(void *p) {
         report_exception(ts);
         result = gv_none();
     }
+    gv_tstate_drop_dict(ts);
     /* Kept on ts until now: if the thread is abandoned while it runs, the
      * finalizer frees them. */
     ts->start_args = NULL;

@@ -156,6 +156,14 @@ void gv_tstate_clear(GvThreadState *ts) {
     gv_xdecref(a);
 }
 
+void gv_tstate_drop_dict(GvThreadState *ts) {
+    /* Set to NULL first: code run by the dict's contents may ask for tls()
+     * again and gets a fresh dict, which the final clear drops. */
+    GvObject *d = ts->dict;
+    ts->dict = NULL;
+    gv_xdecref(d);
+}
+
 /* Removes ts from the interpreter's list: from now on no one finds it (not
  * async_raise, not an adder of pending calls). */
 static void unlink_tstate(GvThreadState *ts) {

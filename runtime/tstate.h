@@ -284,6 +284,12 @@ GvObject *gv_tstate_dict(GvThreadState *ts);
 /* Drops the objects ts holds (exceptions, handled exceptions, dict, handle).
  * GIL held. */
 void gv_tstate_clear(GvThreadState *ts);
+/* Drops ts's dict now, on its own thread, while the thread still counts as
+ * running: what the dict holds may run code as it goes (a suspended
+ * generator is closed), and that code must run before a join returns or the
+ * program's exit wait ends, not while the process is being torn down. Its
+ * thread's function has returned. GIL held. */
+void gv_tstate_drop_dict(GvThreadState *ts);
 /* Deletes ts, which is not current on the calling thread: unlinks it (no
  * one finds it any more), drops its pending calls and objects, unbinds it,
  * uncounts it and frees it. GIL held. */

@@ -2,6 +2,8 @@
  * programs. */
 #include "api.h"
 
+#include "interp.h"
+
 /* Verifies, then prepares the code for the eval loop. */
 static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     if (p && gv_verify_program(p, diag) < 0) {
@@ -116,6 +118,7 @@ int GvProgram_Run(GvProgram *program, int *exit_status) {
     *exit_status = 0;
     if (!program) return gv_api_null_arg("GvProgram_Run", "program");
     GvDict *globals = (GvDict *)ts->interp->globals;
+    if (gv_interp_keep_program(ts->interp, program) < 0) return -1; /* for interp_start */
     for (uint32_t i = 0; i < program->ncode; i++) {
         GvCode *code = program->code[i];
         GvObject *fn = gv_function_new(code);

@@ -102,5 +102,10 @@ void GvEval_SetTraceOpcodes(int on) {
     ts->trace_opcodes = want_opcodes;
 }
 
-int Gv_InitSignals(void) { return gv_signals_install(gv_api_need_gil("Gv_InitSignals")); }
+int Gv_InitSignals(void) {
+    GvThreadState *ts = gv_api_need_gil("Gv_InitSignals");
+    /* Ctrl-C goes to the main interpreter only. */
+    if (ts->interp != gv_runtime_interp()) return -1;
+    return gv_signals_install(ts);
+}
 

@@ -11,6 +11,7 @@ in one of the lists in tests/programs/meson.build:
   thread_programs   tests/programs/threads/NAME.gva
   service_programs  tests/programs/services/NAME.gva
   schedule_programs tests/programs/schedule/NAME.gva
+  interp_programs   tests/programs/interp/NAME.gva
 A listed name whose file does not exist is an error too. Exit 0 if the lists
 and the files agree, else print what differs and exit 1.
 Python 3 standard library only.
@@ -27,6 +28,7 @@ LISTS = {
     "thread_programs": os.path.join("tests", "programs", "threads"),
     "service_programs": os.path.join("tests", "programs", "services"),
     "schedule_programs": os.path.join("tests", "programs", "schedule"),
+    "interp_programs": os.path.join("tests", "programs", "interp"),
 }
 
 

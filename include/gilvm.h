@@ -259,7 +259,8 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * that holds this many calls; adding more for that thread returns -1, and
  * never depends on what is queued for other threads. */
 #define GV_PENDING_CALLS_MAX 64
-/* Schedules func(arg) to run on the main thread, with the GIL, at its next
+/* Schedules func(arg) to run on the main interpreter's main thread (another
+ * interpreter's: GvInterpreter_AddPendingCall), with the GIL, at its next
  * eval-breaker check (or during its current blocking wait). Callable from any
  * thread, with or without the GIL, even one the VM did not create; never
  * blocks. 0, or -1 (no exception set) if the queue is full, there is no
@@ -522,6 +523,10 @@ GV_API int GvThreadState_Ensure(GvInterpreterGuard *guard);
 /* Undoes the calling thread's last successful GvThreadState_Ensure. Without
  * one: a fatal error. */
 GV_API void GvThreadState_Release(void);
+/* As Gv_AddPendingCall (which goes to the main interpreter), for the main
+ * thread of the guard's interpreter. Any thread. 0, or -1 if the queue is
+ * full, guard or func is NULL. */
+GV_API int GvInterpreter_AddPendingCall(GvInterpreterGuard *guard, int (*func)(void *), void *arg);
 
 /* ---- memory ---- */
 /* Limits the memory the VM allocates for what programs make (objects, list

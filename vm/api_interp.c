@@ -340,3 +340,12 @@ void GvThreadState_Release(void) {
     if (e->prev) GvEval_RestoreThread(e->prev);
     free(e);
 }
+
+int GvInterpreter_AddPendingCall(GvInterpreterGuard *guard, int (*func)(void *), void *arg) {
+    if (!guard || !func) return -1;
+    gv_runtime_lock();
+    GvInterpreterState *interp = guard->interp;
+    int rc = !gv_interp_finalizing(interp) ? gv_pending_add(interp, 0, func, arg, false) : -1;
+    gv_runtime_unlock();
+    return rc;
+}

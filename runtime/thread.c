@@ -85,6 +85,10 @@ void gv_thread_bind(GvThreadState *ts) {
         bindings = b;
     }
     if (b->ts) b->ts->binding = NULL;
+    /* A thread state is bound to one OS thread at a time: another thread's
+     * cell that still names it (it was handed over, GvEval_AcquireThread on
+     * another thread) lets go, so that no cell outlives its thread state. */
+    if (ts->binding && ts->binding != b) ts->binding->ts = NULL;
     b->ts = ts;
     ts->binding = b;
     gv_runtime_unlock();

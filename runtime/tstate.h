@@ -100,6 +100,8 @@ struct GvInterpreterState {
     GvTraceFunc default_tracefunc, default_profilefunc; /* for threads created later */
     void *default_traceobj, *default_profileobj;
     bool default_trace_opcodes;
+    bool want_trace_opcodes; /* GvEval_SetTraceOpcodes: per interpreter, as every hook
+                                setting (a process-wide flag would race between GILs) */
     GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval */
     GvObject *argv;          /* list of str, strong, or NULL: the program's arguments */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:

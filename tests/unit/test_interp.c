@@ -393,6 +393,81 @@ static void test_async_exc_and_pending_per_interpreter(void **state) {
     assert_int_equal(atomic_load(&pending_ran_in), 0);
 }
 
+/* ---- Ctrl-C: the main interpreter only ---- */
+
+typedef struct Getter {
+    int64_t c;
+    GvThreadState *ts;
+    _Atomic bool parked;
+    GvValue got;
+    int rc;
+} Getter;
+
+/* Waits on chan c in an interpreter of its own. */
+static void *getter_main(void *p) {
+    Getter *g = p;
+    GvThreadState *ts = GvInterpreter_New();
+    if (!ts) return NULL;
+    gvt_load(SRC);
+    g->ts = ts;
+    GvValue arg = gv_int(g->c);
+    g->rc = gvt_call("get", 1, &arg, &g->got);
+    if (g->rc < 0) GvErr_Clear();
+    GvInterpreter_End(ts);
+    return NULL;
+}
+
+typedef struct Killer {
+    pthread_t target;
+    GvThreadState *target_ts;
+    Getter *other;
+    bool ok;
+} Killer;
+
+static void *killer_main(void *p) {
+    Killer *k = p;
+    double end = gvt_now() + 10;
+    while (!k->other->ts && gvt_now() < end) gvt_msleep(1);
+    k->ok = k->other->ts && gvt_wait_parked(k->other->ts, 10) && gvt_wait_parked(k->target_ts, 10);
+    pthread_kill(k->target, SIGINT);
+    return NULL;
+}
+
+static void test_ctrl_c_main_only(void **state) {
+    (void)state;
+    GvThreadState *main_ts = GvThreadState_Get();
+    gvt_load(SRC);
+    GvThreadState *ts = GvInterpreter_New();
+    assert_non_null(ts);
+    assert_int_equal(Gv_InitSignals(), -1); /* not the main interpreter */
+    GvInterpreter_End(ts);
+    GvEval_RestoreThread(main_ts);
+    assert_int_equal(Gv_InitSignals(), 0);
+
+    /* Both wait in chan_get: main's, the other interpreter's. Ctrl-C
+     * interrupts main's only. */
+    Getter g = {.c = gv_chan_new()};
+    Killer k = {.target = pthread_self(), .target_ts = main_ts, .other = &g};
+    gvt_watchdog_arm(60, "ctrl-c");
+    pthread_t gt = gvt_start_thread(getter_main, &g);
+    pthread_t kt = gvt_start_thread(killer_main, &k);
+    GvValue arg = gv_int(gv_chan_new()), r;
+    int rc = gvt_call("get", 1, &arg, &r);
+    assert_int_equal(rc, -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_KeyboardInterrupt);
+    GvErr_Clear();
+    gvt_join_releasing_gil(kt);
+    assert_true(k.ok);
+    /* The other one is still waiting: a value ends its wait normally. */
+    GvShared *s;
+    assert_int_equal(gv_shared_from(gv_int(5), "v", &s), 0);
+    assert_int_equal(gv_chan_put(g.c, s), 0);
+    gvt_join_releasing_gil(gt);
+    gvt_watchdog_disarm();
+    assert_int_equal(g.rc, 0);
+    assert_true(gv_is_int(g.got) && g.got.as.i == 5);
+}
+
 /* ---- copying between interpreters ---- */
 
 static void test_shared_values(void **state) {
@@ -450,6 +525,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_guard_refused_while_finalizing, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_ensure_attaches_to_chosen, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_async_exc_and_pending_per_interpreter, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_c_main_only, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_shared_values, gvt_setup, gvt_teardown),
     };
     return gvt_run(argc, argv, tests, NULL, NULL);

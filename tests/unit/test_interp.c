@@ -397,8 +397,7 @@ static void test_async_exc_and_pending_per_interpreter(void **state) {
 
 typedef struct Getter {
     int64_t c;
-    GvThreadState *ts;
-    _Atomic bool parked;
+    _Atomic(GvThreadState *) ts; /* published once it is made */
     GvValue got;
     int rc;
 } Getter;
@@ -409,7 +408,7 @@ static void *getter_main(void *p) {
     GvThreadState *ts = GvInterpreter_New();
     if (!ts) return NULL;
     gvt_load(SRC);
-    g->ts = ts;
+    atomic_store(&g->ts, ts);
     GvValue arg = gv_int(g->c);
     g->rc = gvt_call("get", 1, &arg, &g->got);
     if (g->rc < 0) GvErr_Clear();
@@ -427,8 +426,9 @@ typedef struct Killer {
 static void *killer_main(void *p) {
     Killer *k = p;
     double end = gvt_now() + 10;
-    while (!k->other->ts && gvt_now() < end) gvt_msleep(1);
-    k->ok = k->other->ts && gvt_wait_parked(k->other->ts, 10) && gvt_wait_parked(k->target_ts, 10);
+    while (!atomic_load(&k->other->ts) && gvt_now() < end) gvt_msleep(1);
+    GvThreadState *other = atomic_load(&k->other->ts);
+    k->ok = other && gvt_wait_parked(other, 10) && gvt_wait_parked(k->target_ts, 10);
     pthread_kill(k->target, SIGINT);
     return NULL;
 }

@@ -97,7 +97,8 @@ GV_API int Gv_IsFinalizing(void);
  * at its next eval-breaker check, also when it is blocked in sleep, a lock, a
  * queue or a join. Not done by Gv_Initialize: an embedder may have its own
  * SIGINT handling. Undone by Gv_Finalize. 0, or -1 if it could not be set up
- * (no exception set). GIL held. */
+ * or the calling thread is not of the main interpreter (Ctrl-C reaches the
+ * main interpreter only) (no exception set). GIL held. */
 GV_API int Gv_InitSignals(void);
 
 /* ---- thread states and the GIL ----

@@ -67,6 +67,7 @@ struct GvInterpreterState {
     int guards;                  /* GvInterpreterGuard's held (runtime lock) */
     int children_running;        /* interpreters its program started, not ended yet
                                     (under vm/api_interp.c's event mutex) */
+    bool children_closed;        /* its end stopped waiting for them: interp_start refuses */
     /* The program the interpreter loaded (a saved .gvc image, malloc'd): what
      * interp_start loads into a new interpreter. NULL before GvProgram_Run. */
     void *program_image;

@@ -30,27 +30,48 @@ static GvXEvent children_ev;
 static pthread_once_t children_once = PTHREAD_ONCE_INIT;
 static void children_init(void) { gv_xevent_init(&children_ev); }
 
-void gv_interp_children_add(GvInterpreterState *creator, int delta) {
+int gv_interp_children_add(GvInterpreterState *creator) {
     pthread_once(&children_once, children_init);
     pthread_mutex_lock(&children_ev.mutex);
-    creator->children_running += delta;
-    if (delta < 0) gv_xevent_changed_locked(&children_ev);
+    bool closed = creator->children_closed;
+    if (!closed) creator->children_running++;
     pthread_mutex_unlock(&children_ev.mutex);
+    return closed ? -1 : 0;
 }
 
-/* 0 when none runs, -1 if interrupted. */
+void gv_interp_children_done(GvInterpreterState *creator, int64_t creator_id) {
+    pthread_once(&children_once, children_init);
+    /* Lock order: the runtime lock, then the event's mutex (then, waking,
+     * an interpreter's mutex). */
+    gv_runtime_lock();
+    if (gv_interp_alive_locked(creator) && creator->id == creator_id) {
+        pthread_mutex_lock(&children_ev.mutex);
+        creator->children_running--;
+        gv_xevent_changed_locked(&children_ev);
+        pthread_mutex_unlock(&children_ev.mutex);
+    }
+    gv_runtime_unlock();
+}
+
+/* 0 when none runs, -1 if interrupted. Either way no more may start. */
 static int wait_children(GvThreadState *ts) {
     pthread_once(&children_once, children_init);
     for (;;) {
         pthread_mutex_lock(&children_ev.mutex);
         if (ts->interp->children_running == 0) {
+            ts->interp->children_closed = true;
             pthread_mutex_unlock(&children_ev.mutex);
             return 0;
         }
         GvXWait w;
         int rc = gv_xevent_prepare(&children_ev, ts, &w);
         pthread_mutex_unlock(&children_ev.mutex);
-        if (rc < 0 || gv_xevent_wait(ts, &w, -1) < 0) return -1;
+        if (rc < 0 || gv_xevent_wait(ts, &w, -1) < 0) {
+            pthread_mutex_lock(&children_ev.mutex);
+            ts->interp->children_closed = true;
+            pthread_mutex_unlock(&children_ev.mutex);
+            return -1;
+        }
     }
 }
 
@@ -60,7 +81,11 @@ void gv_interp_before_finalize(GvThreadState *ts) {
      * interpreters still running are left to run on, like daemon threads.
      * They hold nothing of this one: only the count, which they reach
      * through the (static) event's mutex, never through freed memory. */
-    if (!interp->exit_wait_interrupted && wait_children(ts) < 0) {
+    if (interp->exit_wait_interrupted) {
+        pthread_mutex_lock(&children_ev.mutex);
+        interp->children_closed = true;
+        pthread_mutex_unlock(&children_ev.mutex);
+    } else if (wait_children(ts) < 0) {
         gv_err_clear(ts);
         interp->exit_wait_interrupted = true;
     }

@@ -26,6 +26,7 @@ typedef struct Run {
     int64_t id;
     GvInterpreterState *interp;  /* the new one: the thread's until it ends */
     GvInterpreterState *creator; /* its end waits for this one (children count) */
+    int64_t creator_id;
     char *name;          /* the function's .func name */
     int argc;
     GvShared **args;
@@ -158,7 +159,7 @@ static void *run_main(void *p) {
     r->done = true;
     gv_xevent_changed_locked(&r->ev);
     pthread_mutex_unlock(&r->ev.mutex);
-    gv_interp_children_add(r->creator, -1); /* the last touch of the creator */
+    gv_interp_children_done(r->creator, r->creator_id); /* the last touch of the creator */
     run_release(r);
     return NULL;
 }
@@ -180,6 +181,7 @@ BUILTIN(interp_start) {
     atomic_init(&r->refs, 1);
     gv_xevent_init(&r->ev);
     r->creator = creator;
+    r->creator_id = creator->id;
     r->name = strdup(gv_str_cstr(((GvFunction *)f.as.o)->code->name));
     r->args = calloc((size_t)argc, sizeof *r->args);
     if (!r->name || !r->args) {
@@ -213,7 +215,9 @@ BUILTIN(interp_start) {
         return -1;
     }
     h->run = r;
-    if (gv_interp_finalizing(creator)) {
+    /* Counted first: from here the creator's end waits for it, or it is
+     * refused because that end no longer waits. */
+    if (gv_interp_finalizing(creator) || gv_interp_children_add(creator) < 0) {
         gv_decref(&h->hdr.ob);
         return gv_err_format(&gv_type_RuntimeError, "can't start an interpreter at interpreter shutdown");
     }
@@ -223,6 +227,7 @@ BUILTIN(interp_start) {
     if (!image || (creator->program_filename && !filename)) {
         free(image);
         if (interp) gv_interp_delete(interp);
+        gv_interp_children_done(creator, creator->id);
         gv_decref(&h->hdr.ob);
         return gv_err_nomemory();
     }
@@ -233,7 +238,6 @@ BUILTIN(interp_start) {
     r->interp = interp;
     r->id = interp->id;
     atomic_fetch_add(&r->refs, 1); /* the thread's */
-    gv_interp_children_add(creator, 1);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -241,7 +245,7 @@ BUILTIN(interp_start) {
     int err = pthread_create(&tid, &attr, run_main, r);
     pthread_attr_destroy(&attr);
     if (err != 0) {
-        gv_interp_children_add(creator, -1);
+        gv_interp_children_done(creator, creator->id);
         gv_interp_delete(interp);
         run_release(r);
         gv_decref(&h->hdr.ob);

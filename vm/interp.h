@@ -23,8 +23,13 @@ void gv_interp_teardown(GvThreadState *ts, bool all_gone);
 int gv_interp_keep_program(GvInterpreterState *interp, const GvProgram *program);
 
 /* Interpreters a program started and that have not ended, per creator:
- * counted (runtime/channel.h's event) so that their creator's end waits. */
-void gv_interp_children_add(GvInterpreterState *creator, int delta);
+ * counted so that their creator's end waits for them. _add counts one more
+ * (-1 once the creator's end stopped waiting: nothing may start); _done
+ * counts one less, if the creator (creator_id: the record may be freed and
+ * its address reused) still exists: its end may have given up waiting
+ * (Ctrl-C), and then nothing of it may be touched. */
+int gv_interp_children_add(GvInterpreterState *creator);
+void gv_interp_children_done(GvInterpreterState *creator, int64_t creator_id);
 int gv_builtins_interp_install(GvInterpreterState *interp);
 
 #endif

@@ -468,6 +468,9 @@ typedef struct GvInterpreterConfig {
     int gil; /* GV_INTERP_OWN_GIL (the default) */
 } GvInterpreterConfig;
 #define GV_INTERP_OWN_GIL 0
+/* Sharing the main interpreter's GIL: not supported yet (NewFromConfig
+ * returns NULL for it, as for any other value). */
+#define GV_INTERP_SHARED_GIL 1
 
 /* Makes an interpreter and a thread state of it for the calling thread,
  * which becomes its main thread, current, holding the new interpreter's GIL

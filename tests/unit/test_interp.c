@@ -24,7 +24,19 @@ static const char *SRC =
     " LOAD_GLOBAL chan_put\n LOAD_FAST ready\n LOAD_CONST 1\n CALL 2\n POP_TOP\n"
     "top:\n LOAD_GLOBAL chan_get\n LOAD_FAST c\n LOAD_CONST 0\n CALL 2\n LOAD_CONST none\n COMPARE_EQ\n"
     " POP_JUMP_IF_FALSE done\n LOAD_FAST n\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST n\n JUMP top\n"
-    "done:\n LOAD_FAST n\n RETURN_VALUE\n.end\n";
+    "done:\n LOAD_FAST n\n RETURN_VALUE\n.end\n"
+    /* consume(c, n): the sum of n values got from c (each get may wait) */
+    ".func consume c n\n .local s i\n LOAD_CONST 0\n STORE_FAST s\n LOAD_CONST 0\n STORE_FAST i\n"
+    "top:\n LOAD_FAST i\n LOAD_FAST n\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
+    " LOAD_FAST s\n LOAD_GLOBAL chan_get\n LOAD_FAST c\n CALL 1\n BINARY_ADD\n STORE_FAST s\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
+    "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n"
+    /* produce(c, n): puts 0..n-1 on c */
+    ".func produce c n\n .local i\n LOAD_CONST 0\n STORE_FAST i\n"
+    "top:\n LOAD_FAST i\n LOAD_FAST n\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
+    " LOAD_GLOBAL chan_put\n LOAD_FAST c\n LOAD_FAST i\n CALL 2\n POP_TOP\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
+    "done:\n LOAD_CONST none\n RETURN_VALUE\n.end\n";
 
 static GvInterpreterState *main_interp(void) { return GvInterpreterState_Main(); }
 
@@ -393,6 +405,48 @@ static void test_async_exc_and_pending_per_interpreter(void **state) {
     assert_int_equal(atomic_load(&pending_ran_in), 0);
 }
 
+/* ---- one channel, producers and consumers in four interpreters ---- */
+
+typedef struct Worker {
+    const char *fn;
+    int64_t c, n;
+    int64_t result;
+} Worker;
+
+static void *worker_main(void *p) {
+    Worker *w = p;
+    GvThreadState *ts = GvInterpreter_New();
+    if (!ts) return NULL;
+    gvt_load(SRC);
+    GvValue args[2] = {gv_int(w->c), gv_int(w->n)};
+    GvValue r;
+    if (gvt_call(w->fn, 2, args, &r) == 0) {
+        if (gv_is_int(r)) w->result = r.as.i;
+        gv_vdecref(r);
+    }
+    GvInterpreter_End(ts);
+    return NULL;
+}
+
+/* Consumers block in chan_get (each wakes on puts made under other GILs):
+ * every value arrives once. */
+static void test_channel_across_interpreters(void **state) {
+    (void)state;
+    int64_t n = gvt_scale_tsan(3000, 10), c = gv_chan_new();
+    Worker w[4] = {{"consume", c, n, -1}, {"consume", c, n, -1}, {"produce", c, n, -1}, {"produce", c, n, -1}};
+    pthread_t t[4];
+    gvt_watchdog_arm(120, "channel across interpreters");
+    GvThreadState *saved = GvEval_SaveThread();
+    for (int i = 0; i < 4; i++) t[i] = gvt_start_thread(worker_main, &w[i]);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    GvEval_RestoreThread(saved);
+    gvt_watchdog_disarm();
+    assert_true(w[0].result >= 0 && w[1].result >= 0);
+    assert_int_equal(w[0].result + w[1].result, n * (n - 1));
+    GvValue v;
+    assert_int_equal(gv_chan_get(saved, c, 0, &v), 0); /* nothing left over */
+}
+
 /* ---- Ctrl-C: the main interpreter only ---- */
 
 typedef struct Getter {
@@ -525,6 +579,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_guard_refused_while_finalizing, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_ensure_attaches_to_chosen, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_async_exc_and_pending_per_interpreter, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_across_interpreters, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_c_main_only, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_shared_values, gvt_setup, gvt_teardown),
     };

@@ -6,7 +6,9 @@
 #                               build with -Werror, the same suite under
 #                               ASan+UBSan, under TSan, and in a
 #                               switch-dispatch build (the schedule search,
-#                               a minute of runs, only in the plain build)
+#                               a minute of runs, only in the plain build),
+#                               then the guided gdb tours in the stepping
+#                               build (build-debug, docs/tour/)
 #   ./bootstrap.sh build        just builds (build/gilvm)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +18,7 @@ need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
 install_deps() {
     need meson; need ninja-build; need gcc; need libc6-dev; need pkg-config
     need python3
-    [ "${1:-}" = test ] && need libcmocka-dev
+    if [ "${1:-}" = test ]; then need libcmocka-dev; need gdb; fi
     if [ ${#need_pkgs[@]} -gt 0 ]; then
         echo "bootstrap: installing ${need_pkgs[*]}" >&2
         local sudo=""
@@ -74,6 +76,14 @@ test)
     ninja -C build-switch
     meson test -C build-switch --print-errorlogs --num-processes 2 --no-suite schedule
 
+    # The tours step through the VM in gdb: they need the stepping build
+    # (no optimisation, full debug info; the README's command) and ptrace
+    # (where ptrace is refused the suite is skipped, saying why). About 10 s.
+    echo "== guided gdb tours (stepping build)"
+    setup build-debug -Dbuildtype=debug -Dtests=true -Dc_args=-g3
+    ninja -C build-debug
+    meson test -C build-debug --print-errorlogs --num-processes 2 --suite tour
+
     # ---- fuzzing stage (owner: fuzz/, see fuzz/README.md) -- begin ----
     # Builds the libFuzzer targets with clang + ASan/UBSan and runs each for a
     # bounded time (FUZZ_SECONDS, default 30, with CI=true or not): about two
@@ -100,7 +110,7 @@ test)
     # ---- fuzzing stage -- end ----
 
     # One closing line over all configurations, in the plain form CI reads.
-    python3 - build-test build-asan build-tsan build-switch <<'PY'
+    python3 - build-test build-asan build-tsan build-switch build-debug <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for d in sys.argv[1:]:

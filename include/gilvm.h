@@ -234,6 +234,40 @@ GV_API void GvGIL_GetStats(GvGILStats *out);
  * error. */
 GV_API void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out);
 
+/* ---- the GIL timeline ----
+ * A record of every thread's state and of every GIL handoff, written as a
+ * Chrome Trace Event Format file (JSON) that Perfetto (ui.perfetto.dev, "Open
+ * trace file": the file stays local) and chrome://tracing open as they are.
+ * `gilvm run --timeline=FILE` records a whole program. The schema is in
+ * README.md ("Seeing the GIL"): per thread, slices `running`, `waiting for
+ * GIL`, `blocked: KIND`, `outside VM`; instants `drop request`, `drop`,
+ * `take` (the handoff's stages in its arguments), async exceptions, pending
+ * calls, signals; flows request -> drop and drop -> take.
+ *
+ * While no recording is on, the cost is one predictable branch on the GIL's
+ * take and drop paths and none in the eval loop. While on, each thread
+ * appends to a buffer of its own of `events_per_thread` events (0: 100000);
+ * a full buffer drops the newer events and the file says how many
+ * (otherData.events_dropped). Starting measures this machine's futex round
+ * trip once (a few hundred condition-variable ping-pongs, about a
+ * millisecond), by which the handoffs' stages are also given. */
+/* Receives the file in pieces, in order; returns 0, or non-zero to fail. */
+typedef int (*GvTimelineWriteFunc)(void *arg, const char *data, size_t len);
+/* Starts recording. GIL held. 0, or -1 with RuntimeError (already recording)
+ * or ValueError (events_per_thread above 100000000). */
+GV_API int GvTimeline_Start(size_t events_per_thread);
+/* Stops recording and passes the file to write(arg, ...), then frees the
+ * recording. GIL held. 0, or -1 with: TypeError (write NULL: the recording
+ * goes on), RuntimeError (not recording; or write failed: the recording is
+ * gone). */
+GV_API int GvTimeline_Stop(GvTimelineWriteFunc write, void *arg);
+/* GvTimeline_Stop into the file at path (created or truncated). -1 with
+ * TypeError for a NULL path, RuntimeError if not recording or if the file
+ * cannot be opened (the recording goes on) or written (it is gone). */
+GV_API int GvTimeline_StopToFile(const char *path);
+/* 1 while recording, else 0. Any thread. */
+GV_API int GvTimeline_IsRecording(void);
+
 /* ---- thread-state services ---- */
 /* The calling thread's per-thread dictionary (borrowed), created on first
  * use; what tls() returns to programs. NULL without raising when the thread
@@ -556,6 +590,188 @@ GV_API void Gv_DecRef(GvObject *o);
 /* str(o) as a NUL-terminated UTF-8 string in a malloc'ed buffer the caller
  * frees; NULL on error (o NULL: TypeError). GIL held. */
 GV_API char *GvObject_StrDup(GvObject *o);
+
+/* ---- values ----
+ * Every value a program handles is a GvObject* to C: none, bool, int (64-bit),
+ * float, str, list, dict, functions, exceptions. Inside the VM ints, floats,
+ * bools and none are not heap objects; the calls below give C a reference to
+ * them all the same (a small box for an int or a float, one immortal object
+ * for each of none, true and false), and every call that takes a value
+ * accepts any of them. Compare values with the calls here, never by pointer:
+ * two GvLong_FromLongLong(5) are two objects.
+ *
+ * Unless said otherwise these calls need the GIL (a fatal error otherwise),
+ * return new references, borrow their arguments, and on a NULL argument or
+ * one of the wrong type return -1 or NULL with TypeError set
+ * ("NAME: ... must not be NULL", "NAME: expected a list, got int"). The
+ * Check calls and Gv_IsNone only read an object that the caller keeps
+ * alive: any thread, never fail, 0 for NULL. */
+typedef ptrdiff_t Gv_ssize_t;
+
+/* The immortal none, true and false (CPython's Py_None, Py_True, Py_False):
+ * usable without the GIL; Gv_IncRef/Gv_DecRef on them are harmless. */
+GV_API extern GvObject *const Gv_None;
+GV_API extern GvObject *const Gv_True;
+GV_API extern GvObject *const Gv_False;
+GV_API int Gv_IsNone(GvObject *o);
+
+/* Python's name of o's type: "NoneType", "bool", "int", "float", "str",
+ * "list", "dict", "function", an exception's class name, ... Valid while o
+ * lives; NULL for NULL. Any thread that keeps o alive. */
+GV_API const char *GvObject_TypeName(GvObject *o);
+/* str(o) and repr(o), as new str objects. */
+GV_API GvObject *GvObject_Str(GvObject *o);
+GV_API GvObject *GvObject_Repr(GvObject *o);
+/* Python's truthiness of o: 1 or 0; -1 with TypeError for NULL. */
+GV_API int GvObject_IsTrue(GvObject *o);
+
+/* bool: Gv_True if v is non-zero, else Gv_False (a new reference to an
+ * immortal object: never fails). GvBool_Check is true for true and false only. */
+GV_API int GvBool_Check(GvObject *o);
+GV_API GvObject *GvBool_FromLong(long v);
+
+/* int: 64-bit signed. GvLong_Check is true for ints and bools (bool is a
+ * subtype of int, as in Python). The As calls accept an int or a bool and
+ * return its value; anything else: -1 with TypeError; a value that does not
+ * fit a long (where long is narrower than 64 bits): -1 with OverflowError.
+ * -1 is also a valid value: tell them apart with GvErr_Occurred. */
+GV_API int GvLong_Check(GvObject *o);
+GV_API GvObject *GvLong_FromLong(long v);
+GV_API GvObject *GvLong_FromLongLong(long long v);
+GV_API long GvLong_AsLong(GvObject *o);
+GV_API long long GvLong_AsLongLong(GvObject *o);
+
+/* float: a C double. GvFloat_AsDouble accepts a float, an int or a bool
+ * (converted, as float() does); anything else: -1.0 with TypeError. */
+GV_API int GvFloat_Check(GvObject *o);
+GV_API GvObject *GvFloat_FromDouble(double v);
+GV_API double GvFloat_AsDouble(GvObject *o);
+
+/* str: immutable UTF-8 text. The From calls copy their bytes, which must be
+ * valid UTF-8 (else ValueError); size < 0: ValueError. GvUnicode_AsUTF8
+ * returns the str's own NUL-terminated bytes (borrowed: valid while the str
+ * lives; never modify them); AsUTF8AndSize also stores the length in bytes
+ * in *size (size may be NULL). Not a str: NULL with TypeError (and *size
+ * -1). */
+GV_API int GvUnicode_Check(GvObject *o);
+GV_API GvObject *GvUnicode_FromString(const char *s);
+GV_API GvObject *GvUnicode_FromStringAndSize(const char *s, Gv_ssize_t size);
+GV_API const char *GvUnicode_AsUTF8(GvObject *o);
+GV_API const char *GvUnicode_AsUTF8AndSize(GvObject *o, Gv_ssize_t *size);
+
+/* list. GvList_New(len) makes a list of len none items (CPython's leaves
+ * them NULL, to be filled by SetItem; a gilvm list never holds NULL); len < 0:
+ * ValueError. Indexes run from 0 to size-1 (no negative indexes, as in
+ * CPython's C API): else IndexError. There is no borrowing GetItem: an int
+ * item is no object until it is asked for, so GvList_GetItemRef (CPython
+ * 3.13's name) returns a new reference. GvList_SetItem steals item, also
+ * when it fails (as CPython's does); GvList_Append borrows it. */
+GV_API int GvList_Check(GvObject *o);
+GV_API GvObject *GvList_New(Gv_ssize_t len);
+GV_API Gv_ssize_t GvList_Size(GvObject *list);
+GV_API GvObject *GvList_GetItemRef(GvObject *list, Gv_ssize_t index);
+GV_API int GvList_SetItem(GvObject *list, Gv_ssize_t index, GvObject *item);
+GV_API int GvList_Append(GvObject *list, GvObject *item);
+
+/* dict: insertion-ordered; keys are none, bool, int, float or str (1, 1.0
+ * and true are one key); another key: TypeError. GetItemRef (CPython 3.13's
+ * shape) returns 1 with a new reference in *result, 0 with *result NULL if
+ * the key is absent, or -1 with an exception (and *result NULL). DelItem of
+ * an absent key: -1 with KeyError. Contains: 1, 0 or -1. GvDict_Keys: a new
+ * list of the keys in insertion order (iterate with it and GetItemRef). */
+GV_API int GvDict_Check(GvObject *o);
+GV_API GvObject *GvDict_New(void);
+GV_API Gv_ssize_t GvDict_Size(GvObject *dict);
+GV_API int GvDict_SetItem(GvObject *dict, GvObject *key, GvObject *value);
+GV_API int GvDict_SetItemString(GvObject *dict, const char *key, GvObject *value);
+GV_API int GvDict_GetItemRef(GvObject *dict, GvObject *key, GvObject **result);
+GV_API int GvDict_GetItemStringRef(GvObject *dict, const char *key, GvObject **result);
+GV_API int GvDict_DelItem(GvObject *dict, GvObject *key);
+GV_API int GvDict_Contains(GvObject *dict, GvObject *key);
+GV_API GvObject *GvDict_Keys(GvObject *dict);
+
+/* ---- calls and globals ----
+ * A program's functions become globals of the interpreter when it runs:
+ * GvProgram_Exec defines them without calling main, GvProgram_Run defines
+ * them and calls main. Then get one with Gv_GetGlobal and call it. */
+
+/* Defines every function of the program as a global of the interpreter (what
+ * GvProgram_Run does before it calls main): a function already defined under
+ * that name is replaced. 0, or -1 with an exception; program NULL: TypeError. */
+GV_API int GvProgram_Exec(GvProgram *program);
+
+/* What a program says about one of its functions. */
+typedef struct GvFunctionInfo {
+    int nparams;        /* how many arguments it takes */
+    unsigned firstline; /* the line of its .func (0 if unknown) */
+} GvFunctionInfo;
+/* Looks up the function `name` in the program (not in the globals): 1 and
+ * *info filled (info may be NULL), or 0 if the program has none of that name.
+ * Needs no GIL (it only reads the program). program or name NULL: a fatal
+ * error. */
+GV_API int GvProgram_FindFunction(const GvProgram *program, const char *name, GvFunctionInfo *info);
+
+/* Calls callable (a program's function, a builtin such as Gv_GetGlobal("len")
+ * gives, or an exception type, which makes an instance) on the current
+ * thread, and returns its result (a new reference), or NULL with the
+ * exception it raised set: read it with GvErr_GetRaisedException. A wrong
+ * number of arguments, or a callable that is not one: TypeError. Arguments
+ * are borrowed. Calling with an exception already set is a fatal error (as
+ * CPython's debug build asserts): handle or clear it first.
+ * - CallObject: args is a list of the arguments (CPython takes a tuple), or
+ *   NULL for none.
+ * - CallFunctionObjArgs: the arguments, then NULL.
+ * - Vectorcall: nargs arguments from args (NULL if nargs is 0); kwnames must
+ *   be NULL (gilvm has no keyword arguments: TypeError otherwise). */
+GV_API GvObject *GvObject_CallNoArgs(GvObject *callable);
+GV_API GvObject *GvObject_CallOneArg(GvObject *callable, GvObject *arg);
+GV_API GvObject *GvObject_CallObject(GvObject *callable, GvObject *args);
+GV_API GvObject *GvObject_CallFunctionObjArgs(GvObject *callable, ...);
+GV_API GvObject *GvObject_Vectorcall(GvObject *callable, GvObject *const *args, size_t nargs,
+                                     GvObject *kwnames);
+
+/* The current interpreter's globals: the dict a program's LOAD_GLOBAL and
+ * STORE_GLOBAL use (borrowed; change it with the GvDict calls). */
+GV_API GvObject *GvEval_GetGlobals(void);
+/* The global `name` (a new reference); NULL with NameError ("name 'x' is not
+ * defined") if there is none. Builtins (print, len, ...) are found too when
+ * no global hides them, as LOAD_GLOBAL finds them. */
+GV_API GvObject *Gv_GetGlobal(const char *name);
+/* Sets the global `name` to value (borrowed); value NULL deletes it (NameError
+ * if there is none). 0 or -1. */
+GV_API int Gv_SetGlobal(const char *name, GvObject *value);
+
+/* ---- what the gilvm command shows ---- */
+/* The GIL's mode as a name: "classic", "priority", "spin", or "schedule"
+ * while a schedule (Gv_SetSchedule) runs; "classic" when not initialized.
+ * Any thread. */
+GV_API const char *Gv_GetGILModeName(void);
+/* One thread's row of GIL statistics. */
+typedef struct GvGILThreadStats {
+    unsigned long thread_id; /* as GvThreadState_GetID */
+    int is_main;             /* the thread that called Gv_Initialize */
+    int running;             /* its thread state still exists (else it ended) */
+    GvGILStats stats;
+} GvGILThreadStats;
+/* The GIL counters of every thread of the current interpreter: first the
+ * threads that ended, in the order they ended, then the thread states that
+ * exist, in the interpreter's order. Fills up to cap rows (rows may be NULL
+ * when cap is 0) and returns how many there are, which may be more than cap:
+ * call again with more room. GIL held. */
+GV_API size_t GvGIL_GetThreadStats(GvGILThreadStats *rows, size_t cap);
+/* Under Gv_SetSchedule: a hash of the interleaving run so far (equal hashes,
+ * the same interleaving); *handoffs (may be NULL) gets the number of times
+ * the GIL went to a thread. 0 and no handoffs without a schedule. GIL held. */
+GV_API unsigned long long Gv_GetScheduleDigest(unsigned long long *handoffs);
+/* The bytecode reference (docs/BYTECODE.md), and the instruction tables of
+ * docs/LANGUAGE.md, generated from the library's opcode table, written to a
+ * FILE*. Any thread; file NULL: a fatal error. */
+GV_API void GvDis_PrintOpcodeReference(void *file);
+GV_API void GvDis_PrintLanguageTables(void *file);
+/* How the library was built, e.g. "gcc 12.2.0, computed goto": the compiler
+ * and the eval loop's dispatch. Any thread. */
+GV_API const char *Gv_GetBuildInfo(void);
+
 
 #ifdef __cplusplus
 }

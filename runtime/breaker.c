@@ -12,6 +12,7 @@
 #include "breaker.h"
 #include "errors.h"
 #include "services.h"
+#include "timeline.h"
 #include "wait.h"
 
 /* Made as `RAISE KeyboardInterrupt` makes it, with no message, so that both
@@ -101,7 +102,10 @@ void gv_signals_uninstall(void) {
 
 static int handle_signal(GvThreadState *ts) {
     gv_eb_clear(ts, GV_EB_SIGNAL);
-    if (atomic_exchange(&sig.pending, false)) return raise_keyboard_interrupt();
+    if (atomic_exchange(&sig.pending, false)) {
+        GV_TL(gv_tl_instant(ts, "signal", 0));
+        return raise_keyboard_interrupt();
+    }
     return 0;
 }
 

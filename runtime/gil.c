@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
+#include "timeline.h"
 #include "tstate.h"
 
 uint64_t gv_now_ns(void) {
@@ -147,8 +148,10 @@ static int take_classic(GvGIL *gil, GvThreadState *ts) {
             gv_eb_set(gil->holder, GV_EB_GIL_DROP_REQUEST);
             gil->stats.drop_requests++;
             ts->gil_stats.drop_requests++;
+            GV_TL(gv_tl_request(gil->holder, ts, GV_TL_REASON_INTERVAL));
         }
     }
+    GV_TL(gv_tl_take(gil, ts));
     atomic_store_explicit(&gil->locked, 1, memory_order_relaxed);
     if (gil->holder != ts) {
         gil->holder = ts;
@@ -173,6 +176,7 @@ static int take_classic(GvGIL *gil, GvThreadState *ts) {
 static void drop_classic(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     assert(ts->holds_gil && gil->holder == ts); /* only the holder drops */
+    GV_TL(gv_tl_drop(gil, ts, forced));
     ts->holds_gil = false;
     atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
     if (forced) {
@@ -282,6 +286,7 @@ static void request_drop(GvGIL *gil, GvThreadState *ts) {
     gv_eb_set(gil->holder, GV_EB_GIL_DROP_REQUEST);
     gil->stats.drop_requests++;
     ts->gil_stats.drop_requests++;
+    GV_TL(gv_tl_request(gil->holder, ts, ts->gil_starving ? GV_TL_REASON_INTERVAL : GV_TL_REASON_PRIORITY));
 }
 
 static inline void cpu_relax(void) {
@@ -387,6 +392,7 @@ static int queue_and_wait(GvGIL *gil, GvThreadState *ts, bool prio) {
 
 /* mutex held: ts has just become the holder after waiting since `start`. */
 static void took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
+    GV_TL(gv_tl_take(gil, ts));
     gil->stats.acquisitions++;
     ts->gil_stats.acquisitions++;
     uint64_t now = gv_now_ns(), waited = now - start;
@@ -400,6 +406,7 @@ static void took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
      * stale. */
     if (gil->prio_head || (gil->norm_head && gil->norm_head->gil_starving)) {
         gv_eb_set(ts, GV_EB_GIL_DROP_REQUEST);
+        GV_TL(gv_tl_request(ts, ts, gil->prio_head ? GV_TL_REASON_PRIORITY : GV_TL_REASON_INTERVAL));
         /* A request like any other in the totals (each forced drop answers
          * one); the waiter's own counters keep only the requests it made. */
         gil->stats.drop_requests++;
@@ -444,6 +451,7 @@ static int take_handoff(GvGIL *gil, GvThreadState *ts) {
 static void drop_handoff(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     assert(ts->holds_gil && gil->holder == ts); /* only the holder drops */
+    GV_TL(gv_tl_drop(gil, ts, forced));
     ts->holds_gil = false;
     if (forced) {
         gil->stats.forced_drops++;
@@ -470,6 +478,7 @@ static int yield_handoff(GvGIL *gil, GvThreadState *ts) {
         pthread_mutex_unlock(&gil->mutex);
         return 1;
     }
+    GV_TL(gv_tl_drop(gil, ts, true));
     ts->holds_gil = false;
     gil->stats.forced_drops++;
     ts->gil_stats.forced_drops++;
@@ -656,6 +665,7 @@ static int take_sched(GvGIL *gil, GvThreadState *ts) {
         }
         pthread_cond_wait(&ts->gil_cond, &gil->mutex);
     }
+    GV_TL(gv_tl_take(gil, ts));
     gil->stats.acquisitions++;
     ts->gil_stats.acquisitions++;
     uint64_t waited = gv_now_ns() - start;
@@ -671,6 +681,7 @@ static int take_sched(GvGIL *gil, GvThreadState *ts) {
 static void drop_sched(GvGIL *gil, GvThreadState *ts, bool forced) {
     check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
     assert(ts->holds_gil); /* only the holder drops */
+    GV_TL(gv_tl_drop(gil, ts, forced));
     ts->holds_gil = false;
     /* The virtual clock advances by what ran in this slice. */
     int64_t ran = (int64_t)gil->sched_n - ts->sched_left;
@@ -697,7 +708,7 @@ static void drop_sched(GvGIL *gil, GvThreadState *ts, bool forced) {
     pthread_mutex_unlock(&gil->mutex);
 }
 
-int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
+static int take_mode(GvGIL *gil, GvThreadState *ts) {
     if (gil->mode == GV_GIL_SCHEDULE) {
         ts->gil_after_wait = false;
         return take_sched(gil, ts);
@@ -707,6 +718,13 @@ int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
         return take_classic(gil, ts);
     }
     return take_handoff(gil, ts);
+}
+
+int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
+    GV_TL(gv_tl_take_begin(ts));
+    int rc = take_mode(gil, ts);
+    if (rc == 0) GV_TL(gv_tl_running(ts));
+    return rc;
 }
 
 void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) {
@@ -751,13 +769,18 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts) {
             check(pthread_mutex_lock(&gil->mutex), "GIL mutex lock");
             bool starving = gil->norm_head && gil->norm_head->gil_starving;
             pthread_mutex_unlock(&gil->mutex);
-            if (!starving) return 0;
+            if (!starving) {
+                GV_TL(gv_tl_deferred(ts));
+                return 0;
+            }
         }
     }
     gv_eb_clear(ts, GV_EB_GIL_DROP_REQUEST);
     if (gil->mode == GV_GIL_PRIORITY || gil->mode == GV_GIL_PRIORITY_SPIN) {
         ts->gil_after_wait = false;
-        return yield_handoff(gil, ts) < 0 ? -1 : 0;
+        int r = yield_handoff(gil, ts);
+        if (r == 0) GV_TL(gv_tl_running(ts));
+        return r < 0 ? -1 : 0;
     }
     gv_gil_drop(gil, ts, true);
     return gv_gil_take(gil, ts);

@@ -8,6 +8,7 @@
 #include "breaker.h"
 #include "errors.h"
 #include "exc.h"
+#include "timeline.h"
 #include "wait.h"
 
 /* ---- asynchronous exceptions ---- */
@@ -38,6 +39,7 @@ int gv_set_async_exc(GvInterpreterState *interp, unsigned long id, GvObject *exc
     }
     pthread_mutex_unlock(&interp->mutex);
     gv_xdecref(old);
+    if (exc) GV_TL(gv_tl_instant(gv_tstate_get(), "async exception set", id));
     return 1;
 }
 
@@ -46,6 +48,7 @@ int gv_raise_async_exc(GvThreadState *ts) {
     GvObject *pending = ts->async_exc;
     if (!pending || ts->async_mask > 0) return 0; /* masked: unmask re-arms the bit */
     ts->async_exc = NULL;
+    GV_TL(gv_tl_instant(ts, "async exception delivered", 0));
     GvObject *exc = pending;
     if (pending->kind == GV_KTYPE) {
         exc = gv_exc_new((GvType *)pending, NULL, gv_none());
@@ -74,6 +77,7 @@ int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(v
                    bool owns_object) {
     pthread_mutex_lock(&interp->mutex);
     GvThreadState *t = target ? find_live(interp, target) : interp->main_thread;
+    unsigned long tid = t ? t->id : 0;
     int rc = -1;
     if (t) {
         pthread_mutex_lock(&interp->pending_mutex);
@@ -90,6 +94,7 @@ int gv_pending_add(GvInterpreterState *interp, unsigned long target, int (*fn)(v
         if (rc == 0) gv_thread_interrupt_locked(t, GV_EB_PENDING_CALLS);
     }
     pthread_mutex_unlock(&interp->mutex);
+    if (rc == 0) GV_TL(gv_tl_instant(gv_tstate_get(), "pending call queued", tid));
     return rc;
 }
 
@@ -120,6 +125,7 @@ int gv_pending_run(GvThreadState *ts) {
      * keep this thread here forever; those run at the next check. */
     GvPendingCall c;
     for (unsigned due = queued(ts); due > 0 && take_first(ts, &c); due--) {
+        GV_TL(gv_tl_instant(ts, "pending call run", 0));
         int rc = c.fn(c.arg);
         if (c.owns_object) gv_decref((GvObject *)c.arg);
         if (rc < 0) {

@@ -48,7 +48,8 @@ int gv_lock_acquire(GvThreadState *ts, GvObject *lock, double timeout) {
     pthread_mutex_unlock(m);
     if (got) return 1;
     if (timeout == 0) return 0;
-    GvWaitSpec w = {.queue = &l->waiters, .ready = lock_free, .take = lock_take, .obj = l, .timeout = timeout};
+    GvWaitSpec w = {.queue = &l->waiters, .ready = lock_free, .take = lock_take, .obj = l, .timeout = timeout,
+                    .kind = "lock"};
     return gv_wait(ts, &w);
 }
 
@@ -140,7 +141,7 @@ int gv_queue_get(GvThreadState *ts, GvObject *queue, double timeout, GvValue *ou
     if (got) return 1;
     if (timeout == 0) return 0;
     GvWaitSpec w = {.queue = &q->getters, .ready = queue_nonempty, .take = queue_take, .obj = q, .out = out,
-                    .timeout = timeout};
+                    .timeout = timeout, .kind = "queue"};
     return gv_wait(ts, &w);
 }
 
@@ -157,6 +158,6 @@ int gv_sleep(GvThreadState *ts, double seconds) {
         if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
         return 0;
     }
-    GvWaitSpec w = {.ready = never, .timeout = seconds};
+    GvWaitSpec w = {.ready = never, .timeout = seconds, .kind = "sleep"};
     return gv_wait(ts, &w) < 0 ? -1 : 0;
 }

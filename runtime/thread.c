@@ -29,6 +29,8 @@
 #include "errors.h"
 #include "exc.h"
 #include "frame.h"
+#include "func.h"
+#include "timeline.h"
 #include "str.h"
 #include "wait.h"
 
@@ -221,11 +223,18 @@ static void report_exception(GvThreadState *ts) {
     gv_decref(exc);
 }
 
+/* The thread's name on the timeline: its function's. */
+static void timeline_name(GvThreadState *ts, GvValue callable) {
+    if (gv_is_kind(callable, GV_KFUNC)) gv_tl_name(ts, gv_str_cstr(((GvFunction *)callable.as.o)->code->name));
+    else if (gv_is_kind(callable, GV_KBUILTIN)) gv_tl_name(ts, ((GvBuiltin *)callable.as.o)->name);
+}
+
 static void *thread_main(void *p) {
     GvThreadState *ts = p;
     StartArgs *a = ts->start_args;
     gv_thread_bind(ts);
     gv_tstate_attach_or_exit(ts);
+    GV_TL(timeline_name(ts, a->callable));
     GvValue result;
     int rc = ts->interp->eval_call(ts, a->callable, a->argc, a->argv, &result);
     /* An asynchronous exception (or pending call) that arrived after the
@@ -308,7 +317,7 @@ static bool handle_done(void *obj) { return ((Handle *)obj)->done; }
 int gv_thread_join(GvThreadState *ts, GvObject *handle, GvValue *result) {
     Handle *h = (Handle *)handle;
     if (h->ts == ts) return gv_err_format(&gv_type_RuntimeError, "cannot join current thread");
-    GvWaitSpec w = {.queue = &h->joiners, .ready = handle_done, .obj = h, .timeout = -1};
+    GvWaitSpec w = {.queue = &h->joiners, .ready = handle_done, .obj = h, .timeout = -1, .kind = "join"};
     if (gv_wait(ts, &w) < 0) return -1;
     *result = gv_vincref(h->result);
     return 0;
@@ -321,7 +330,8 @@ static bool no_nondaemon(void *obj) { return ((GvInterpreterState *)obj)->nondae
 int gv_threads_wait_nondaemon(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     if (interp->exit_wait_interrupted) return 0; /* given up once: exit now */
-    GvWaitSpec w = {.queue = &interp->exit_waiters, .ready = no_nondaemon, .obj = interp, .timeout = -1};
+    GvWaitSpec w = {.queue = &interp->exit_waiters, .ready = no_nondaemon, .obj = interp, .timeout = -1,
+                    .kind = "exit"};
     if (gv_wait(ts, &w) >= 0) return 0;
     /* Interrupted (Ctrl-C): as Python's exit, the threads still running are
      * then abandoned like daemon threads, not waited for again. */

@@ -23,6 +23,7 @@
 #include "list.h"
 #include "services.h"
 #include "thread.h"
+#include "timeline.h"
 #include "wait.h"
 
 /* The thread's current state. One load to find it. */
@@ -270,6 +271,7 @@ static void keep_stats(GvThreadState *ts) {
  * items, condition variables. */
 static void release_memory(GvThreadState *ts) {
     keep_stats(ts);
+    gv_tl_forget(ts);
     while (ts->exc_free) {
         GvErr_StackItem *it = ts->exc_free;
         ts->exc_free = it->previous;

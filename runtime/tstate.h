@@ -143,6 +143,11 @@ struct GvThreadState {
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
     pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */
     GvGILCounters gil_stats;      /* under interp->gil.mutex */
+    /* -- the timeline (runtime/timeline.c) -- */
+    struct GvTlThread *tl;        /* this thread's event buffer while recording; see timeline.c */
+    _Atomic int tl_busy;          /* the owner is inside a timeline hook (stop waits for it) */
+    uint64_t tl_req_id, tl_req_ns;/* the drop request made to this holder; under gil.mutex */
+    int tl_req_reason;
     int status;                   /* GV_TS_*, under interp->mutex */
     bool daemon;                  /* not waited for at exit */
     bool counted;                 /* in interp->threads_running (under interp->mutex) */

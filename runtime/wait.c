@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "breaker.h"
+#include "timeline.h"
 
 /* ---- wait queues (interp->mutex held) ---- */
 
@@ -197,6 +198,7 @@ int gv_wait(GvThreadState *ts, const GvWaitSpec *w) {
         ts->wake = false;
         if (w->queue) enqueue(w->queue, ts);
         pthread_mutex_unlock(m);
+        GV_TL(gv_tl_blocking(ts, w->kind ? w->kind : "wait"));
         park(ts, w->queue, deadline);
     }
 }

@@ -16,6 +16,7 @@ typedef struct GvWaitSpec {
     void (*take)(void *obj, void *out); /* takes what it waited for; NULL: nothing to take */
     void *obj, *out;
     double timeout;                   /* seconds; < 0: no timeout */
+    const char *kind;                 /* what it is, for the timeline: "lock", "queue"... (static) */
 } GvWaitSpec;
 
 /* Waits, GIL released, until ready() (then take() is done, 1), the timeout

@@ -87,6 +87,7 @@ void Gv_Finalize(void) {
         gv_api_fatal("Gv_Finalize", "called from a thread other than the main one (the one that called Gv_Initialize)");
     gv_err_clear(ts);
     if (gv_threads_wait_nondaemon(ts) < 0) gv_err_clear(ts); /* interrupted: the rest are abandoned */
+    gv_tl_discard(); /* a recording nobody stopped: its thread states are about to go */
     gv_interp_before_finalize(ts);
     if (!interp->exit_wait_interrupted && gv_interp_count() > 1)
         gv_api_fatal("Gv_Finalize", "other interpreters still exist (end them with GvInterpreter_End first)");

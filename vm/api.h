@@ -21,6 +21,7 @@
 #include "../runtime/breaker.h"
 #include "../runtime/services.h"
 #include "../runtime/thread.h"
+#include "../runtime/timeline.h"
 #include "asm.h"
 #include "builtins.h"
 #include "bytecode.h"
@@ -43,5 +44,18 @@ GvThreadState *gv_api_need_gil(const char *fn);
 /* Sets TypeError for a NULL argument of a function that reports errors as
  * exceptions; returns -1. */
 int gv_api_null_arg(const char *fn, const char *what);
+
+/* Values across the API (api_values.c). An int, float, bool or none is no
+ * heap object inside the VM; C gets a box for it (or an immortal none, true,
+ * false). gv_api_value is the VM's value for a public reference (borrowed:
+ * unboxed, or the object itself); gv_api_export turns a value the caller
+ * owns into a public reference (steals it; NULL with MemoryError). Every
+ * call that takes a GvObject* from an embedder reads it with gv_api_value,
+ * so that no box ever reaches a program. */
+GvValue gv_api_value(GvObject *o);
+GvObject *gv_api_export(GvValue v);
+/* Defines the program's functions as globals of ts's interpreter
+ * (api_call.c): GvProgram_Exec, and GvProgram_Run before main. */
+int gv_api_define_functions(GvThreadState *ts, GvProgram *program);
 
 #endif

@@ -24,7 +24,7 @@ void GvErr_SetObject(GvObject *type, GvObject *value) {
         gv_err_set_exc(ts, value);
         return;
     }
-    GvValue arg = value ? gv_obj(value) : gv_none();
+    GvValue arg = value ? gv_api_value(value) : gv_none();
     GvObject *msg = value ? gv_str(arg) : NULL;
     if (value && !msg) return;
     GvObject *exc = gv_exc_new((GvType *)type, msg, arg);
@@ -147,7 +147,7 @@ char *GvObject_StrDup(GvObject *o) {
         gv_api_null_arg("GvObject_StrDup", "the object");
         return NULL;
     }
-    GvObject *s = gv_str(gv_obj(o));
+    GvObject *s = gv_str(gv_api_value(o));
     if (!s) return NULL;
     char *copy = strdup(gv_str_cstr(s));
     gv_decref(s);

@@ -2,8 +2,6 @@
  * programs. */
 #include "api.h"
 
-#include "interp.h"
-
 /* Verifies, then prepares the code for the eval loop. */
 static GvProgram *verified(GvProgram *p, GvDiag *diag) {
     if (p && gv_verify_program(p, diag) < 0) {
@@ -117,16 +115,8 @@ int GvProgram_Run(GvProgram *program, int *exit_status) {
     if (!exit_status) exit_status = &ignored;
     *exit_status = 0;
     if (!program) return gv_api_null_arg("GvProgram_Run", "program");
+    if (gv_api_define_functions(ts, program) < 0) return -1;
     GvDict *globals = (GvDict *)ts->interp->globals;
-    if (gv_interp_keep_program(ts->interp, program) < 0) return -1; /* for interp_start */
-    for (uint32_t i = 0; i < program->ncode; i++) {
-        GvCode *code = program->code[i];
-        GvObject *fn = gv_function_new(code);
-        if (!fn) return -1;
-        int rc = gv_dict_set(globals, gv_obj(code->name), gv_obj(fn));
-        gv_decref(fn);
-        if (rc < 0) return -1;
-    }
     GvObject *name = gv_str_from_cstr("main");
     if (!name) return -1;
     GvValue main_fn;

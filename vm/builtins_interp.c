@@ -87,12 +87,7 @@ static int run_function(GvThreadState *ts, Run *r, const void *image, size_t len
     GvProgram *p = GvProgram_LoadBytes(image, len, filename, &diag);
     if (!p) return gv_err_format(&gv_type_RuntimeError, "cannot load the program: %s", diag.message);
     GvDict *globals = (GvDict *)interp->globals;
-    int rc = gv_interp_keep_program(interp, p); /* for its own interp_start */
-    for (uint32_t i = 0; rc == 0 && i < p->ncode; i++) {
-        GvObject *fn = gv_function_new(p->code[i]);
-        rc = fn ? gv_dict_set(globals, gv_obj(p->code[i]->name), gv_obj(fn)) : -1;
-        gv_xdecref(fn);
-    }
+    int rc = gv_api_define_functions(ts, p); /* keeps it for its own interp_start too */
     GvProgram_Free(p);
     if (rc < 0) return -1;
     GvObject *name = gv_str_from_cstr(r->name);

@@ -1,16 +1,15 @@
-/* The gilvm command: run, assemble and disassemble programs. */
+/* The gilvm command: run, assemble and disassemble programs. A client of
+ * the public API only (include/gilvm.h), as lua.c is of lua.h: what it shows
+ * of the interpreter, an embedder can ask for too. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../runtime/code.h"
-#include "../runtime/str.h"
-#include "../runtime/thread.h"
-#include "../runtime/tstate.h"
-#include "dis.h"
 #include "gilvm.h"
 
 #define EXIT_EXCEPTION 1
@@ -21,7 +20,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run [--gil=MODE] [--schedule=SEED[:N]] [--schedule-digest] [--gil-stats]\n"
-    "      [--trace[=op]] [--max-memory=SIZE] FILE [ARG...]\n"
+    "      [--trace[=op]] [--max-memory=SIZE] [--timeline=OUT] FILE [ARG...]\n"
     "                       run a program (.gva text or .gvc bytecode), starting at main;\n"
     "                       the program reads its ARGs (as strings) with argv();\n"
     "                       --max-memory=SIZE caps the memory the program's objects take\n"
@@ -36,7 +35,9 @@ static const char usage[] =
     "                       --schedule-digest prints at exit a hash of the interleaving the\n"
     "                       schedule ran (equal hashes: the same interleaving);\n"
     "                       --trace prints each line run (--trace=op: each instruction)\n"
-    "                       with thread, function and depth on stderr\n"
+    "                       with thread, function and depth on stderr;\n"
+    "                       --timeline=OUT writes every thread's GIL states and handoffs to\n"
+    "                       OUT as a Chrome trace (JSON: open it in ui.perfetto.dev)\n"
     "  asm FILE.gva -o OUT  assemble and verify a program into a .gvc bytecode file\n"
     "  dis FILE             print a program (.gva or .gvc) as assembly, with offsets and lines\n"
     "  dis --opcodes        print the bytecode reference (docs/BYTECODE.md)\n"
@@ -50,6 +51,10 @@ static const char usage[] =
     "\n"
     "exit status: 0 success (or main's int result), 1 uncaught exception,\n"
     "2 usage or load error (FILE:LINE:COL: error: ...)\n";
+
+static int write_timeline(void *arg, const char *data, size_t len) {
+    return fwrite(data, 1, len, (FILE *)arg) == len ? 0 : -1;
+}
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "gilvm: ");
@@ -107,33 +112,24 @@ static void print_hist(FILE *f, const char *title, const GvGILStats *s) {
  * each thread (where the convoy effect shows: a thread back from I/O that
  * waits milliseconds behind CPU-bound ones). */
 static void print_gil_stats(FILE *f) {
-    GvInterpreterState *interp = GvInterpreterState_Get();
-    bool spin = interp->gil.mode == GV_GIL_PRIORITY_SPIN;
-    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", gv_gil_mode_name(interp->gil.mode),
+    bool spin = Gv_GetGILMode() == GV_GIL_PRIORITY_SPIN;
+    fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", Gv_GetGILModeName(),
             "thread", "acquired", "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
     if (spin) fprintf(f, " %9s %9s", "spins", "spin hits");
     fputc('\n', f);
-    /* Snapshot the rows first: the histograms come after the table. */
-    size_t n = 0, cap = interp->npast_stats + 16;
+    /* Snapshot the rows first: the histograms come after the table. Ended
+     * threads are listed whatever they did; a live thread state only if it
+     * ever held the GIL. */
+    size_t cap = GvGIL_GetThreadStats(NULL, 0) + 16, n = 0;
+    GvGILThreadStats *all = malloc(cap * sizeof *all);
     struct Row { char who[32]; GvGILStats s; } *rows = malloc(cap * sizeof *rows);
-    pthread_mutex_lock(&interp->mutex);
-    for (size_t i = 0; rows && i < interp->npast_stats && n < cap; i++, n++) {
-        snprintf(rows[n].who, sizeof rows[n].who, "%lu", interp->past_stats[i].id);
-        rows[n].s = interp->past_stats[i].stats;
+    size_t nall = all && rows ? GvGIL_GetThreadStats(all, cap) : 0;
+    for (size_t i = 0; i < nall && i < cap; i++) {
+        if (all[i].running && !all[i].stats.acquisitions) continue;
+        snprintf(rows[n].who, sizeof rows[n].who, "%lu%s", all[i].thread_id, all[i].is_main ? " (main)" : "");
+        rows[n++].s = all[i].stats;
     }
-    pthread_mutex_unlock(&interp->mutex);
-    for (GvThreadState *t = interp->threads; rows && t; t = t->next) {
-        GvGILStats s;
-        GvThreadState_GetGILStats(t, &s);
-        if (!s.acquisitions) continue;
-        if (n == cap) {
-            struct Row *more = realloc(rows, (cap *= 2) * sizeof *rows);
-            if (!more) break;
-            rows = more;
-        }
-        snprintf(rows[n].who, sizeof rows[n].who, "%lu%s", t->id, t == interp->main_thread ? " (main)" : "");
-        rows[n++].s = s;
-    }
+    free(all);
     for (size_t i = 0; rows && i < n; i++) print_row(f, rows[i].who, &rows[i].s, spin);
     GvGILStats total;
     GvGIL_GetStats(&total);
@@ -313,16 +309,15 @@ static int cmd_run(const char *path, int argc, char **argv) {
     }
     GvProgram *p = load(path);
     if (!p) return EXIT_USAGE;
-    int mi = gv_program_find(p, "main");
-    if (mi < 0) {
+    GvFunctionInfo main_info;
+    if (!GvProgram_FindFunction(p, "main", &main_info)) {
         fprintf(stderr, "%s: error: no function 'main' to start at\n", path);
         GvProgram_Free(p);
         return EXIT_USAGE;
     }
-    GvCode *mc = p->code[mi];
-    if (mc->nparams != 0) {
+    if (main_info.nparams != 0) {
         fprintf(stderr, "%s:%u:1: error: function 'main' must take no parameters\n", path,
-                mc->firstline);
+                main_info.firstline);
         GvProgram_Free(p);
         return EXIT_USAGE;
     }
@@ -371,11 +366,11 @@ static int cmd_asm(int argc, char **argv) {
 
 static int cmd_dis(int argc, char **argv) {
     if (argc == 1 && strcmp(argv[0], "--opcodes") == 0) {
-        gv_dis_opcode_doc(stdout);
+        GvDis_PrintOpcodeReference(stdout);
         return 0;
     }
     if (argc == 1 && strcmp(argv[0], "--opcodes=language") == 0) {
-        gv_dis_language_tables(stdout);
+        GvDis_PrintLanguageTables(stdout);
         return 0;
     }
     if (argc != 1) return usage_error("%s", "dis takes one file (or --opcodes, --opcodes=language)");
@@ -399,18 +394,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "--version") == 0) {
         /* The compiler and dispatch too, as `python3 -VV` does: a benchmark
          * figure means little without them (bench/README.md, "PGO and compilers"). */
-#define GV_STR_(x) #x
-#define GV_STR(x) GV_STR_(x)
-#if defined(__clang__)
-        const char *compiler =
-            "clang " GV_STR(__clang_major__) "." GV_STR(__clang_minor__) "." GV_STR(__clang_patchlevel__);
-#elif defined(__GNUC__)
-        const char *compiler = "gcc " __VERSION__;
-#else
-        const char *compiler = "an unknown compiler";
-#endif
-        printf("gilvm %s (%s, %s)\n", Gv_GetVersion(), compiler,
-               GV_COMPUTED_GOTO ? "computed goto" : "switch dispatch");
+        printf("gilvm %s (%s)\n", Gv_GetVersion(), Gv_GetBuildInfo());
         return 0;
     }
     if (!Gv_Initialize()) {
@@ -420,12 +404,14 @@ int main(int argc, char **argv) {
     int status;
     Gv_InitSignals();
     bool gil_stats = false, schedule_digest = false, print_digest = false;
+    FILE *timeline_out = NULL;
     if (strcmp(cmd, "run") == 0) {
         int first = 2;
         int trace = 0; /* 1 lines, 2 instructions */
         const char *mode = getenv("GILMODE");
         const char *schedule = NULL;
         const char *max_memory = NULL;
+        const char *timeline = NULL;
         for (; first < argc && argv[first][0] == '-'; first++) {
             if (strcmp(argv[first], "--gil-stats") == 0) gil_stats = true;
             else if (strncmp(argv[first], "--max-memory=", 13) == 0) max_memory = argv[first] + 13;
@@ -434,6 +420,7 @@ int main(int argc, char **argv) {
             else if (strcmp(argv[first], "--schedule-digest") == 0) schedule_digest = true;
             else if (strcmp(argv[first], "--trace") == 0 || strcmp(argv[first], "--trace=line") == 0) trace = 1;
             else if (strcmp(argv[first], "--trace=op") == 0) trace = 2;
+            else if (strncmp(argv[first], "--timeline=", 11) == 0) timeline = argv[first] + 11;
             else break;
         }
         int mode_ok = 0;
@@ -472,14 +459,30 @@ int main(int argc, char **argv) {
         else if (first < argc && argv[first][0] == '-' && argv[first][1])
             status = usage_error("unknown option '%s'", argv[first]);
         else if (first >= argc) status = usage_error("%s", "run needs a file");
+        else if (timeline && !*timeline) status = usage_error("%s", "--timeline needs a file name");
+        else if (timeline && !(timeline_out = fopen(timeline, "w")))
+            status = usage_error("cannot write the timeline to '%s'", timeline);
         else {
-            status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
+            if (timeline_out && GvTimeline_Start(0) < 0) status = GvErr_PrintEx();
+            else status = cmd_run(argv[first], argc - first - 1, argv + first + 1);
             print_digest = schedule_digest;
         }
         /* As Python's exit: wait for the program's threads here, where a
          * Ctrl-C that interrupts the wait is reported like any uncaught
          * KeyboardInterrupt. */
         if (Gv_WaitForThreads() < 0) status = GvErr_PrintEx();
+        if (timeline_out) {
+            /* Daemon threads may still run: they are recorded up to here. */
+            if (GvTimeline_IsRecording() && GvTimeline_Stop(write_timeline, timeline_out) < 0) {
+                GvErr_Clear();
+                fprintf(stderr, "gilvm: writing the timeline to '%s' failed\n", timeline);
+                if (status == 0) status = 1;
+            }
+            if (fclose(timeline_out) != 0) {
+                fprintf(stderr, "gilvm: writing the timeline to '%s' failed: %s\n", timeline, strerror(errno));
+                if (status == 0) status = 1;
+            }
+        }
     } else if (strcmp(cmd, "asm") == 0) {
         status = cmd_asm(argc - 2, argv + 2);
     } else if (strcmp(cmd, "dis") == 0) {
@@ -498,10 +501,9 @@ int main(int argc, char **argv) {
          * them too, but then the table could no longer be read. */
         if (gil_stats) print_gil_stats(stderr);
         if (print_digest) {
-            uint64_t handoffs;
-            uint64_t digest = gv_gil_sched_digest(&GvInterpreterState_Get()->gil, &handoffs);
-            fprintf(stderr, "gilvm: schedule digest %016llx (%llu handoffs)\n", (unsigned long long)digest,
-                    (unsigned long long)handoffs);
+            unsigned long long handoffs;
+            unsigned long long digest = Gv_GetScheduleDigest(&handoffs);
+            fprintf(stderr, "gilvm: schedule digest %016llx (%llu handoffs)\n", digest, handoffs);
         }
     }
     GvEval_SetTraceAllThreads(NULL, NULL);

@@ -37,6 +37,19 @@ GvtChild gvt_run_in_child(int (*body)(void *), void *arg) {
     return c;
 }
 
+static int call_body(void *body) {
+    (*(void (**)(void))body)();
+    return 0;
+}
+
+void gvt_expect_fatal(const char *what, void (*body)(void), const char *want) {
+    GvtChild c = gvt_run_in_child(call_body, &body);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        gvt_fail("%s: the child did not abort (status %#x); its stderr: %s", what, c.status, c.err);
+    if (!strstr(c.err, "gilvm: fatal error: ") || !strstr(c.err, want))
+        gvt_fail("%s: stderr lacks \"gilvm: fatal error: ...%s\"; it was: %s", what, want, c.err);
+}
+
 bool gvt_wait_child(pid_t pid, int *status, double seconds) {
     double end = gvt_now() + seconds;
     for (;;) {

@@ -146,6 +146,10 @@ typedef struct GvtChild {
  * `set follow-fork-mode child` (and `set detach-on-fork off` to keep the
  * parent too: `inferior 1` goes back to it) before `run`. */
 GvtChild gvt_run_in_child(int (*body)(void *), void *arg);
+/* Runs body() in a child (gvt_run_in_child) that must end with abort()
+ * after printing "gilvm: fatal error: " and `want` (a misuse of the C API
+ * that is fatal by design); fails the test otherwise, naming `what`. */
+void gvt_expect_fatal(const char *what, void (*body)(void), const char *want);
 /* waitpid with a time limit; false if the child is still running. */
 bool gvt_wait_child(pid_t pid, int *status, double seconds);
 

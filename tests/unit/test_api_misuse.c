@@ -18,16 +18,6 @@ static int call_body(void *body) {
 
 static GvtChild in_child(void (*body)(void)) { return gvt_run_in_child(call_body, &body); }
 
-/* body() must end the child with abort() after printing `want` (a part of
- * "gilvm: fatal error: NAME: why"). */
-static void expect_fatal(const char *what, void (*body)(void), const char *want) {
-    GvtChild c = in_child(body);
-    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
-        fail_msg("%s: the child did not abort (status %#x); its stderr: %s", what, c.status, c.err);
-    if (!strstr(c.err, "gilvm: fatal error: ") || !strstr(c.err, want))
-        fail_msg("%s: stderr lacks \"gilvm: fatal error: ...%s\"; it was: %s", what, want, c.err);
-}
-
 /* ---- fixtures the children use (made by the parent, with the GIL) ---- */
 
 static GvThreadState *main_ts;
@@ -191,7 +181,7 @@ static void check_gil_cases(bool keep) {
                          "with status %#x; stderr: %s", gil_cases[i].name, c.status, c.err);
             continue;
         }
-        expect_fatal(gil_cases[i].name, gil_cases[i].call, want);
+        gvt_expect_fatal(gil_cases[i].name, gil_cases[i].call, want);
     }
 }
 
@@ -265,46 +255,46 @@ static void disassemble_null_file(void) { GvProgram_Disassemble(program, NULL); 
 static void test_null_thread_state_arguments_are_fatal(void **state) {
     (void)state;
     keep_tstate = false;
-    expect_fatal("GvThreadState_Clear(NULL)", clear_null, "GvThreadState_Clear: NULL thread state");
-    expect_fatal("GvThreadState_Delete(NULL)", delete_null, "GvThreadState_Delete: NULL thread state");
-    expect_fatal("GvEval_AcquireThread(NULL)", acquire_null, "GvEval_AcquireThread: NULL thread state");
-    expect_fatal("GvEval_AcquireThreadOrFail(NULL)", acquire_or_fail_null,
+    gvt_expect_fatal("GvThreadState_Clear(NULL)", clear_null, "GvThreadState_Clear: NULL thread state");
+    gvt_expect_fatal("GvThreadState_Delete(NULL)", delete_null, "GvThreadState_Delete: NULL thread state");
+    gvt_expect_fatal("GvEval_AcquireThread(NULL)", acquire_null, "GvEval_AcquireThread: NULL thread state");
+    gvt_expect_fatal("GvEval_AcquireThreadOrFail(NULL)", acquire_or_fail_null,
                  "GvEval_AcquireThreadOrFail: NULL thread state");
-    expect_fatal("GvEval_ReleaseThread(NULL)", release_null, "GvEval_ReleaseThread: NULL thread state");
-    expect_fatal("GvEval_RestoreThread(NULL)", restore_null, "GvEval_RestoreThread: NULL thread state");
+    gvt_expect_fatal("GvEval_ReleaseThread(NULL)", release_null, "GvEval_ReleaseThread: NULL thread state");
+    gvt_expect_fatal("GvEval_RestoreThread(NULL)", restore_null, "GvEval_RestoreThread: NULL thread state");
 }
 
 static void test_taking_the_gil_twice_is_fatal_not_a_deadlock(void **state) {
     (void)state;
-    expect_fatal("GvEval_AcquireThread while holding", acquire_while_holding,
+    gvt_expect_fatal("GvEval_AcquireThread while holding", acquire_while_holding,
                  "GvEval_AcquireThread: the calling thread already holds the GIL");
-    expect_fatal("GvEval_RestoreThread while holding", restore_while_holding,
+    gvt_expect_fatal("GvEval_RestoreThread while holding", restore_while_holding,
                  "GvEval_RestoreThread: the calling thread already holds the GIL");
 }
 
 static void test_wrong_thread_state_is_fatal(void **state) {
     (void)state;
-    expect_fatal("GvEval_ReleaseThread(other)", release_not_current,
+    gvt_expect_fatal("GvEval_ReleaseThread(other)", release_not_current,
                  "GvEval_ReleaseThread: the thread state is not the calling thread's current one");
-    expect_fatal("GvThreadState_Delete(current)", delete_current, "GvThreadState_Delete: the thread state is current");
+    gvt_expect_fatal("GvThreadState_Delete(current)", delete_current, "GvThreadState_Delete: the thread state is current");
 }
 
 static void test_gilstate_release_misuse_is_fatal(void **state) {
     (void)state;
-    expect_fatal("GvGILState_Release without Ensure", gilstate_release_without_ensure,
+    gvt_expect_fatal("GvGILState_Release without Ensure", gilstate_release_without_ensure,
                  "GvGILState_Release: no matching GvGILState_Ensure");
-    expect_fatal("GvGILState_Release(bad state)", gilstate_release_bad_state,
+    gvt_expect_fatal("GvGILState_Release(bad state)", gilstate_release_bad_state,
                  "GvGILState_Release: not a state GvGILState_Ensure returned");
 }
 
 static void test_null_out_arguments_are_fatal(void **state) {
     (void)state;
-    expect_fatal("GvGIL_GetStats(NULL)", gil_stats_null, "GvGIL_GetStats: NULL out");
-    expect_fatal("GvThreadState_GetGILStats(NULL, ...)", tstate_stats_null_ts,
+    gvt_expect_fatal("GvGIL_GetStats(NULL)", gil_stats_null, "GvGIL_GetStats: NULL out");
+    gvt_expect_fatal("GvThreadState_GetGILStats(NULL, ...)", tstate_stats_null_ts,
                  "GvThreadState_GetGILStats: NULL thread state");
-    expect_fatal("GvThreadState_GetGILStats(ts, NULL)", tstate_stats_null_out, "GvThreadState_GetGILStats: NULL out");
-    expect_fatal("GvProgram_Disassemble(NULL, f)", disassemble_null_program, "GvProgram_Disassemble: NULL program");
-    expect_fatal("GvProgram_Disassemble(p, NULL)", disassemble_null_file, "GvProgram_Disassemble: NULL file");
+    gvt_expect_fatal("GvThreadState_GetGILStats(ts, NULL)", tstate_stats_null_out, "GvThreadState_GetGILStats: NULL out");
+    gvt_expect_fatal("GvProgram_Disassemble(NULL, f)", disassemble_null_program, "GvProgram_Disassemble: NULL program");
+    gvt_expect_fatal("GvProgram_Disassemble(p, NULL)", disassemble_null_file, "GvProgram_Disassemble: NULL file");
 }
 
 /* ---- thread states of a finalized runtime, and the finalizing thread ---- */

@@ -4,6 +4,8 @@
  * registers (with its argument count or base type), lists none that it does
  * not, and calls "not yet implemented" nothing that exists. These tests fail
  * when the files in the tree and the VM have drifted apart. */
+#include <dirent.h>
+
 #include "gvtest.h"
 #include "../../vm/dis.h"
 #include "../../vm/opcodes.h"
@@ -12,6 +14,7 @@
 #define LANG_PATH GV_SOURCE_ROOT "/docs/LANGUAGE.md"
 #define README_PATH GV_SOURCE_ROOT "/README.md"
 #define MAP_PATH GV_SOURCE_ROOT "/docs/MAP.md"
+#define TOUR_DIR GV_SOURCE_ROOT "/docs/tour"
 
 /* 1-based number of the first line where a and b differ. */
 static unsigned first_diff_line(const char *a, size_t alen, const char *b, size_t blen) {
@@ -319,27 +322,30 @@ static bool defines_function(const char *src, const char *name) {
     return false;
 }
 
-/* Checks one `PATH:WHAT` citation (WHAT a function, or CASE(OP) of the eval
- * loop); returns false (with a message printed) if it is stale. */
-static bool citation_holds(const char *path, const char *what) {
+/* Checks one `PATH:WHAT` citation of the page `doc` (WHAT a function, or
+ * CASE(OP) of the eval loop); returns false (with a message printed) if it
+ * is stale. */
+static bool citation_holds(const char *doc, const char *path, const char *what) {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", GV_SOURCE_ROOT, path);
     char *text = gvt_read_file(full, NULL);
     if (!text) {
-        print_error("docs/MAP.md cites %s:%s, but there is no file %s\n", path, what, path);
+        print_error("%s cites %s:%s, but there is no file %s\n", doc, path, what, path);
         return false;
     }
     bool ok = strncmp(what, "CASE(", 5) == 0 ? strstr(text, what) != NULL : defines_function(text, what);
-    if (!ok) print_error("docs/MAP.md cites %s:%s, but %s does not define it (renamed or moved?)\n", path, what, path);
+    if (!ok) print_error("%s cites %s:%s, but %s does not define it (renamed or moved?)\n", doc, path, what, path);
     free(text);
     return ok;
 }
 
-static void test_map_md_cites_only_what_exists(void **state) {
-    (void)state;
-    char *map = read_text(MAP_PATH);
-    int cited = 0, stale = 0;
-    for (char *p = strchr(map, '`'); p; p = strchr(p, '`')) {
+/* Checks every `file:function` citation of the page at `path` (shown as
+ * `doc`); returns how many are stale, and in *cited how many there are. */
+static int check_citations(const char *path, const char *doc, int *cited) {
+    char *page = read_text(path);
+    int stale = 0;
+    *cited = 0;
+    for (char *p = strchr(page, '`'); p; p = strchr(p, '`')) {
         char *close = strchr(p + 1, '`');
         if (!close) break;
         *close = '\0';
@@ -349,17 +355,49 @@ static void test_map_md_cites_only_what_exists(void **state) {
         if (colon && colon - span > 2 && memchr(span, '/', (size_t)(colon - span)) && colon[-2] == '.' &&
             (colon[-1] == 'c' || colon[-1] == 'h') && !strchr(span, ' ')) {
             *colon = '\0';
-            cited++;
-            if (!citation_holds(span, colon + 1)) stale++;
+            (*cited)++;
+            if (!citation_holds(doc, span, colon + 1)) stale++;
             *colon = ':';
         }
         *close = '`';
         p = close + 1;
     }
-    free(map);
+    free(page);
+    return stale;
+}
+
+static void test_map_md_cites_only_what_exists(void **state) {
+    (void)state;
+    int cited = 0;
+    int stale = check_citations(MAP_PATH, "docs/MAP.md", &cited);
     if (stale) fail_msg("%d of the %d places docs/MAP.md cites do not exist: update docs/MAP.md", stale, cited);
     /* The map is made of citations: finding few means the parsing broke. */
     if (cited < 40) fail_msg("docs/MAP.md: found only %d `file:function` citations", cited);
+}
+
+/* The guided tours' pages (the .md files of docs/tour/) cite places in their prose too;
+ * their gdb files are checked by the tour suite, in the stepping build
+ * only, so the prose is checked here, in every build. */
+static void test_tour_pages_cite_only_what_exists(void **state) {
+    (void)state;
+    DIR *dir = opendir(TOUR_DIR);
+    assert_non_null(dir);
+    int pages = 0, cited_all = 0, stale_all = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 3, ".md") != 0 || strcmp(e->d_name, "README.md") == 0) continue;
+        char path[512], doc[300];
+        snprintf(path, sizeof path, "%s/%s", TOUR_DIR, e->d_name);
+        snprintf(doc, sizeof doc, "docs/tour/%s", e->d_name);
+        int cited = 0;
+        stale_all += check_citations(path, doc, &cited);
+        if (cited < 3) fail_msg("%s: found only %d `file:function` citations", doc, cited);
+        cited_all += cited;
+        pages++;
+    }
+    closedir(dir);
+    if (stale_all) fail_msg("%d of the %d places the tours cite do not exist: update docs/tour/", stale_all, cited_all);
+    if (pages < 8) fail_msg("docs/tour/: found only %d tour pages", pages);
 }
 
 static void test_defines_function_tells_definitions_from_calls(void **state) {
@@ -382,6 +420,7 @@ int main(int argc, char **argv) {
                                         gvt_teardown),
         cmocka_unit_test(test_readme_points_to_the_docs),
         cmocka_unit_test(test_map_md_cites_only_what_exists),
+        cmocka_unit_test(test_tour_pages_cite_only_what_exists),
         cmocka_unit_test(test_defines_function_tells_definitions_from_calls),
     };
     return gvt_run(argc, argv, tests, NULL, NULL);

@@ -303,8 +303,8 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * else RuntimeError), the exception is raised in the main thread where the
  * call ran. */
 GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
-/* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0 or no
- * such thread is running. A call for a thread that ends, or whose thread
+/* As Gv_AddPendingCall, on the main interpreter's thread with that id; -1
+ * also if id is 0 or no such thread is running there. A call for a thread that ends, or whose thread
  * state is deleted (GvGILState_Release, GvThreadState_Delete[Current]),
  * before running it is dropped, never run. */
 GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);

@@ -31,6 +31,17 @@ static const char *SRC =
     " LOAD_FAST s\n LOAD_GLOBAL chan_get\n LOAD_FAST c\n CALL 1\n BINARY_ADD\n STORE_FAST s\n"
     " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
     "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n"
+    /* bad(): 1, from a handler of the ValueError int("x") raised */
+    ".func bad\n .local e\n .try start end handler\n"
+    "start:\n LOAD_GLOBAL int\n LOAD_CONST \"x\"\n CALL 1\n RETURN_VALUE\nend:\n"
+    "handler:\n LOAD_GLOBAL ValueError\n CHECK_EXC_MATCH\n POP_JUMP_IF_FALSE other\n STORE_FAST e\n"
+    " POP_EXCEPT\n LOAD_CONST 1\n RETURN_VALUE\nother:\n RERAISE\n.end\n"
+    /* churn(c, n): n exceptions raised and caught; returns n */
+    ".func churn c n\n .local s i\n LOAD_CONST 0\n STORE_FAST s\n LOAD_CONST 0\n STORE_FAST i\n"
+    "top:\n LOAD_FAST i\n LOAD_FAST n\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
+    " LOAD_FAST s\n LOAD_GLOBAL bad\n CALL 0\n BINARY_ADD\n STORE_FAST s\n"
+    " LOAD_FAST i\n LOAD_CONST 1\n BINARY_ADD\n STORE_FAST i\n JUMP top\n"
+    "done:\n LOAD_FAST s\n RETURN_VALUE\n.end\n"
     /* produce(c, n): puts 0..n-1 on c */
     ".func produce c n\n .local i\n LOAD_CONST 0\n STORE_FAST i\n"
     "top:\n LOAD_FAST i\n LOAD_FAST n\n COMPARE_LT\n POP_JUMP_IF_FALSE done\n"
@@ -447,6 +458,27 @@ static void test_channel_across_interpreters(void **state) {
     assert_int_equal(gv_chan_get(saved, c, 0, &v), 0); /* nothing left over */
 }
 
+/* Exceptions raised and caught in three interpreters at once: the static
+ * exception types they all use are immortal, and memory accounting is
+ * shared (what TSan checks here). */
+static void test_static_objects_shared(void **state) {
+    (void)state;
+    gvt_load(SRC);
+    int64_t n = gvt_scale_tsan(5000, 10);
+    Worker w[2] = {{"churn", 0, n, -1}, {"churn", 0, n, -1}};
+    pthread_t t[2];
+    gvt_watchdog_arm(120, "static objects");
+    for (int i = 0; i < 2; i++) t[i] = gvt_start_thread(worker_main, &w[i]);
+    GvValue args[2] = {gv_int(0), gv_int(n)};
+    assert_int_equal(gvt_call_int("churn", 2, args), n);
+    GvThreadState *saved = GvEval_SaveThread();
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    GvEval_RestoreThread(saved);
+    gvt_watchdog_disarm();
+    assert_int_equal(w[0].result, n);
+    assert_int_equal(w[1].result, n);
+}
+
 /* ---- Ctrl-C: the main interpreter only ---- */
 
 typedef struct Getter {
@@ -580,6 +612,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_ensure_attaches_to_chosen, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_async_exc_and_pending_per_interpreter, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_channel_across_interpreters, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_static_objects_shared, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_c_main_only, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_shared_values, gvt_setup, gvt_teardown),
     };

@@ -48,7 +48,7 @@ extern "C" {
 
 /* ---- opaque handles ---- */
 typedef struct GvObject GvObject;                     /* any heap value */
-typedef struct GvInterpreterState GvInterpreterState; /* one per process */
+typedef struct GvInterpreterState GvInterpreterState; /* the main one, and any made with GvInterpreter_New */
 typedef struct GvThreadState GvThreadState;           /* one per thread running VM code */
 typedef struct GvProgram GvProgram;                   /* a loaded .gva/.gvc file */
 
@@ -97,7 +97,8 @@ GV_API int Gv_IsFinalizing(void);
  * at its next eval-breaker check, also when it is blocked in sleep, a lock, a
  * queue or a join. Not done by Gv_Initialize: an embedder may have its own
  * SIGINT handling. Undone by Gv_Finalize. 0, or -1 if it could not be set up
- * (no exception set). GIL held. */
+ * or the calling thread is not of the main interpreter (Ctrl-C reaches the
+ * main interpreter only) (no exception set). GIL held. */
 GV_API int Gv_InitSignals(void);
 
 /* ---- thread states and the GIL ----
@@ -109,12 +110,13 @@ GV_API int Gv_InitSignals(void);
 /* The calling thread's current thread state (borrowed), or NULL. Never
  * fails. Any thread. */
 GV_API GvThreadState *GvThreadState_Get(void);
-/* The interpreter (borrowed), or NULL when not initialized. Any thread. */
+/* The current thread state's interpreter (borrowed); with no current thread
+ * state, the main interpreter; NULL when not initialized. Any thread. */
 GV_API GvInterpreterState *GvInterpreterState_Get(void);
 /* A new thread state for interp, not attached to any thread: give it to
  * GvEval_AcquireThread from the thread that will use it. Any thread, with or
- * without the GIL. NULL (no exception set) if out of memory, finalizing, or
- * interp is NULL or not the running interpreter. */
+ * without the GIL. NULL (no exception set) if out of memory, interp is
+ * finalizing, or interp is NULL or not a running interpreter. */
 GV_API GvThreadState *GvThreadState_New(GvInterpreterState *interp);
 /* Drops what the thread state holds (its per-thread dict, pending exception
  * and handled exceptions). GIL held; ts must not be running bytecode. ts
@@ -300,7 +302,8 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * that holds this many calls; adding more for that thread returns -1, and
  * never depends on what is queued for other threads. */
 #define GV_PENDING_CALLS_MAX 64
-/* Schedules func(arg) to run on the main thread, with the GIL, at its next
+/* Schedules func(arg) to run on the main interpreter's main thread (another
+ * interpreter's: GvInterpreter_AddPendingCall), with the GIL, at its next
  * eval-breaker check (or during its current blocking wait). Callable from any
  * thread, with or without the GIL, even one the VM did not create; never
  * blocks. 0, or -1 (no exception set) if the queue is full, there is no
@@ -308,8 +311,8 @@ GV_API void GvThreadState_UnmaskAsyncExc(void);
  * else RuntimeError), the exception is raised in the main thread where the
  * call ran. */
 GV_API int Gv_AddPendingCall(int (*func)(void *), void *arg);
-/* As Gv_AddPendingCall, on the thread with that id; -1 also if id is 0 or no
- * such thread is running. A call for a thread that ends, or whose thread
+/* As Gv_AddPendingCall, on the main interpreter's thread with that id; -1
+ * also if id is 0 or no such thread is running there. A call for a thread that ends, or whose thread
  * state is deleted (GvGILState_Release, GvThreadState_Delete[Current]),
  * before running it is dropped, never run. */
 GV_API int Gv_AddPendingCallToThread(unsigned long thread_id, int (*func)(void *), void *arg);
@@ -492,6 +495,86 @@ GV_API int Gv_GetRecursionLimit(void);
  * the calling thread only. Does nothing without a current thread state (any
  * thread may call it). */
 GV_API void Gv_SetInstructionBudget(long long n);
+
+/* ---- several interpreters ----
+ *
+ * An interpreter has its own globals, builtins, threads, GIL, thread dicts,
+ * hooks, pending calls, switch interval and recursion limit; interpreters
+ * run in parallel, and objects never pass from one to another (programs copy
+ * values through channels: docs/LANGUAGE.md, "Interpreters"). The main
+ * interpreter is the one Gv_Initialize made (id 0). The GILState calls
+ * (GvGILState_Ensure) attach to the main interpreter; GvThreadState_Ensure
+ * attaches to the interpreter of a guard. Thread ids are distinct across the
+ * process. Ctrl-C (Gv_InitSignals) reaches the main interpreter only. */
+
+/* How GvInterpreter_NewFromConfig makes an interpreter. */
+typedef struct GvInterpreterConfig {
+    int gil; /* GV_INTERP_OWN_GIL (the default) */
+} GvInterpreterConfig;
+#define GV_INTERP_OWN_GIL 0
+/* Sharing the main interpreter's GIL: not supported yet (NewFromConfig
+ * returns NULL for it, as for any other value). */
+#define GV_INTERP_SHARED_GIL 1
+
+/* Makes an interpreter and a thread state of it for the calling thread,
+ * which becomes its main thread, current, holding the new interpreter's GIL
+ * (as CPython's Py_NewInterpreterFromConfig). A thread state the calling
+ * thread had current is detached first, as by GvEval_SaveThread: return to
+ * it with GvEval_RestoreThread after GvInterpreter_End. The main interpreter
+ * must exist and not be finalizing. Returns the new thread state, or NULL
+ * (no exception set) if out of memory, not initialized, finalizing, or the
+ * config is invalid (NULL config: the defaults). */
+GV_API GvThreadState *GvInterpreter_NewFromConfig(const GvInterpreterConfig *config);
+GV_API GvThreadState *GvInterpreter_New(void);
+/* Ends the interpreter of ts, which is the calling thread's current thread
+ * state, holds the GIL and is that interpreter's main thread (the one
+ * GvInterpreter_New returned): waits for its thread_start threads and the
+ * interpreters its program started, then for its guards to be closed (GIL
+ * released), then finalizes it as Gv_Finalize does the main one; other
+ * interpreters go on running. Afterwards no thread state is current. Not for
+ * the main interpreter (Gv_Finalize ends it): misuse is a fatal error. */
+GV_API void GvInterpreter_End(GvThreadState *ts);
+/* The main interpreter (borrowed), or NULL. Any thread. */
+GV_API GvInterpreterState *GvInterpreterState_Main(void);
+/* interp's id: 0 for the main interpreter, distinct for the others (never
+ * reused while the runtime lives); -1 for NULL. Any thread. */
+GV_API long long GvInterpreterState_GetID(GvInterpreterState *interp);
+
+/* Guards and views (CPython's PEP 788). A guard keeps its interpreter from
+ * finalizing while it is held: the interpreter's end (GvInterpreter_End,
+ * Gv_Finalize) waits, with its GIL released, until every guard is closed.
+ * A view names an interpreter without keeping it alive: it may be ended at
+ * any time, and GvInterpreterGuard_FromView then fails. Both are plain
+ * malloc'd handles, usable from any thread; each is closed once. */
+typedef struct GvInterpreterGuard GvInterpreterGuard;
+typedef struct GvInterpreterView GvInterpreterView;
+/* A guard of the current interpreter. GIL held. NULL with RuntimeError if it
+ * is finalizing (or its end is waiting for guards), MemoryError. */
+GV_API GvInterpreterGuard *GvInterpreterGuard_FromCurrent(void);
+/* A guard of the view's interpreter, or NULL (no exception set) if it has
+ * ended, is ending, or out of memory. Any thread, with or without the GIL. */
+GV_API GvInterpreterGuard *GvInterpreterGuard_FromView(GvInterpreterView *view);
+/* Releases the guard (NULL: nothing). Any thread. */
+GV_API void GvInterpreterGuard_Close(GvInterpreterGuard *guard);
+/* A view of the current interpreter (GIL held) / of the main one (any
+ * thread). NULL if out of memory or no such interpreter. */
+GV_API GvInterpreterView *GvInterpreterView_FromCurrent(void);
+GV_API GvInterpreterView *GvInterpreterView_FromMain(void);
+GV_API void GvInterpreterView_Close(GvInterpreterView *view);
+/* Attaches the calling thread to the guard's interpreter: makes (or reuses)
+ * the thread's thread state of that interpreter, takes its GIL and makes it
+ * current; a thread state of another interpreter that the thread had
+ * attached is detached and comes back at the matching Release. Nests. 0, or
+ * -1 (nothing changed, the thread goes on) if the interpreter is finalizing
+ * or out of memory: never ends the thread. guard NULL: a fatal error. */
+GV_API int GvThreadState_Ensure(GvInterpreterGuard *guard);
+/* Undoes the calling thread's last successful GvThreadState_Ensure. Without
+ * one: a fatal error. */
+GV_API void GvThreadState_Release(void);
+/* As Gv_AddPendingCall (which goes to the main interpreter), for the main
+ * thread of the guard's interpreter. Any thread. 0, or -1 if the queue is
+ * full, guard or func is NULL. */
+GV_API int GvInterpreter_AddPendingCall(GvInterpreterGuard *guard, int (*func)(void *), void *arg);
 
 /* ---- memory ---- */
 /* Limits the memory the VM allocates for what programs make (objects, list

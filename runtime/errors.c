@@ -8,7 +8,8 @@
 #include "str.h"
 
 /* A MemoryError to raise when even a small instance cannot be allocated.
- * Static: tracebacks and contexts are never attached to it. */
+ * Static: tracebacks and contexts are never attached to it. Shared by every
+ * interpreter, so immortal: its count is never touched (object.h). */
 static GvException static_memory_error = {
     .ob = {.refcnt = INT64_MAX / 2, .kind = GV_KEXC, .flags = GV_OBJ_STATIC},
     .type = &gv_type_MemoryError,

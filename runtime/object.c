@@ -80,6 +80,12 @@
 static _Atomic int64_t in_use_gil; /* under the GIL: relaxed load + store */
 static _Atomic int64_t in_use_any; /* any thread: atomic adds */
 static _Atomic int64_t mem_limit = INT64_MAX;
+/* Set when a second interpreter is made (never unset): its threads run under
+ * another GIL, so in_use_gil needs atomic adds too. One relaxed load per
+ * allocation while there is one interpreter. */
+static _Atomic bool mem_shared;
+
+void gv_mem_set_shared(void) { atomic_store_explicit(&mem_shared, true, memory_order_relaxed); }
 
 void Gv_SetMemoryLimit(size_t bytes) {
     int64_t lim = bytes == 0 || bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)bytes;
@@ -106,6 +112,8 @@ static bool over_limit(size_t more) {
 static void count(int64_t n, unsigned flags) {
     if (flags & GV_MEM_ANY_THREAD)
         atomic_fetch_add_explicit(&in_use_any, n, memory_order_relaxed);
+    else if (atomic_load_explicit(&mem_shared, memory_order_relaxed))
+        atomic_fetch_add_explicit(&in_use_gil, n, memory_order_relaxed);
     else
         atomic_store_explicit(&in_use_gil, atomic_load_explicit(&in_use_gil, memory_order_relaxed) + n,
                               memory_order_relaxed);

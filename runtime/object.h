@@ -104,15 +104,22 @@ static inline bool gv_is_kind(GvValue v, GvKind k) { return v.tag == GV_TOBJ && 
 /* ---- reference counting ---- */
 void gv_dealloc(GvObject *o); /* called when a count reaches zero */
 
-static inline void gv_incref(GvObject *o) { o->refcnt++; }
+/* Static objects (the exception types, the static MemoryError) are shared
+ * by every interpreter, whose threads run in parallel under different GILs:
+ * their count is never touched (immortal, as in CPython 3.12), so there is
+ * no race on it. Every other object belongs to one interpreter. */
+static inline void gv_incref(GvObject *o) {
+    if (!(o->flags & GV_OBJ_STATIC)) o->refcnt++;
+}
 static inline void gv_decref(GvObject *o) {
+    if (o->flags & GV_OBJ_STATIC) return;
     if (--o->refcnt == 0) gv_dealloc(o);
 }
 static inline void gv_xdecref(GvObject *o) {
     if (o) gv_decref(o);
 }
 static inline GvValue gv_vincref(GvValue v) {
-    if (v.tag == GV_TOBJ) v.as.o->refcnt++;
+    if (v.tag == GV_TOBJ) gv_incref(v.as.o);
     return v;
 }
 static inline void gv_vdecref(GvValue v) {
@@ -200,6 +207,9 @@ void gv_free(void *p);
  * signed, so that a count gone below zero (a gv_free of memory that was
  * never counted) shows. Gv_GetMemoryUsage is the public, clamped form. */
 int64_t gv_mem_in_use(void);
+/* A second interpreter exists: from now on blocks counted "under the GIL"
+ * are counted with atomic adds, as several GILs no longer order them. */
+void gv_mem_set_shared(void);
 
 /* ---- generic operations on values (runtime/object.c) ---- */
 const char *gv_type_name(GvValue v);      /* Python's name: "int", "str", "ValueError", ... */

@@ -38,16 +38,20 @@
  *
  * A pthread key with a destructor tells us when an OS thread ends while it
  * still has a thread state (it returned or called pthread_exit, maybe holding
- * the GIL). The key points at a thread-local cell, and the thread state
- * points back at it, both under the runtime lock: so when Gv_Finalize frees
- * a thread state whose OS thread still lives, it clears the cell first, and
- * the destructor, running later, finds nothing to do. */
+ * the GIL). An OS thread has one binding per interpreter it entered (GILState
+ * is per interpreter: GvGILState_Ensure binds in the main one,
+ * GvThreadState_Ensure in the guarded one): a thread-local list of cells,
+ * each pointing at a thread state, which points back at its cell, both under
+ * the runtime lock: so when finalization frees a thread state whose OS thread
+ * still lives, it clears the cell first, and the destructor, running later,
+ * finds nothing to do there. The cells are freed when the thread ends. */
 
 typedef struct GvBinding {
     GvThreadState *ts;
+    struct GvBinding *next;
 } GvBinding;
 
-static _Thread_local GvBinding binding;
+static _Thread_local GvBinding *bindings;
 static pthread_key_t bound_key;
 static pthread_once_t bound_once = PTHREAD_ONCE_INIT;
 static void on_thread_exit(void *p);
@@ -59,27 +63,55 @@ static void make_key(void) {
     }
 }
 
+/* The calling thread's cell for interp, or NULL. Runtime lock held. */
+static GvBinding *cell_for(GvInterpreterState *interp) {
+    for (GvBinding *b = bindings; b; b = b->next)
+        if (b->ts && b->ts->interp == interp) return b;
+    return NULL;
+}
+
 void gv_thread_bind(GvThreadState *ts) {
     pthread_once(&bound_once, make_key);
     gv_runtime_lock();
-    if (binding.ts) binding.ts->binding = NULL;
-    binding.ts = ts;
-    ts->binding = &binding;
+    GvBinding *b = cell_for(ts->interp);
+    if (!b)
+        for (b = bindings; b && b->ts; b = b->next) {
+        }
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) {
+            gv_runtime_unlock();
+            return; /* unbound: only the end-of-thread clean-up is lost */
+        }
+        b->next = bindings;
+        bindings = b;
+    }
+    if (b->ts) b->ts->binding = NULL;
+    /* A thread state is bound to one OS thread at a time: another thread's
+     * cell that still names it (it was handed over, GvEval_AcquireThread on
+     * another thread) lets go, so that no cell outlives its thread state. */
+    if (ts->binding && ts->binding != b) ts->binding->ts = NULL;
+    b->ts = ts;
+    ts->binding = b;
     gv_runtime_unlock();
-    pthread_setspecific(bound_key, &binding);
+    pthread_setspecific(bound_key, &bindings);
 }
 
-GvThreadState *gv_thread_bound(void) {
+GvThreadState *gv_thread_bound(GvInterpreterState *interp) {
     gv_runtime_lock();
-    GvThreadState *ts = binding.ts;
+    GvBinding *b = interp ? cell_for(interp) : NULL;
+    GvThreadState *ts = b ? b->ts : NULL;
     gv_runtime_unlock();
     return ts;
 }
 
-void gv_thread_unbind(void) {
+void gv_thread_unbind(GvInterpreterState *interp) {
     gv_runtime_lock();
-    if (binding.ts) binding.ts->binding = NULL;
-    binding.ts = NULL;
+    GvBinding *b = cell_for(interp);
+    if (b) {
+        b->ts->binding = NULL;
+        b->ts = NULL;
+    }
     gv_runtime_unlock();
 }
 
@@ -93,13 +125,12 @@ void gv_thread_forget_binding(GvThreadState *ts) {
 /* An OS thread ended while bound to a thread state: by returning from C
  * code that never gave the state back, by pthread_exit, or while holding the
  * GIL. Release what it held so the VM goes on. */
-static void on_thread_exit(void *p) {
-    GvBinding *b = p;
+static void release_binding(GvBinding *b) {
     gv_runtime_lock();
     GvThreadState *ts = b->ts;
     b->ts = NULL;
     if (ts) ts->binding = NULL;
-    if (!ts || gv_runtime_finalizing() || ts->status == GV_TS_ABANDONED) {
+    if (!ts || gv_interp_finalizing(ts->interp) || ts->status == GV_TS_ABANDONED) {
         /* Nothing bound, or the finalizer owns (and may free) the state. */
         gv_runtime_unlock();
         return;
@@ -127,6 +158,16 @@ static void on_thread_exit(void *p) {
     }
     gv_tstate_set(ts);
     gv_tstate_delete_current(ts);
+}
+
+static void on_thread_exit(void *p) {
+    GvBinding **head = p;
+    while (*head) {
+        GvBinding *b = *head;
+        release_binding(b);
+        *head = b->next;
+        free(b);
+    }
 }
 
 /* ---- thread handles ---- */
@@ -226,7 +267,7 @@ static void *thread_main(void *p) {
 
 GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue *argv, bool daemon) {
     GvInterpreterState *interp = ts->interp;
-    if (gv_runtime_finalizing()) {
+    if (gv_interp_finalizing(interp)) {
         gv_err_format(&gv_type_RuntimeError, "can't create new thread at interpreter shutdown");
         return NULL;
     }
@@ -302,7 +343,7 @@ int gv_threads_wait_nondaemon(GvThreadState *ts) {
 bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
     GvInterpreterState *interp = ts->interp;
     interp->finalizer = ts;
-    gv_runtime_set_finalizing(true);
+    gv_interp_set_finalizing(interp);
     /* Wake every parked thread and every GIL waiter: each will find it may
      * not run and abandon itself. */
     pthread_mutex_lock(&interp->mutex);

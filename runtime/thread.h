@@ -10,8 +10,8 @@
 /* Binds ts to the calling OS thread for GvGILState_Ensure, and arranges that
  * if the thread ends while still holding it, the GIL is released. */
 void gv_thread_bind(GvThreadState *ts);
-GvThreadState *gv_thread_bound(void);
-void gv_thread_unbind(void);
+GvThreadState *gv_thread_bound(GvInterpreterState *interp);
+void gv_thread_unbind(GvInterpreterState *interp);
 /* Detaches ts from whatever OS thread is bound to it (before freeing it). */
 void gv_thread_forget_binding(GvThreadState *ts);
 

@@ -142,6 +142,10 @@ static GvTlThread *thread_new(GvThreadState *ts) {
 /* Opens the owner's window; its buffer, or NULL (not recording: nothing to
  * do, the window is closed again). */
 static GvTlThread *enter(GvThreadState *ts) {
+    /* The recording follows the main interpreter's GIL only: the handoff in
+     * flight (S.h) is guarded by that GIL's mutex, and another interpreter's
+     * threads take another GIL, in parallel. */
+    if (ts->interp != gv_runtime_interp()) return NULL;
     atomic_store(&ts->tl_busy, 1);
     if (!atomic_load(&gv_tl_recording)) {
         atomic_store(&ts->tl_busy, 0);

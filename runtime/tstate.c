@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <stdio.h>
 
+#include "channel.h"
 #include "dict.h"
 #include "errors.h"
 #include "frame.h"
@@ -31,25 +32,44 @@ static _Thread_local GvThreadState *current_tstate;
 GvThreadState *gv_tstate_get(void) { return current_tstate; }
 void gv_tstate_set(GvThreadState *ts) { current_tstate = ts; }
 
-/* The process-wide part: CPython-shaped calls (GvGILState_Ensure,
- * Gv_IsFinalizing, Gv_AddPendingCall) must find the interpreter from threads
- * that have no thread state. `finalizing` lives here, not in the interpreter,
- * so that a thread waking up after the interpreter is gone can still read it. */
+/* The process-wide part, kept small: only what cannot belong to one
+ * interpreter.
+ * - The list of interpreters and the main one: CPython-shaped calls
+ *   (GvGILState_Ensure, Gv_AddPendingCall) find the main interpreter from
+ *   threads that have no thread state, and a guard's view must be able to
+ *   tell whether its interpreter still exists.
+ * - `finalizing`: the runtime's (Gv_Finalize has started). It lives here,
+ *   not in the interpreter, so that a thread waking up after the main
+ *   interpreter is gone can still read it. Each interpreter has its own flag
+ *   too (interp->finalizing) for its own end.
+ * - One lock that orders "a thread from outside enters the VM" against "an
+ *   interpreter starts finalizing": a thread counted before is waited for;
+ *   one arriving after is refused without touching its thread state. One
+ *   lock for all interpreters because it also guards the list, and a thread
+ *   entering needs both answers at once; it is held only for a few loads and
+ *   stores, never while waiting for anything but `changed`.
+ * - Id counters: thread ids are distinct across the process (async_raise
+ *   and thread_join name threads by id), interpreter ids too. */
 static struct {
-    _Atomic(GvInterpreterState *) interp;
+    _Atomic(GvInterpreterState *) interp; /* the main one */
+    GvInterpreterState *all;              /* every interpreter, via next_interp */
+    int count;                            /* interpreters in `all` */
     _Atomic bool finalizing;
-    /* Orders "a thread from outside enters the VM" against "finalizing
-     * starts": a thread counted before is waited for; one arriving after is
-     * refused without touching its thread state (which may be freed). */
     pthread_mutex_t lock;
+    /* Signalled (under lock) when the list or an interpreter's guards change. */
+    pthread_cond_t changed;
+    _Atomic unsigned long next_thread_id; /* main's first thread is 1 */
+    int64_t next_interp_id;               /* under lock; main is 0 */
     /* Tombstones of thread states whose runtime was finalized while their
      * thread was away (gv_tstate_retire), linked through ->next: kept for the
      * process's lifetime so that a late call with one is a clear error. */
     GvThreadState *graveyard;
-} runtime = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} runtime = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
 void gv_runtime_lock(void) { pthread_mutex_lock(&runtime.lock); }
 void gv_runtime_unlock(void) { pthread_mutex_unlock(&runtime.lock); }
+void gv_runtime_wait_changed(void) { pthread_cond_wait(&runtime.changed, &runtime.lock); }
+void gv_runtime_signal_changed(void) { pthread_cond_broadcast(&runtime.changed); }
 
 GvInterpreterState *gv_runtime_interp(void) { return atomic_load(&runtime.interp); }
 void gv_runtime_set_interp(GvInterpreterState *interp) {
@@ -64,8 +84,36 @@ void gv_runtime_set_finalizing(bool on) {
     pthread_mutex_unlock(&runtime.lock);
 }
 
+bool gv_interp_finalizing(GvInterpreterState *interp) {
+    return atomic_load(&interp->finalizing) || atomic_load(&runtime.finalizing);
+}
+
+void gv_interp_set_finalizing(GvInterpreterState *interp) {
+    pthread_mutex_lock(&runtime.lock);
+    atomic_store(&interp->finalizing, true);
+    if (interp == atomic_load(&runtime.interp)) atomic_store(&runtime.finalizing, true);
+    pthread_mutex_unlock(&runtime.lock);
+}
+
 bool gv_tstate_must_exit(GvThreadState *ts) {
-    return atomic_load(&runtime.finalizing) && ts->interp->finalizer != ts;
+    return gv_interp_finalizing(ts->interp) && ts->interp->finalizer != ts;
+}
+
+bool gv_interp_alive_locked(GvInterpreterState *interp) {
+    for (GvInterpreterState *i = runtime.all; i; i = i->next_interp)
+        if (i == interp) return true;
+    return false;
+}
+
+int gv_interp_count(void) {
+    pthread_mutex_lock(&runtime.lock);
+    int n = runtime.count;
+    pthread_mutex_unlock(&runtime.lock);
+    return n;
+}
+
+void gv_interp_foreach_locked(void (*fn)(GvInterpreterState *, void *), void *arg) {
+    for (GvInterpreterState *i = runtime.all; i; i = i->next_interp) fn(i, arg);
 }
 
 GvInterpreterState *gv_interp_new(void) {
@@ -81,12 +129,43 @@ GvInterpreterState *gv_interp_new(void) {
     pthread_condattr_destroy(&attr);
     interp->containers.prev = interp->containers.next = &interp->containers;
     interp->recursion_limit = GV_DEFAULT_RECURSION_LIMIT;
-    interp->next_thread_id = 1;
     interp->switch_interval = gv_float(0.005);
+    pthread_mutex_lock(&runtime.lock);
+    if (!runtime.all) {
+        /* A fresh runtime (the first, or one after Gv_Finalize): ids start over. */
+        atomic_store(&runtime.next_thread_id, 1);
+        runtime.next_interp_id = 0;
+    }
+    interp->id = runtime.next_interp_id++;
+    interp->next_interp = runtime.all;
+    runtime.all = interp;
+    runtime.count++;
+    pthread_cond_broadcast(&runtime.changed);
+    pthread_mutex_unlock(&runtime.lock);
+    /* Several interpreters: memory accounting can no longer rely on one GIL
+     * (set before the second one runs anything; never unset). */
+    if (interp->id > 0) gv_mem_set_shared();
     return interp;
 }
 
+void gv_interp_unlink(GvInterpreterState *interp) {
+    pthread_mutex_lock(&runtime.lock);
+    for (GvInterpreterState **p = &runtime.all; *p; p = &(*p)->next_interp) {
+        if (*p == interp) {
+            *p = interp->next_interp;
+            runtime.count--;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&runtime.changed);
+    pthread_mutex_unlock(&runtime.lock);
+}
+
 void gv_interp_delete(GvInterpreterState *interp) {
+    gv_interp_unlink(interp);
+    gv_xevents_forget(interp); /* no channel or join may wake it any more */
+    free(interp->program_image);
+    free(interp->program_filename);
     free(interp->past_stats);
     free(interp->gil.runnable);
     free(interp->gil.sleepers);
@@ -130,7 +209,7 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     ts->c_profilefunc = interp->default_profilefunc;
     ts->c_profileobj = interp->default_profileobj;
     ts->trace_active = ts->c_tracefunc || ts->c_profilefunc || interp->gil.mode == GV_GIL_SCHEDULE;
-    ts->id = interp->next_thread_id++;
+    ts->id = atomic_fetch_add(&runtime.next_thread_id, 1);
     ts->next = interp->threads;
     interp->threads = ts;
     pthread_mutex_unlock(&interp->mutex);
@@ -283,6 +362,12 @@ bool gv_tstate_enter(GvThreadState *ts, const char *fn) {
         abort();
     }
     GvInterpreterState *interp = ts->interp;
+    /* Not a tombstone: its interpreter is not freed yet (retiring comes
+     * first, under this lock), but it may be finalizing. */
+    if (atomic_load(&interp->finalizing)) {
+        gv_runtime_unlock();
+        return false;
+    }
     pthread_mutex_lock(&interp->mutex);
     /* The main thread is the finalizer: finalization never waits for it. */
     if (ts != interp->main_thread) count_locked(ts, true, false);
@@ -312,7 +397,7 @@ void gv_tstate_attach_or_exit(GvThreadState *ts) {
 _Noreturn void gv_tstate_abandon(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     gv_tstate_set(NULL);
-    gv_thread_unbind();
+    gv_thread_unbind(interp);
     pthread_mutex_lock(&interp->mutex);
     ts->status = GV_TS_ABANDONED;
     count_locked(ts, false, false);

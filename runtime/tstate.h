@@ -90,6 +90,20 @@ typedef struct GvPendingCall {
 
 struct GvInterpreterState {
     GvGIL gil;
+    /* -- several interpreters (runtime/tstate.c): under the runtime lock -- */
+    int64_t id;                  /* 0 for the main interpreter; never reused */
+    GvInterpreterState *next_interp; /* in the runtime's list of interpreters */
+    _Atomic bool finalizing;     /* this interpreter's finalization has started */
+    bool closing;                /* no new guards: finalization waits for the held ones */
+    int guards;                  /* GvInterpreterGuard's held (runtime lock) */
+    int children_running;        /* interpreters its program started, not ended yet
+                                    (under vm/api_interp.c's event mutex) */
+    bool children_closed;        /* its end stopped waiting for them: interp_start refuses */
+    /* The program the interpreter loaded (a saved .gvc image, malloc'd): what
+     * interp_start loads into a new interpreter. NULL before GvProgram_Run. */
+    void *program_image;
+    size_t program_len;
+    char *program_filename;      /* malloc'd, or NULL */
     /* The interpreter's own lock, never held while taking the GIL. It guards
      * the thread list and counters below, every wait queue and parked flag,
      * and the state of locks, queues and thread handles. */
@@ -111,7 +125,6 @@ struct GvInterpreterState {
     GvThreadState *threads; /* linked through ts->next */
     GvTracked containers;   /* every live list, dict, queue and thread handle (circular, head only) */
     int recursion_limit;    /* for new thread states */
-    unsigned long next_thread_id; /* ids are small ints, never reused: main is 1 */
     /* Guards every thread state's pending-call ring (runtime/services.c): its
      * own mutex, so that any thread can add without the GIL and without
      * waiting for it. Taken after interp->mutex when both are held. */
@@ -119,6 +132,8 @@ struct GvInterpreterState {
     GvTraceFunc default_tracefunc, default_profilefunc; /* for threads created later */
     void *default_traceobj, *default_profileobj;
     bool default_trace_opcodes;
+    bool want_trace_opcodes; /* GvEval_SetTraceOpcodes: per interpreter, as every hook
+                                setting (a process-wide flag would race between GILs) */
     GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval */
     GvObject *argv;          /* list of str, strong, or NULL: the program's arguments */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
@@ -227,7 +242,8 @@ void gv_tstate_set(GvThreadState *ts);
 /* True when ts must not run VM code any more: the interpreter is finalizing
  * and ts is not the finalizing thread. Any thread, no lock needed. */
 bool gv_tstate_must_exit(GvThreadState *ts);
-/* The process's interpreter (or NULL), and whether it is finalizing. */
+/* The main interpreter (or NULL), and whether the runtime is finalizing:
+ * Gv_Finalize has started (the main interpreter's finalization). */
 GvInterpreterState *gv_runtime_interp(void);
 void gv_runtime_set_interp(GvInterpreterState *interp);
 bool gv_runtime_finalizing(void);
@@ -235,8 +251,30 @@ void gv_runtime_set_finalizing(bool on);
 void gv_runtime_lock(void);
 void gv_runtime_unlock(void);
 
+/* Is interp finalizing (its own finalization, or the runtime's)? Any thread. */
+bool gv_interp_finalizing(GvInterpreterState *interp);
+/* Marks interp finalizing (under the runtime lock, so that gv_tstate_enter
+ * either counted a thread before or refuses it). The main interpreter's
+ * marks the runtime finalizing too. */
+void gv_interp_set_finalizing(GvInterpreterState *interp);
+
+/* Makes an interpreter record and links it into the runtime's list; the
+ * first one made while the list is empty is the main one (id 0). */
 GvInterpreterState *gv_interp_new(void);
+/* Removes interp from the runtime's list (no guard or view finds it). */
+void gv_interp_unlink(GvInterpreterState *interp);
+/* Unlinks interp and frees it. */
 void gv_interp_delete(GvInterpreterState *interp);
+/* Is interp in the runtime's list? Runtime lock held. */
+bool gv_interp_alive_locked(GvInterpreterState *interp);
+/* Number of interpreters alive. Any thread. */
+int gv_interp_count(void);
+/* Condition variable (with the runtime lock) signalled when an interpreter's
+ * guards or the list of interpreters change. */
+void gv_runtime_wait_changed(void);
+void gv_runtime_signal_changed(void);
+/* Calls fn(interp, arg) for every interpreter, runtime lock held. */
+void gv_interp_foreach_locked(void (*fn)(GvInterpreterState *, void *), void *arg);
 
 /* ---- a thread state's life: one owner (runtime/tstate.c) ----
  *

@@ -12,6 +12,7 @@ in one of the lists in tests/programs/meson.build:
   service_programs  tests/programs/services/NAME.gva
   schedule_programs tests/programs/schedule/NAME.gva
   gen_programs      tests/programs/gen/NAME.gva
+  interp_programs   tests/programs/interp/NAME.gva
 A listed name whose file does not exist is an error too. Exit 0 if the lists
 and the files agree, else print what differs and exit 1.
 Python 3 standard library only.
@@ -29,6 +30,7 @@ LISTS = {
     "service_programs": os.path.join("tests", "programs", "services"),
     "schedule_programs": os.path.join("tests", "programs", "schedule"),
     "gen_programs": os.path.join("tests", "programs", "gen"),
+    "interp_programs": os.path.join("tests", "programs", "interp"),
 }
 
 

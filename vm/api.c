@@ -2,7 +2,7 @@
  * the version, and the runtime's lifecycle. See api.h for the other files. */
 #include "api.h"
 
-#include "gen.h"
+#include "interp.h"
 
 /* Misuse of the API that cannot be reported as an exception (no GIL, no
  * thread state, a NULL where nothing could be meant) ends the process with a
@@ -19,7 +19,7 @@ _Noreturn void gv_api_fatal(const char *fn, const char *why) {
  * it swapped another one in (GvThreadState_Swap) while holding the GIL. */
 bool gv_api_holds_gil(GvThreadState *ts) {
     if (__builtin_expect(ts->holds_gil, 1)) return true;
-    GvThreadState *bound = gv_thread_bound();
+    GvThreadState *bound = gv_thread_bound(ts->interp);
     return bound && bound->holds_gil;
 }
 
@@ -43,28 +43,23 @@ int gv_api_null_arg(const char *fn, const char *what) {
 const char *Gv_GetVersion(void) { return GILVM_VERSION_STRING; }
 
 GvThreadState *Gv_Initialize(void) {
-    if (gv_runtime_interp()) return NULL;
+    if (gv_runtime_interp() || gv_interp_count() > 0) return NULL;
     GvInterpreterState *interp = gv_interp_new();
     if (!interp) return NULL;
-    GvThreadState *ts = gv_tstate_new(interp);
-    if (!ts) {
-        gv_interp_delete(interp);
-        return NULL;
-    }
     gv_runtime_set_finalizing(false);
-    interp->main_thread = ts;
-    interp->eval_call = gv_eval_call;
     /* GILMODE picks the GIL's mode for any embedder (bench/ relies on it). */
     const char *mode = getenv("GILMODE");
     if (mode && strcmp(mode, "priority") == 0) interp->gil.mode = GV_GIL_PRIORITY;
     else if (mode && strcmp(mode, "spin") == 0) interp->gil.mode = GV_GIL_PRIORITY_SPIN;
     gv_runtime_set_interp(interp);
-    gv_thread_bind(ts);
-    if (gv_tstate_attach(ts) < 0) abort(); /* cannot fail: not finalizing */
-    interp->globals = gv_dict_new();
-    interp->builtins = gv_dict_new();
-    if (!interp->globals || !interp->builtins || gv_builtins_install(interp) < 0) {
-        Gv_Finalize();
+    GvThreadState *ts = gv_interp_create(interp);
+    if (!ts) {
+        if (interp->main_thread) {
+            Gv_Finalize();
+        } else {
+            gv_runtime_set_interp(NULL);
+            gv_interp_delete(interp);
+        }
         return NULL;
     }
     return ts;
@@ -93,37 +88,13 @@ void Gv_Finalize(void) {
     gv_err_clear(ts);
     if (gv_threads_wait_nondaemon(ts) < 0) gv_err_clear(ts); /* interrupted: the rest are abandoned */
     gv_tl_discard(); /* a recording nobody stopped: its thread states are about to go */
+    gv_interp_before_finalize(ts);
+    if (!interp->exit_wait_interrupted && gv_interp_count() > 1)
+        gv_api_fatal("Gv_Finalize", "other interpreters still exist (end them with GvInterpreter_End first)");
     gv_signals_uninstall();
     bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
     gv_runtime_set_interp(NULL);
-    if (!all_gone) {
-        /* A thread may still wake up in the interpreter: leave it allocated. */
-        gv_tstate_set(NULL);
-        gv_thread_unbind();
-        return;
-    }
-    gv_err_clear(ts);
-    gv_excinfo_pop_to(ts, 0);
-    gv_gen_close_all(ts); /* while the VM can still run them */
-    gv_err_clear(ts);
-    GvObject *g = interp->globals, *b = interp->builtins, *a = interp->argv;
-    interp->globals = interp->builtins = interp->argv = NULL;
-    gv_xdecref(a);
-    gv_xdecref(g);
-    gv_xdecref(b);
-    /* Thread states nobody deleted (GvThreadState_New without Delete, or a
-     * thread that left with GvEval_SaveThread and never came back): their
-     * threads may still hold them, so each leaves a tombstone. */
-    while (interp->threads) {
-        GvThreadState *t = interp->threads;
-        gv_frame_teardown_all(t);
-        if (t == ts) gv_tstate_delete(t);
-        else gv_tstate_retire(t);
-    }
-    gv_containers_clear(interp);
-    gv_tstate_set(NULL);
-    gv_thread_unbind();
-    gv_interp_delete(interp);
+    gv_interp_teardown(ts, all_gone);
 }
 
 int Gv_IsFinalizing(void) { return gv_runtime_finalizing(); }

@@ -5,8 +5,12 @@
 
 #include "api.h"
 
+#include "interp.h"
+
 int gv_api_define_functions(GvThreadState *ts, GvProgram *program) {
     GvDict *globals = (GvDict *)ts->interp->globals;
+    /* What interp_start loads into a new interpreter: this program. */
+    if (gv_interp_keep_program(ts->interp, program) < 0) return -1;
     for (uint32_t i = 0; i < program->ncode; i++) {
         GvCode *code = program->code[i];
         GvObject *fn = gv_function_new(code);

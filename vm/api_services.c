@@ -62,10 +62,9 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
     gv_eb_set(t, GV_EB_TRACING);
 }
 
-static bool want_opcodes;
-
 void GvEval_SetTrace(GvTraceFunc func, void *userdata) {
-    set_hooks(gv_api_need_gil("GvEval_SetTrace"), true, func, userdata, want_opcodes);
+    GvThreadState *ts = gv_api_need_gil("GvEval_SetTrace");
+    set_hooks(ts, true, func, userdata, ts->interp->want_trace_opcodes);
 }
 
 void GvEval_SetProfile(GvTraceFunc func, void *userdata) {
@@ -79,12 +78,12 @@ static void set_all(const char *fn, bool trace, GvTraceFunc func, void *userdata
     if (trace) {
         interp->default_tracefunc = func;
         interp->default_traceobj = userdata;
-        interp->default_trace_opcodes = want_opcodes;
+        interp->default_trace_opcodes = interp->want_trace_opcodes;
     } else {
         interp->default_profilefunc = func;
         interp->default_profileobj = userdata;
     }
-    for (GvThreadState *t = interp->threads; t; t = t->next) set_hooks(t, trace, func, userdata, want_opcodes);
+    for (GvThreadState *t = interp->threads; t; t = t->next) set_hooks(t, trace, func, userdata, interp->want_trace_opcodes);
     pthread_mutex_unlock(&interp->mutex);
 }
 
@@ -98,9 +97,14 @@ void GvEval_SetProfileAllThreads(GvTraceFunc func, void *userdata) {
 
 void GvEval_SetTraceOpcodes(int on) {
     GvThreadState *ts = gv_api_need_gil("GvEval_SetTraceOpcodes");
-    want_opcodes = on != 0;
-    ts->trace_opcodes = want_opcodes;
+    ts->interp->want_trace_opcodes = on != 0;
+    ts->trace_opcodes = on != 0;
 }
 
-int Gv_InitSignals(void) { return gv_signals_install(gv_api_need_gil("Gv_InitSignals")); }
+int Gv_InitSignals(void) {
+    GvThreadState *ts = gv_api_need_gil("Gv_InitSignals");
+    /* Ctrl-C goes to the main interpreter only. */
+    if (ts->interp != gv_runtime_interp()) return -1;
+    return gv_signals_install(ts);
+}
 

@@ -11,8 +11,11 @@ GvInterpreterState *GvInterpreterState_Get(void) {
 }
 
 GvThreadState *GvThreadState_New(GvInterpreterState *interp) {
-    if (!interp || interp != gv_runtime_interp() || gv_runtime_finalizing()) return NULL;
-    return gv_tstate_new(interp);
+    if (!interp) return NULL;
+    gv_runtime_lock();
+    GvThreadState *ts = gv_interp_alive_locked(interp) && !gv_interp_finalizing(interp) ? gv_tstate_new(interp) : NULL;
+    gv_runtime_unlock();
+    return ts;
 }
 
 void GvThreadState_Clear(GvThreadState *ts) {
@@ -54,7 +57,7 @@ void GvEval_AcquireThread(GvThreadState *ts) {
     not_holding("GvEval_AcquireThread");
     if (!gv_tstate_enter(ts, "GvEval_AcquireThread")) pthread_exit(NULL); /* finalizing: this thread does not come back */
     if (ts->holds_gil) gv_api_fatal("GvEval_AcquireThread", "the thread state already holds the GIL");
-    if (!gv_thread_bound()) gv_thread_bind(ts);
+    if (!gv_thread_bound(ts->interp)) gv_thread_bind(ts);
     gv_tstate_attach_or_exit(ts);
 }
 
@@ -69,7 +72,7 @@ int GvEval_AcquireThreadOrFail(GvThreadState *ts) {
         gv_tstate_uncount(ts);
         return -1;
     }
-    if (!gv_thread_bound()) gv_thread_bind(ts);
+    if (!gv_thread_bound(ts->interp)) gv_thread_bind(ts);
     return 0;
 }
 
@@ -104,8 +107,10 @@ void GvEval_RestoreThread(GvThreadState *ts) {
     gv_tstate_attach_or_exit(ts);
 }
 
+/* GILState answers "which interpreter?" with "the main one", as CPython's
+ * does: GvThreadState_Ensure (vm/api_interp.c) attaches to another. */
 GvGILState_STATE GvGILState_Ensure(void) {
-    GvThreadState *ts = gv_thread_bound();
+    GvThreadState *ts = gv_thread_bound(gv_runtime_interp());
     if (ts && ts->holds_gil && gv_tstate_get() == ts) {
         ts->gilstate_counter++;
         return GvGILState_LOCKED;
@@ -137,7 +142,7 @@ GvGILState_STATE GvGILState_Ensure(void) {
 void GvGILState_Release(GvGILState_STATE state) {
     if (state != GvGILState_LOCKED && state != GvGILState_UNLOCKED)
         gv_api_fatal("GvGILState_Release", "not a state GvGILState_Ensure returned");
-    GvThreadState *ts = gv_thread_bound();
+    GvThreadState *ts = gv_thread_bound(gv_runtime_interp());
     if (!ts || gv_tstate_get() != ts || !ts->holds_gil || ts->gilstate_counter <= 0)
         gv_api_fatal("GvGILState_Release", "no matching GvGILState_Ensure on this thread");
     if (--ts->gilstate_counter == 0 && ts->gilstate_auto) {

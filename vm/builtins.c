@@ -19,6 +19,7 @@
 #include "../runtime/thread.h"
 #include "../runtime/wait.h"
 #include "gen.h"
+#include "interp.h"
 
 #define BUILTIN(name) static int bi_##name(GvThreadState *ts, int argc, GvValue *argv, GvValue *out)
 
@@ -596,6 +597,7 @@ int gv_builtins_install(GvInterpreterState *interp) {
         if (rc < 0) return -1;
     }
     if (gv_gen_builtins_install(interp) < 0) return -1;
+    if (gv_builtins_interp_install(interp) < 0) return -1;
     size_t n;
     GvType *const *types = gv_exc_all_types(&n);
     for (size_t i = 0; i < n; i++)

@@ -3,7 +3,9 @@
  * It loads a small program, calls its functions with arguments made in C
  * (ints, floats, strs, lists, dicts), reads their results, catches the
  * exceptions they raise, and shares state with them through globals: what a
- * CPython embedder does with PyObject_Call and PyDict_SetItemString.
+ * CPython embedder does with PyObject_Call and PyDict_SetItemString. Then it
+ * makes a second interpreter (Py_NewInterpreterFromConfig's shape), runs the
+ * program there too, and ends it.
  *
  * Build it against the installed library:
  *     cc embed.c $(pkg-config --cflags --libs gilvm) -o embed
@@ -224,6 +226,28 @@ int main(void) {
     Gv_DecRef(summary);
     Gv_DecRef(price);
     Gv_DecRef(withdraw);
+
+    /* A second interpreter, with its own GIL and its own globals: the
+     * program is loaded into it again, and main's objects are not used there
+     * (objects never pass between interpreters). */
+    GvThreadState *main_ts = GvThreadState_Get();
+    GvThreadState *sub = GvInterpreter_New(); /* detaches main_ts; sub is current */
+    if (!sub) die("GvInterpreter_New");
+    printf("second interpreter: id %lld\n", GvInterpreterState_GetID(GvInterpreterState_Get()));
+    if (Gv_GetGlobal("balance")) die("balance should not be a global there");
+    show_exception("there, global balance");
+    program = GvProgram_Assemble(source, strlen(source), "embedded.gva", &diag);
+    if (!program || GvProgram_Exec(program) < 0) die("GvProgram_Exec there");
+    GvProgram_Free(program);
+    GvObject *area2 = Gv_GetGlobal("area");
+    GvObject *two = GvLong_FromLongLong(2), *three = GvLong_FromLongLong(3);
+    show("there, area(2, 3)", GvObject_CallFunctionObjArgs(area2, two, three, NULL));
+    Gv_DecRef(two);
+    Gv_DecRef(three);
+    Gv_DecRef(area2);
+    GvInterpreter_End(sub); /* nothing is current afterwards */
+    GvEval_RestoreThread(main_ts);
+    printf("back in interpreter %lld\n", GvInterpreterState_GetID(GvInterpreterState_Get()));
     Gv_Finalize();
     return 0;
 }

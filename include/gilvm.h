@@ -193,7 +193,8 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
  * variable names (classic, priority or spin), else CLASSIC; the `gilvm`
  * command also takes --gil=MODE. */
-typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
+/* (3 is the deterministic schedule, set with Gv_SetSchedule.) */
+typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2, GV_GIL_ADAPTIVE = 4 } GvGILMode;
 GV_API int Gv_SetGILMode(GvGILMode mode);
 /* A deterministic schedule, for reproducing races: from now on one thread
  * runs at a time for exactly `instructions` instructions, then the next one
@@ -220,6 +221,9 @@ typedef struct GvGILStats {
     unsigned long long drop_requests;   /* requests a waiter sent (after an interval; at once in the priority modes) */
     unsigned long long spins;           /* spin mode: waits for the GIL that spun before sleeping */
     unsigned long long spin_hits;       /* ... and got the GIL while spinning (no sleep) */
+    unsigned long long wake_spins;      /* blocking waits that spun for their wake-up before sleeping */
+    unsigned long long wake_spin_hits;  /* ... and were woken while spinning */
+    unsigned long long spin_ns;         /* time spent spinning for the GIL (and, in the totals, for wake-ups) */
     unsigned long long wait_ns_total;   /* time spent waiting to take the GIL */
     unsigned long long wait_ns_max;
     /* wait_hist[i]: takes that waited [2^i, 2^(i+1)) microseconds; [0] also holds < 1 µs. */

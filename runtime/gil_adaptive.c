@@ -1,0 +1,48 @@
+/* The adaptive policy: priority's FIFO and direct handoff (gil_priority.c),
+ * spinning only where it pays.
+ *
+ * Spinning saves a futex wake-up (several µs) per handoff, but costs a core
+ * for as long as it lasts, and on a core the holder or another waiter needs it
+ * costs more than it saves (spin mode loses countdown at 4 threads that way).
+ * So a waiter spins for its grant only when
+ * - another core can run the holder meanwhile (gil->spin_ns is 0 on one
+ *   core, and at most ncpus - 1 threads spin at once), and
+ * - the handoff is imminent and will come to it: it is the next to be served
+ *   (gv_gil_fifo_next) and the holder has been asked to drop (by this waiter,
+ *   back from a blocking wait or starving after an interval, or by one it
+ *   follows). The holder then drops at its next eval-breaker check after its
+ *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order), or sooner
+ *   when it blocks (ping-pong: it has just woken the waiter and blocks).
+ * A forced dropper queueing behind a fresh holder does not spin: that holder
+ * runs a whole interval. A parked wait spins for its wake-up only when a core
+ * is free as well, with the per-thread adaptive budget (gil_spin.c), which a
+ * thread whose waits are long (timers) quickly shrinks. */
+#include "breaker.h"
+#include "gil_policy.h"
+
+static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
+    if (gv_gil_fifo_next(gil) != ts || !gil->holder) return -1;
+    /* Asked by us (back from a wait, or starving) or by whoever we follow. */
+    if (!gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST)) return -1;
+    return gv_gil_spin_for_grant_capped(gil, ts);
+}
+
+static int spin_for_wake(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
+    if (atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed) >= gil->ncpus - 1) {
+        atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+        return -1;
+    }
+    int r = gv_gil_spin(gil, ts, flag, interrupted);
+    atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+    return r;
+}
+
+const GvGILPolicy gv_gil_policy_adaptive = {
+    .name = "adaptive",
+    .selectable = true,
+    .take = gv_gil_priority_take,
+    .drop = gv_gil_priority_drop,
+    .yield = gv_gil_priority_yield,
+    .spin_for_grant = spin_for_grant,
+    .spin_for_wake = spin_for_wake,
+};

@@ -14,9 +14,12 @@
  *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order), or sooner
  *   when it blocks (ping-pong: it has just woken the waiter and blocks).
  * A forced dropper queueing behind a fresh holder does not spin: that holder
- * runs a whole interval. A parked wait spins for its wake-up only when a core
- * is free as well, with the per-thread adaptive budget (gil_spin.c), which a
- * thread whose waits are long (timers) quickly shrinks. */
+ * runs a whole interval. A parked wait spins for its wake-up as in spin mode
+ * (gil_spin.c): it waits for an event from the running holder, so it and the
+ * holder are the two threads on the cores (capping these spins as well made
+ * ping-pong's two threads miss each other: a third of spin mode's round
+ * trips); the per-thread adaptive budget shrinks fast for a thread whose waits
+ * are long (timers, sleeps) to 0.5 us. */
 #include "breaker.h"
 #include "gil_policy.h"
 
@@ -27,16 +30,6 @@ static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     return gv_gil_spin_for_grant_capped(gil, ts);
 }
 
-static int spin_for_wake(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
-    if (atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed) >= gil->ncpus - 1) {
-        atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
-        return -1;
-    }
-    int r = gv_gil_spin(gil, ts, flag, interrupted);
-    atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
-    return r;
-}
-
 const GvGILPolicy gv_gil_policy_adaptive = {
     .name = "adaptive",
     .selectable = true,
@@ -44,5 +37,5 @@ const GvGILPolicy gv_gil_policy_adaptive = {
     .drop = gv_gil_priority_drop,
     .yield = gv_gil_priority_yield,
     .spin_for_grant = spin_for_grant,
-    .spin_for_wake = spin_for_wake,
+    .spin_for_wake = gv_gil_spin,
 };

@@ -189,10 +189,14 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   an interval plus 20 us per thread ahead of it.
  * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly (up to 20 us, adapted per
  *   thread) before sleeping, when the process may run on more than one core.
+ * - ADAPTIVE: PRIORITY, and a waiter spins for the GIL only when the handoff
+ *   is due (it is next, and the holder has been asked to drop) and the
+ *   process may run on more than one core; blocking waits spin as in
+ *   PRIORITY_SPIN.
  * Settable only while the interpreter has a single thread state: 0, or -1 with
  * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
- * variable names (classic, priority or spin), else CLASSIC; the `gilvm`
- * command also takes --gil=MODE. */
+ * variable names (classic, priority, spin or adaptive), else CLASSIC; the
+ * `gilvm` command also takes --gil=MODE. */
 /* (3 is the deterministic schedule, set with Gv_SetSchedule.) */
 typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2, GV_GIL_ADAPTIVE = 4 } GvGILMode;
 GV_API int Gv_SetGILMode(GvGILMode mode);

@@ -21,13 +21,22 @@
  * trips); the per-thread adaptive budget shrinks fast for a thread whose waits
  * are long (timers, sleeps) to 0.5 us. */
 #include "breaker.h"
+
+/* How long a due handoff may take once the holder's slice is over: a few
+ * eval-breaker checks and the handover under the mutex. */
+#define GV_GIL_DUE_SPIN_NS 5000
 #include "gil_policy.h"
 
 static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     if (gv_gil_fifo_next(gil) != ts || !gil->holder) return -1;
     /* Asked by us (back from a wait, or starving) or by whoever we follow. */
     if (!gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST)) return -1;
-    return gv_gil_spin_for_grant_capped(gil, ts);
+    /* It drops at its first eval-breaker check once its minimum slice is
+     * over: spin for what is left of the slice and a few checks more, not
+     * for an adaptive budget (a thread's timer sleeps would shrink that). */
+    int64_t left = (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS) - (int64_t)gv_now_ns();
+    int64_t ns = (left > 0 ? left : 0) + GV_GIL_DUE_SPIN_NS;
+    return gv_gil_spin_capped_for(gil, ts, ns < gil->spin_ns ? ns : gil->spin_ns);
 }
 
 const GvGILPolicy gv_gil_policy_adaptive = {

@@ -87,5 +87,7 @@ int gv_gil_spin(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool 
 /* A spin for the grant (mutex held, released while spinning), only while
  * fewer threads spin for the GIL than there are cores besides the holder's. */
 int gv_gil_spin_for_grant_capped(GvGIL *gil, GvThreadState *ts);
+/* The same for a fixed time (ns), not the thread's adaptive budget. */
+int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns);
 
 #endif

@@ -13,26 +13,41 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Spins until *flag (1), or *interrupted or the clock passes `until` (0). */
+static int spin_loop(_Atomic bool *flag, _Atomic bool *interrupted, uint64_t until) {
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(flag, memory_order_acquire)) return 1;
+        if (interrupted && atomic_load_explicit(interrupted, memory_order_relaxed)) return 0;
+        cpu_relax();
+        /* Read the clock only every few dozen spins: it costs more than a pause. */
+        if ((i & 63) == 63 && gv_now_ns() >= until) return 0;
+    }
+}
+
 int gv_gil_spin(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
     /* Adaptive, per thread: a spin that ends in sleeping anyway halves the
      * next budget, one that succeeds doubles it (up to gil->spin_ns). On a
      * machine whose cores are busy with other work, spinning only steals
      * the time the other thread needs to hand over; this backs off. */
     if (ts->spin_ns <= 0 || ts->spin_ns > gil->spin_ns) ts->spin_ns = gil->spin_ns;
-    uint64_t until = gv_now_ns() + (uint64_t)ts->spin_ns;
-    for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(flag, memory_order_acquire)) {
-            ts->spin_ns = ts->spin_ns * 2 > gil->spin_ns ? gil->spin_ns : ts->spin_ns * 2;
-            return 1;
-        }
-        if (interrupted && atomic_load_explicit(interrupted, memory_order_relaxed)) return 0;
-        cpu_relax();
-        /* Read the clock only every few dozen spins: it costs more than a pause. */
-        if ((i & 63) == 63 && gv_now_ns() >= until) {
-            ts->spin_ns = ts->spin_ns / 2 < 500 ? 500 : ts->spin_ns / 2;
-            return 0;
-        }
+    if (spin_loop(flag, interrupted, gv_now_ns() + (uint64_t)ts->spin_ns)) {
+        ts->spin_ns = ts->spin_ns * 2 > gil->spin_ns ? gil->spin_ns : ts->spin_ns * 2;
+        return 1;
     }
+    ts->spin_ns = ts->spin_ns / 2 < 500 ? 500 : ts->spin_ns / 2;
+    return 0;
+}
+
+int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
+    if (atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed) >= gil->ncpus - 1) {
+        atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+        return -1;
+    }
+    pthread_mutex_unlock(&gil->mutex);
+    int r = spin_loop(&ts->gil_granted, NULL, gv_now_ns() + (uint64_t)ns);
+    gv_gil_lock(gil);
+    atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+    return r;
 }
 
 /* A waiter for the GIL spins only while fewer threads spin for it than there

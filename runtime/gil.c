@@ -279,6 +279,16 @@ void gv_gil_fifo_took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
 
 void gv_gil_fifo_hand_over(GvGIL *gil) {
     GvThreadState *next = pick_next(gil);
+    if (next && next->gil_starving && policy(gil)->fresh_interval_after_starving) {
+        /* Served after a whole interval: as after any switch in CPython,
+         * the waiters behind it wait a fresh interval behind the new holder
+         * before they ask. Left starving, each would ask the new holder at
+         * once (gv_gil_fifo_took) and every CPU-bound thread but one would
+         * run a minimum slice instead of an interval (countdown, 4 threads
+         * at 100 us: 1.31x the sequential time in priority mode, 1.18x in
+         * classic). Their place in the queue keeps their turn. */
+        for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) t->gil_starving = false;
+    }
     if (next) {
         gv_gil_make_holder(gil, next, gv_now_ns());
         atomic_store_explicit(&next->gil_granted, true, memory_order_release);

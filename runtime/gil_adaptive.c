@@ -13,6 +13,9 @@
  *   follows). The holder then drops at its next eval-breaker check after its
  *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order), or sooner
  *   when it blocks (ping-pong: it has just woken the waiter and blocks).
+ * And CPU-bound threads take turns of a whole interval each: once a starving
+ * waiter is served, the others wait a fresh interval behind it (priority
+ * mode gives each of them a minimum slice then; gv_gil_fifo_hand_over).
  * A forced dropper queueing behind a fresh holder does not spin: that holder
  * runs a whole interval. A parked wait spins for its wake-up as in spin mode
  * (gil_spin.c): it waits for an event from the running holder, so it and the
@@ -47,4 +50,5 @@ const GvGILPolicy gv_gil_policy_adaptive = {
     .yield = gv_gil_priority_yield,
     .spin_for_grant = spin_for_grant,
     .spin_for_wake = gv_gil_spin,
+    .fresh_interval_after_starving = true,
 };

@@ -29,6 +29,9 @@ typedef struct GvGILPolicy {
     /* A parked wait (runtime/wait.c) before it sleeps: as gv_gil_spin_until.
      * NULL: never spin. */
     int (*spin_for_wake)(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
+    /* FIFO policies: once a starving waiter is served, the others wait a
+     * fresh interval (gv_gil_fifo_hand_over). */
+    bool fresh_interval_after_starving;
     /* The schedule's own lists (mutex held): ts is being forgotten; every
      * waiter must wake. gil.c calls these whatever the mode. */
     void (*forget)(GvGIL *gil, GvThreadState *ts);

@@ -8,11 +8,16 @@
  * - another core can run the holder meanwhile (gil->spin_ns is 0 on one
  *   core, and at most ncpus - 1 threads spin at once), and
  * - the handoff is imminent and will come to it: it is the next to be served
- *   (gv_gil_fifo_next) and the holder has been asked to drop (by this waiter,
- *   back from a blocking wait or starving after an interval, or by one it
- *   follows). The holder then drops at its next eval-breaker check after its
- *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order), or sooner
- *   when it blocks (ping-pong: it has just woken the waiter and blocks).
+ *   (gv_gil_fifo_next) and either the holder has been asked to drop (by this
+ *   waiter, back from a blocking wait or starving after an interval, or by
+ *   one it follows), so it drops at its next eval-breaker check after its
+ *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order) or sooner
+ *   when it blocks (ping-pong: it has just woken the waiter and blocks); or
+ *   the holder is a thread back from a blocking wait in its first minimum
+ *   slice, which usually blocks again within it (an I/O thread handling an
+ *   event; async_raise or a pending call into the waiter). A thread back
+ *   from I/O so runs at once for a short slice, and the CPU-bound thread it
+ *   displaced gets the GIL back without a futex wake-up.
  * And CPU-bound threads take turns of a whole interval each: once a starving
  * waiter is served, the others wait a fresh interval behind it (priority
  * mode gives each of them a minimum slice then; gv_gil_fifo_hand_over).
@@ -32,12 +37,16 @@
 
 static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     if (gv_gil_fifo_next(gil) != ts || !gil->holder) return -1;
-    /* Asked by us (back from a wait, or starving) or by whoever we follow. */
-    if (!gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST)) return -1;
-    /* It drops at its first eval-breaker check once its minimum slice is
-     * over: spin for what is left of the slice and a few checks more, not
-     * for an adaptive budget (a thread's timer sleeps would shrink that). */
     int64_t left = (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS) - (int64_t)gv_now_ns();
+    /* Asked by us (back from a wait, or starving) or by whoever we follow:
+     * it drops at its first eval-breaker check once its minimum slice is
+     * over. Or it is back from a blocking wait and still in its first
+     * minimum slice: such a thread usually blocks again soon (it answers a
+     * request, passes an item on, raises into us). */
+    bool asked = gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST) != 0;
+    if (!asked && !(gil->holder_from_wait && left > 0)) return -1;
+    /* Spin for what is left of the slice and a few checks more, not for an
+     * adaptive budget (a thread's timer sleeps would shrink that). */
     int64_t ns = (left > 0 ? left : 0) + GV_GIL_DUE_SPIN_NS;
     return gv_gil_spin_capped_for(gil, ts, ns < gil->spin_ns ? ns : gil->spin_ns);
 }

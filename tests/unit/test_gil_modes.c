@@ -375,11 +375,12 @@ static void test_spin_waiters_spin_before_sleeping(void **state) {
 }
 
 /* The adaptive mode spins only for a handoff that is due: after a drop
- * request (its own, or one it follows). Two CPU-bound threads at a 0.5 ms
- * interval: the waiter that asks spins, the forced dropper queueing behind
- * the fresh holder does not (spin mode spins there too: about twice as many
- * spins as requests). */
-static void test_adaptive_spins_only_after_a_drop_request(void **state) {
+ * request (its own, or one it follows), or behind a thread back from a
+ * blocking wait (which asked to get in). Two CPU-bound threads at a 0.5 ms
+ * interval and a main thread coming back from waits: the waiters that ask
+ * spin, a forced dropper queueing behind a CPU-bound holder does not (spin
+ * mode spins there too: about twice as many spins as requests). */
+static void test_adaptive_spins_only_for_a_due_handoff(void **state) {
     (void)state;
     if (usable_cpus() < 2) skip();
     GvGILStats before, after;
@@ -492,7 +493,7 @@ int main(int argc, char **argv) {
         ADAPT(test_adaptive_cpu_bound_threads_take_turns),
         ADAPT(test_adaptive_priority_queue_goes_before_normal_queue),
         ADAPT(test_adaptive_starving_waiter_goes_before_priority_queue),
-        ADAPT(test_adaptive_spins_only_after_a_drop_request),
+        ADAPT(test_adaptive_spins_only_for_a_due_handoff),
         cmocka_unit_test_setup_teardown(test_adaptive_mode_does_not_spin_on_one_core, setup_adaptive_one_core,
                                         teardown_restore_affinity),
     };

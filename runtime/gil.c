@@ -97,7 +97,7 @@ void gv_gil_init(GvGIL *gil) {
     atomic_store(&gil->wake_spin_ns, 0);
     gil->prio_head = gil->prio_tail = gil->norm_head = gil->norm_tail = NULL;
     gil->holder_since = 0;
-    gil->holder_from_wait = false;
+    gil->grant_spin_ns = 0;
     gil->mode = GV_GIL_DEFAULT;
     /* Spinning only pays when another core can hand the GIL over meanwhile:
      * count the cores this process may run on (taskset, cpusets), not the
@@ -212,9 +212,7 @@ GvThreadState *gv_gil_fifo_next(GvGIL *gil) {
 
 static GvThreadState *pick_next(GvGIL *gil) {
     GvThreadState *t = gv_gil_fifo_next(gil);
-    if (!t) return NULL;
-    gil->holder_from_wait = unqueue(&gil->prio_head, &gil->prio_tail, t);
-    if (!gil->holder_from_wait) unqueue(&gil->norm_head, &gil->norm_tail, t);
+    if (t && !unqueue(&gil->prio_head, &gil->prio_tail, t)) unqueue(&gil->norm_head, &gil->norm_tail, t);
     return t;
 }
 

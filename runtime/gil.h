@@ -31,7 +31,7 @@ typedef struct GvGIL {
     GvThreadState *prio_head, *prio_tail; /* coming back from a blocking wait */
     GvThreadState *norm_head, *norm_tail; /* forced to drop, or new */
     uint64_t holder_since;    /* when the holder got it */
-    bool holder_from_wait;    /* FIFO modes: the holder came back from a blocking wait */
+    int64_t grant_spin_ns;    /* adaptive mode: the budget of spins for the GIL, earned by hits */
     /* Schedule mode: the threads that may run, in the order they became so. */
     GvThreadState **runnable;
     size_t nrunnable, caprunnable;

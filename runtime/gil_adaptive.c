@@ -8,16 +8,18 @@
  * - another core can run the holder meanwhile (gil->spin_ns is 0 on one
  *   core, and at most ncpus - 1 threads spin at once), and
  * - the handoff is imminent and will come to it: it is the next to be served
- *   (gv_gil_fifo_next) and either the holder has been asked to drop (by this
- *   waiter, back from a blocking wait or starving after an interval, or by
- *   one it follows), so it drops at its next eval-breaker check after its
- *   minimum slice (GV_GIL_MIN_SLICE_NS, the spin budget's order) or sooner
- *   when it blocks (ping-pong: it has just woken the waiter and blocks); or
- *   the holder is a thread back from a blocking wait in its first minimum
- *   slice, which usually blocks again within it (an I/O thread handling an
- *   event; async_raise or a pending call into the waiter). A thread back
- *   from I/O so runs at once for a short slice, and the CPU-bound thread it
- *   displaced gets the GIL back without a futex wake-up.
+ *   (gv_gil_fifo_next) and the holder has been asked to drop (by this waiter,
+ *   back from a blocking wait or starving after an interval, or by one it
+ *   follows), so it drops at its next eval-breaker check after its minimum
+ *   slice (GV_GIL_MIN_SLICE_NS) or sooner when it blocks (ping-pong: it has
+ *   just woken the waiter and blocks), and
+ * - spins for grants have been hitting lately (a budget halved by a miss,
+ *   doubled by a hit): when every core is busy with other work, none is
+ *   idle to spin on.
+ * (Tried and dropped: spinning behind a holder back from a blocking wait in
+ * its first slice, expecting it to block again soon. In ping-pong the
+ * displaced thread's spins took the core the holder needed: twice the forced
+ * drops, half the round trips.)
  * And CPU-bound threads take turns of a whole interval each: once a starving
  * waiter is served, the others wait a fresh interval behind it (priority
  * mode gives each of them a minimum slice then; gv_gil_fifo_hand_over).
@@ -29,26 +31,31 @@
  * trips); the per-thread adaptive budget shrinks fast for a thread whose waits
  * are long (timers, sleeps) to 0.5 us. */
 #include "breaker.h"
+#include "gil_policy.h"
 
 /* How long a due handoff may take once the holder's slice is over: a few
  * eval-breaker checks and the handover under the mutex. */
 #define GV_GIL_DUE_SPIN_NS 5000
-#include "gil_policy.h"
 
 static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     if (gv_gil_fifo_next(gil) != ts || !gil->holder) return -1;
-    int64_t left = (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS) - (int64_t)gv_now_ns();
     /* Asked by us (back from a wait, or starving) or by whoever we follow:
-     * it drops at its first eval-breaker check once its minimum slice is
-     * over. Or it is back from a blocking wait and still in its first
-     * minimum slice: such a thread usually blocks again soon (it answers a
-     * request, passes an item on, raises into us). */
-    bool asked = gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST) != 0;
-    if (!asked && !(gil->holder_from_wait && left > 0)) return -1;
-    /* Spin for what is left of the slice and a few checks more, not for an
-     * adaptive budget (a thread's timer sleeps would shrink that). */
+     * the holder drops at its first eval-breaker check once its minimum
+     * slice is over, or sooner when it blocks. */
+    if (!gv_eb_test(gil->holder, GV_EB_GIL_DROP_REQUEST)) return -1;
+    /* Spin for what is left of that slice and a few checks more, within the
+     * budget that spins for grants have earned lately: on a machine whose
+     * cores are all busy, spins miss, and a spin that misses only takes the
+     * holder's core away from it (measured: ping-pong at load 20 on 2 cores,
+     * 2.5x slower with a fixed budget). */
+    int64_t left = (int64_t)(gil->holder_since + GV_GIL_MIN_SLICE_NS) - (int64_t)gv_now_ns();
     int64_t ns = (left > 0 ? left : 0) + GV_GIL_DUE_SPIN_NS;
-    return gv_gil_spin_capped_for(gil, ts, ns < gil->spin_ns ? ns : gil->spin_ns);
+    if (gil->grant_spin_ns <= 0 || gil->grant_spin_ns > gil->spin_ns) gil->grant_spin_ns = gil->spin_ns;
+    if (ns > gil->grant_spin_ns) ns = gil->grant_spin_ns;
+    int hit = gv_gil_spin_capped_for(gil, ts, ns);
+    if (hit > 0) gil->grant_spin_ns = gil->grant_spin_ns * 2 > gil->spin_ns ? gil->spin_ns : gil->grant_spin_ns * 2;
+    else if (hit == 0) gil->grant_spin_ns = gil->grant_spin_ns / 2 < 500 ? 500 : gil->grant_spin_ns / 2;
+    return hit;
 }
 
 const GvGILPolicy gv_gil_policy_adaptive = {

@@ -51,7 +51,6 @@ int gv_gil_priority_take(GvGIL *gil, GvThreadState *ts) {
     }
     if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
         gv_gil_make_holder(gil, ts, start);
-        gil->holder_from_wait = prio;
     } else if (gv_gil_fifo_wait(gil, ts, prio) < 0) {
         pthread_mutex_unlock(&gil->mutex);
         return -1;

@@ -18,7 +18,8 @@
  *   thread back from a blocking wait served first;
  * - spin (gil_spin.c): priority, and waiters spin briefly before sleeping;
  * - adaptive (gil_adaptive.c): priority, spinning only where a handoff is
- *   imminent and another core can make it; the default;
+ *   due and another core can make it, CPU-bound threads taking whole-interval
+ *   turns; the candidate default (bench/README.md);
  * - schedule (gil_sched.c, internal): the deterministic schedule.
  * This file holds what they share: the holder bookkeeping, the counters
  * (written here only), the FIFO of waiters, and the dispatch.

@@ -227,7 +227,7 @@ typedef struct GvGILStats {
     unsigned long long spin_hits;       /* ... and got the GIL while spinning (no sleep) */
     unsigned long long wake_spins;      /* blocking waits that spun for their wake-up before sleeping */
     unsigned long long wake_spin_hits;  /* ... and were woken while spinning */
-    unsigned long long spin_ns;         /* time spent spinning for the GIL (and, in the totals, for wake-ups) */
+    unsigned long long spin_ns;         /* CPU time spent spinning for the GIL (and, in the totals, for wake-ups) */
     unsigned long long wait_ns_total;   /* time spent waiting to take the GIL */
     unsigned long long wait_ns_max;
     /* wait_hist[i]: takes that waited [2^i, 2^(i+1)) microseconds; [0] also holds < 1 µs. */

@@ -217,13 +217,21 @@ static GvThreadState *pick_next(GvGIL *gil) {
     return t;
 }
 
+/* The calling thread's CPU time, ns: what a spin costs (wall time would
+ * count the time the kernel ran something else). */
+static uint64_t thread_cpu_ns(void) {
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0;
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 /* mutex held: the policy's spin, if any, before ts sleeps for its grant. */
 static void spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     const GvGILPolicy *p = policy(gil);
     if (!p->spin_for_grant || gil->spin_ns <= 0 || atomic_load(&ts->gil_granted)) return;
-    uint64_t t0 = gv_now_ns();
+    uint64_t t0 = thread_cpu_ns();
     int hit = p->spin_for_grant(gil, ts);
-    if (hit >= 0) gv_gil_count_spin(gil, ts, hit, gv_now_ns() - t0);
+    if (hit >= 0) gv_gil_count_spin(gil, ts, hit, thread_cpu_ns() - t0);
 }
 
 int gv_gil_fifo_wait(GvGIL *gil, GvThreadState *ts, bool prio) {
@@ -321,13 +329,13 @@ bool gv_gil_spins_for_wake(GvGIL *gil) { return policy(gil)->spin_for_wake && gi
 int gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
     const GvGILPolicy *p = policy(gil);
     if (!p->spin_for_wake || gil->spin_ns <= 0) return -1;
-    uint64_t t0 = gv_now_ns();
+    uint64_t t0 = thread_cpu_ns();
     int hit = p->spin_for_wake(gil, ts, flag, interrupted);
     if (hit >= 0) {
         /* Not under the mutex: the waker may hold it right now. */
         atomic_fetch_add_explicit(&gil->wake_spins, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&gil->wake_spin_hits, (unsigned)hit, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gil->wake_spin_ns, gv_now_ns() - t0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gil->wake_spin_ns, thread_cpu_ns() - t0, memory_order_relaxed);
     }
     return hit;
 }

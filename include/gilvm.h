@@ -189,8 +189,10 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   an interval plus 20 us per thread ahead of it.
  * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly (up to 20 us, adapted per
  *   thread) before sleeping, when the process may run on more than one core.
- * - ADAPTIVE: PRIORITY, and a waiter spins for the GIL only when the handoff
- *   is due (it is next, and the holder has been asked to drop) and the
+ * - ADAPTIVE: PRIORITY, but CPU-bound threads take turns of a whole interval
+ *   (a waiter waits about an interval per CPU-bound thread ahead of it); a
+ *   waiter spins for the GIL only when the handoff is due (it is next, and the
+ *   holder has been asked to drop), spins have been hitting lately, and the
  *   process may run on more than one core; blocking waits spin as in
  *   PRIORITY_SPIN.
  * Settable only while the interpreter has a single thread state: 0, or -1 with

@@ -375,8 +375,7 @@ static void test_spin_waiters_spin_before_sleeping(void **state) {
 }
 
 /* The adaptive mode spins only for a handoff that is due: after a drop
- * request (its own, or one it follows), or behind a thread back from a
- * blocking wait (which asked to get in). Two CPU-bound threads at a 0.5 ms
+ * request (its own, or one it follows). Two CPU-bound threads at a 0.5 ms
  * interval and a main thread coming back from waits: the waiters that ask
  * spin, a forced dropper queueing behind a CPU-bound holder does not (spin
  * mode spins there too: about twice as many spins as requests). */

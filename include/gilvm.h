@@ -191,12 +191,23 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   an interval plus 20 us per thread ahead of it.
  * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly (up to 20 us, adapted per
  *   thread) before sleeping, when the process may run on more than one core.
+ * - ADAPTIVE: PRIORITY, but CPU-bound threads take turns of a whole interval
+ *   (a waiter waits about an interval per CPU-bound thread ahead of it); a
+ *   waiter spins for the GIL only when the handoff is due (it is next, and the
+ *   holder has been asked to drop), spins have been hitting lately, and the
+ *   process may run on more than one core; blocking waits spin as in
+ *   PRIORITY_SPIN.
  * Settable only while the interpreter has a single thread state: 0, or -1 with
  * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
- * variable names (classic, priority or spin), else CLASSIC; the `gilvm`
- * command also takes --gil=MODE. */
-typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2 } GvGILMode;
+ * variable names (classic, priority, spin or adaptive), else CLASSIC; the
+ * `gilvm` command also takes --gil=MODE. */
+/* (3 is the deterministic schedule, set with Gv_SetSchedule.) */
+typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2, GV_GIL_ADAPTIVE = 4 } GvGILMode;
 GV_API int Gv_SetGILMode(GvGILMode mode);
+/* The mode called `name` ("classic", "priority", "spin", "adaptive": what
+ * --gil= and GILMODE accept), or -1 if there is none (or name is NULL).
+ * Any thread. */
+GV_API int Gv_GILModeByName(const char *name);
 /* A deterministic schedule, for reproducing races: from now on one thread
  * runs at a time for exactly `instructions` instructions, then the next one
  * is drawn from the runnable threads by a PRNG seeded with `seed`. Threads
@@ -222,6 +233,9 @@ typedef struct GvGILStats {
     unsigned long long drop_requests;   /* requests a waiter sent (after an interval; at once in the priority modes) */
     unsigned long long spins;           /* spin mode: waits for the GIL that spun before sleeping */
     unsigned long long spin_hits;       /* ... and got the GIL while spinning (no sleep) */
+    unsigned long long wake_spins;      /* blocking waits that spun for their wake-up before sleeping */
+    unsigned long long wake_spin_hits;  /* ... and were woken while spinning */
+    unsigned long long spin_ns;         /* CPU time spent spinning for the GIL (and, in the totals, for wake-ups) */
     unsigned long long wait_ns_total;   /* time spent waiting to take the GIL */
     unsigned long long wait_ns_max;
     /* wait_hist[i]: takes that waited [2^i, 2^(i+1)) microseconds; [0] also holds < 1 µs. */

@@ -17,6 +17,8 @@ typedef struct GvGIL {
     int64_t spin_ns;          /* spin budget of the spin mode (0 on one core) */
     int ncpus;                /* cores this process may run on, at init */
     _Atomic int spinners;     /* threads spinning for the GIL now (spin mode) */
+    /* Spins of parked waits (gv_gil_spin_until), counted without the mutex. */
+    _Atomic unsigned long long wake_spins, wake_spin_hits, wake_spin_ns;
     pthread_mutex_t mutex;    /* guards every field below unless it says otherwise */
     pthread_cond_t cond;      /* signalled when the GIL is dropped */
     pthread_cond_t switch_cond; /* signalled when a thread takes it (forced switching) */
@@ -29,6 +31,7 @@ typedef struct GvGIL {
     GvThreadState *prio_head, *prio_tail; /* coming back from a blocking wait */
     GvThreadState *norm_head, *norm_tail; /* forced to drop, or new */
     uint64_t holder_since;    /* when the holder got it */
+    int64_t grant_spin_ns;    /* adaptive mode: the budget of spins for the GIL, earned by hits */
     /* Schedule mode: the threads that may run, in the order they became so. */
     GvThreadState **runnable;
     size_t nrunnable, caprunnable;
@@ -45,6 +48,9 @@ typedef struct GvGIL {
  * holder has run this long: the bound on how often I/O can preempt. */
 #define GV_GIL_MIN_SLICE_NS 20000
 
+/* The mode an interpreter starts in (GILMODE and --gil= choose another). */
+#define GV_GIL_DEFAULT GV_GIL_CLASSIC
+
 void gv_gil_init(GvGIL *gil);
 /* Takes the GIL for ts (which does not hold it). Returns 0, or -1 without
  * taking it if the interpreter is finalizing and ts may not run any more. */
@@ -60,11 +66,18 @@ int gv_gil_yield(GvGIL *gil, GvThreadState *ts);
 void gv_gil_forget(GvGIL *gil, GvThreadState *ts);
 /* Wakes every thread waiting for the GIL (finalization: they will refuse). */
 void gv_gil_wake_all(GvGIL *gil);
-/* Spin mode: spins up to the thread's adaptive budget (at most gil->spin_ns)
- * until *flag is set (1), or *interrupted is or the time is up (0). Returns
- * -1 without spinning in the other modes. */
+/* A parked wait, before it sleeps: in the modes that spin for a wake-up,
+ * spins up to the thread's adaptive budget (at most gil->spin_ns) until *flag
+ * is set (1), or *interrupted is or the time is up (0). Returns -1 without
+ * spinning in the other modes. */
 int gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
+/* Whether gv_gil_spin_until may spin in this mode (on this machine). */
+bool gv_gil_spins_for_wake(GvGIL *gil);
 const char *gv_gil_mode_name(int mode);
+/* The selectable mode called `name` (classic, priority, spin, adaptive), or
+ * -1. */
+int gv_gil_mode_by_name(const char *name);
+bool gv_gil_mode_selectable(int mode);
 /* Schedule mode (GV_GIL_SCHEDULE, internal): one thread runs at a time, for
  * sched_n instructions, then the next is drawn from the runnable threads by
  * a PRNG seeded with `seed`. Set while a single thread exists. */

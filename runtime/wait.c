@@ -153,9 +153,10 @@ static void park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
         gv_tstate_detach(ts);
         pthread_mutex_lock(m);
         ts->parked = true;
-        if (interp->gil.mode == GV_GIL_PRIORITY_SPIN) {
-            /* Spin mode: whoever wakes us is likely running on the other
-             * core right now; a short spin saves the futex round trip. */
+        if (gv_gil_spins_for_wake(&interp->gil)) {
+            /* The modes that spin: whoever wakes us is likely running on
+             * the other core right now; a short spin saves the futex round
+             * trip. */
             pthread_mutex_unlock(m);
             gv_gil_spin_until(&interp->gil, ts, &ts->wake, NULL);
             pthread_mutex_lock(m);

@@ -49,8 +49,7 @@ GvThreadState *Gv_Initialize(void) {
     gv_runtime_set_finalizing(false);
     /* GILMODE picks the GIL's mode for any embedder (bench/ relies on it). */
     const char *mode = getenv("GILMODE");
-    if (mode && strcmp(mode, "priority") == 0) interp->gil.mode = GV_GIL_PRIORITY;
-    else if (mode && strcmp(mode, "spin") == 0) interp->gil.mode = GV_GIL_PRIORITY_SPIN;
+    if (gv_gil_mode_by_name(mode) >= 0) interp->gil.mode = gv_gil_mode_by_name(mode);
     gv_runtime_set_interp(interp);
     GvThreadState *ts = gv_interp_create(interp);
     if (!ts) {

@@ -4,6 +4,12 @@
  * state's, as for every other "GIL held" call. */
 #include "api.h"
 
+int Gv_GILModeByName(const char *name) {
+    if (!name) return -1;
+    int m = gv_gil_mode_by_name(name);
+    return gv_gil_mode_selectable(m) ? m : -1;
+}
+
 const char *Gv_GetGILModeName(void) {
     GvInterpreterState *interp = GvInterpreterState_Get();
     return gv_gil_mode_name(interp ? interp->gil.mode : GV_GIL_CLASSIC);

@@ -168,7 +168,7 @@ int Gv_SetSwitchInterval(double seconds) {
 
 int Gv_SetGILMode(GvGILMode mode) {
     GvThreadState *ts = gv_api_need_gil("Gv_SetGILMode");
-    if (mode != GV_GIL_CLASSIC && mode != GV_GIL_PRIORITY && mode != GV_GIL_PRIORITY_SPIN)
+    if (!gv_gil_mode_selectable((int)mode))
         return gv_err_format(&gv_type_ValueError, "unknown GIL mode %d", (int)mode);
     GvInterpreterState *interp = ts->interp;
     pthread_mutex_lock(&interp->mutex);

@@ -28,7 +28,7 @@ static const char usage[] =
     "                       allocation past it raises MemoryError (default: half the\n"
     "                       physical memory, or of the cgroup's limit if lower);\n"
     "                       --gil-stats prints the GIL's counters per thread at exit;\n"
-    "                       --gil=classic|priority|spin picks how the GIL is handed over\n"
+    "                       --gil=classic|priority|spin|adaptive picks how the GIL is handed over\n"
     "                       (default: $GILMODE, else classic);\n"
     "                       --schedule=SEED[:N] runs one thread at a time for N instructions\n"
     "                       (default 100), the next drawn from SEED: reproducible races;\n"
@@ -112,7 +112,9 @@ static void print_hist(FILE *f, const char *title, const GvGILStats *s) {
  * each thread (where the convoy effect shows: a thread back from I/O that
  * waits milliseconds behind CPU-bound ones). */
 static void print_gil_stats(FILE *f) {
-    bool spin = Gv_GetGILMode() == GV_GIL_PRIORITY_SPIN;
+    GvGILStats total;
+    GvGIL_GetStats(&total);
+    bool spin = total.spins || total.wake_spins; /* the modes that spin, on more than one core */
     fprintf(f, "\nGIL statistics (mode %s)\n%-10s %10s %9s %8s %10s %9s %12s %10s", Gv_GetGILModeName(),
             "thread", "acquired", "switches", "forced", "voluntary", "requests", "wait ms", "max ms");
     if (spin) fprintf(f, " %9s %9s", "spins", "spin hits");
@@ -131,9 +133,13 @@ static void print_gil_stats(FILE *f) {
     }
     free(all);
     for (size_t i = 0; rows && i < n; i++) print_row(f, rows[i].who, &rows[i].s, spin);
-    GvGILStats total;
-    GvGIL_GetStats(&total);
     print_row(f, "all", &total, spin);
+    if (spin)
+        /* What spinning costs (CPU time) beside what it saves (the waits). */
+        fprintf(f, "spinning: %llu waits for the GIL spun (%llu got it), %llu blocking waits spun (%llu woken); "
+                   "%.3f ms CPU in all, %.2f us per switch\n",
+                total.spins, total.spin_hits, total.wake_spins, total.wake_spin_hits, (double)total.spin_ns / 1e6,
+                total.switches ? (double)total.spin_ns / 1e3 / (double)total.switches : 0.0);
     print_hist(f, "all threads", &total);
     for (size_t i = 0; rows && i < n; i++) {
         char title[48];
@@ -425,12 +431,9 @@ int main(int argc, char **argv) {
         }
         int mode_ok = 0;
         if (mode && *mode) {
-            GvGILMode m = GV_GIL_CLASSIC;
-            if (strcmp(mode, "classic") == 0) m = GV_GIL_CLASSIC;
-            else if (strcmp(mode, "priority") == 0) m = GV_GIL_PRIORITY;
-            else if (strcmp(mode, "spin") == 0) m = GV_GIL_PRIORITY_SPIN;
-            else mode_ok = -1;
-            if (mode_ok == 0) Gv_SetGILMode(m);
+            int m = Gv_GILModeByName(mode);
+            if (m < 0) mode_ok = -1;
+            else Gv_SetGILMode((GvGILMode)m);
         }
         if (schedule && mode_ok == 0) {
             char *end;
@@ -453,7 +456,7 @@ int main(int argc, char **argv) {
         else if (mode_ok == -2)
             status = usage_error("bad --schedule '%s' (SEED or SEED:N, N from 1 to 100000000)", schedule);
         else if (mode_ok < 0)
-            status = usage_error("unknown GIL mode '%s' (classic, priority or spin)", mode);
+            status = usage_error("unknown GIL mode '%s' (classic, priority, spin or adaptive)", mode);
         else if (schedule_digest && !schedule)
             status = usage_error("%s", "--schedule-digest needs --schedule=SEED[:N]");
         else if (first < argc && argv[first][0] == '-' && argv[first][1])

@@ -5,8 +5,9 @@
 source docs/tour/common.gdb
 
 # 1. The waiter (worker) timed out after a whole switch interval without a
-#    switch: take_classic sets the drop request in the holder's eval breaker.
-break gv_eb_set if bits == 1 && $_caller_is("take_classic")
+#    switch: take_classic sets the drop request in the holder's eval breaker
+#    (through gv_gil_request_drop, where every request is counted).
+break gv_eb_set if bits == 1 && $_any_caller_is("take_classic", 2)
 commands 1
   silent
   printf "TOUR-STOP 1: take_classic sets GIL_DROP_REQUEST in the holder\n"

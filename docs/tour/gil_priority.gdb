@@ -5,16 +5,16 @@
 source docs/tour/common.gdb
 
 # 1. worker is back from sleep() (a blocking wait): take_handoff queues it
-#    in the priority queue, and queue_and_wait asks the holder at once.
-break request_drop if gil->prio_head == ts
+#    in the priority queue, and gv_gil_fifo_wait asks the holder at once.
+break gv_gil_request_drop if gil->prio_head == ts
 commands 1
   silent
-  printf "TOUR-STOP 1: request_drop (a waiter back from a wait asks at once)\n"
+  printf "TOUR-STOP 1: gv_gil_request_drop (a waiter back from a wait asks at once)\n"
   tour_tid waiter ts
   tour_tid holder gil->holder
   tour_bits holder.eval_breaker(before) gil->holder->eval_breaker
   tour_gil gil
-  tour_int from_queue_and_wait $_caller_is("queue_and_wait")
+  tour_int from_queue_and_wait $_caller_is("gv_gil_fifo_wait")
   disable 1
   enable 2
   tour_next
@@ -35,12 +35,12 @@ commands 2
   tour_next
 end
 
-# 3. yield_handoff: the holder picks its successor itself, nobody races.
-break hand_over
+# 3. gv_gil_priority_yield_handoff: the holder picks its successor itself, nobody races.
+break gv_gil_fifo_hand_over
 commands 3
   silent
-  printf "TOUR-STOP 3: hand_over (the holder grants the GIL)\n"
-  tour_int from_yield_handoff $_caller_is("yield_handoff")
+  printf "TOUR-STOP 3: gv_gil_fifo_hand_over (the holder grants the GIL)\n"
+  tour_int from_yield_handoff $_caller_is("gv_gil_priority_yield_handoff")
   tour_gil gil
   disable 3
   enable 4
@@ -48,10 +48,10 @@ commands 3
 end
 
 # 4. The head of the priority queue becomes the holder.
-break make_holder if $_caller_is("hand_over")
+break gv_gil_make_holder if $_caller_is("gv_gil_fifo_hand_over")
 commands 4
   silent
-  printf "TOUR-STOP 4: make_holder (the waiter is the holder now)\n"
+  printf "TOUR-STOP 4: gv_gil_make_holder (the waiter is the holder now)\n"
   tour_tid new_holder ts
   tour_tid old_holder gil->holder
   disable 4
@@ -59,12 +59,12 @@ commands 4
   tour_next
 end
 
-# 5. worker wakes in queue_and_wait, granted, and took() settles the take;
+# 5. worker wakes in gv_gil_fifo_wait, granted, and gv_gil_fifo_took() settles the take;
 #    main has queued itself in the normal queue meanwhile.
-break took
+break gv_gil_fifo_took
 commands 5
   silent
-  printf "TOUR-STOP 5: took (the waiter wakes holding the GIL)\n"
+  printf "TOUR-STOP 5: gv_gil_fifo_took (the waiter wakes holding the GIL)\n"
   tour_tid thread ts
   tour_int gil_granted ts->gil_granted
   tour_gil gil

@@ -10,7 +10,7 @@ break GvGILState_Ensure
 commands 1
   silent
   printf "TOUR-STOP 1: GvGILState_Ensure (outermost, from a raw pthread)\n"
-  tour_tid bound gv_thread_bound()
+  tour_tid bound gv_thread_bound(gv_runtime_interp())
   tour_tid current gv_tstate_get()
   disable 1
   enable 2
@@ -22,7 +22,7 @@ break gv_tstate_new if $_caller_is("GvGILState_Ensure")
 commands 2
   silent
   printf "TOUR-STOP 2: gv_tstate_new (a thread state for the newcomer)\n"
-  tour_int id_it_will_get interp->next_thread_id
+  tour_int id_it_will_get runtime.next_thread_id
   tour_int threads_running interp->threads_running
   disable 2
   enable 3
@@ -36,7 +36,7 @@ commands 3
   silent
   printf "TOUR-STOP 3: gv_tstate_attach (the newcomer takes the GIL)\n"
   tour_tid ts ts
-  tour_tid bound gv_thread_bound()
+  tour_tid bound gv_thread_bound(gv_runtime_interp())
   tour_int gilstate_auto ts->gilstate_auto
   tour_int gilstate_counter ts->gilstate_counter
   tour_int holds_gil ts->holds_gil
@@ -52,21 +52,21 @@ break GvGILState_Ensure
 commands 4
   silent
   printf "TOUR-STOP 4: GvGILState_Ensure (nested)\n"
-  tour_tid bound gv_thread_bound()
-  tour_int gilstate_counter gv_thread_bound()->gilstate_counter
-  tour_int holds_gil gv_thread_bound()->holds_gil
+  tour_tid bound gv_thread_bound(gv_runtime_interp())
+  tour_int gilstate_counter gv_thread_bound(gv_runtime_interp())->gilstate_counter
+  tour_int holds_gil gv_thread_bound(gv_runtime_interp())->holds_gil
   disable 4
   enable 5
   tour_next
 end
 
 # 5. The outermost Release (the counter is back at 1) ...
-break GvGILState_Release if gv_thread_bound()->gilstate_counter == 1
+break GvGILState_Release if gv_thread_bound(gv_runtime_interp())->gilstate_counter == 1
 commands 5
   silent
   printf "TOUR-STOP 5: GvGILState_Release (outermost)\n"
-  tour_tid bound gv_thread_bound()
-  tour_int gilstate_counter gv_thread_bound()->gilstate_counter
+  tour_tid bound gv_thread_bound(gv_runtime_interp())
+  tour_int gilstate_counter gv_thread_bound(gv_runtime_interp())->gilstate_counter
   tour_int state state
   disable 5
   enable 6

@@ -1,4 +1,4 @@
-/* The priority GIL modes (runtime/gil.c, "priority" and "spin"): direct
+/* The FIFO GIL modes (runtime/gil_priority.c, gil_spin.c, gil_adaptive.c): direct
  * handoff through two FIFO queues, a thread back from a blocking wait served
  * first, round robin among CPU-bound threads, the starvation bound, and the
  * spin telemetry.
@@ -42,6 +42,10 @@ static int setup_priority(void **state) {
 static int setup_spin(void **state) {
     (void)state;
     return setup_mode(GV_GIL_PRIORITY_SPIN);
+}
+static int setup_adaptive(void **state) {
+    (void)state;
+    return setup_mode(GV_GIL_ADAPTIVE);
 }
 
 /* Lets the other threads run for about ms milliseconds. */
@@ -365,6 +369,25 @@ static void test_spin_waiters_spin_before_sleeping(void **state) {
     assert_true(after.spin_hits <= after.spins);
 }
 
+/* The adaptive mode spins only for a handoff that is due: after a drop
+ * request (its own, or one it follows). Two CPU-bound threads at a 0.5 ms
+ * interval and a main thread coming back from waits: the waiters that ask
+ * spin, a forced dropper queueing behind a CPU-bound holder does not (spin
+ * mode spins there too: about twice as many spins as requests). */
+static void test_adaptive_spins_only_for_a_due_handoff(void **state) {
+    (void)state;
+    if (usable_cpus() < 2) skip();
+    GvGILStats before, after;
+    GvGIL_GetStats(&before);
+    run_two_spinners_briefly();
+    GvGIL_GetStats(&after);
+    assert_true(after.spins > before.spins);
+    assert_true(after.spin_hits <= after.spins);
+    assert_true(after.spins - before.spins <= after.drop_requests - before.drop_requests);
+    /* The time spun is counted. */
+    assert_true(after.spin_ns > before.spin_ns);
+}
+
 static void test_priority_never_spins(void **state) {
     (void)state;
     run_two_spinners_briefly();
@@ -380,8 +403,7 @@ static void test_priority_never_spins(void **state) {
  * single CPU must not spin. */
 static cpu_set_t saved_affinity;
 
-static int setup_spin_one_core(void **state) {
-    (void)state;
+static int restrict_to_one_core(void) {
     if (sched_getaffinity(0, sizeof saved_affinity, &saved_affinity) != 0) return -1;
     int first = -1;
     for (int i = 0; i < CPU_SETSIZE && first < 0; i++)
@@ -389,8 +411,19 @@ static int setup_spin_one_core(void **state) {
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(first, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0) return -1;
+    return sched_setaffinity(0, sizeof one, &one);
+}
+
+static int setup_spin_one_core(void **state) {
+    (void)state;
+    if (restrict_to_one_core() != 0) return -1;
     return setup_mode(GV_GIL_PRIORITY_SPIN);
+}
+
+static int setup_adaptive_one_core(void **state) {
+    (void)state;
+    if (restrict_to_one_core() != 0) return -1;
+    return setup_mode(GV_GIL_ADAPTIVE);
 }
 
 static int teardown_restore_affinity(void **state) {
@@ -405,10 +438,34 @@ static void test_spin_mode_does_not_spin_on_one_core(void **state) {
     GvGIL_GetStats(&st);
     assert_true(st.switches > 0);
     assert_int_equal(st.spins, 0);
+    assert_int_equal(st.wake_spins, 0);
+    assert_int_equal(st.spin_ns, 0);
+}
+
+/* The adaptive mode keeps every guarantee of the priority mode. */
+static void test_adaptive_thread_back_from_wait_does_not_wait_for_the_interval(void **state) {
+    (void)state;
+    check_back_from_wait_does_not_wait_for_the_interval();
+}
+static void test_adaptive_gilstate_ensure_does_not_wait_for_the_interval(void **state) {
+    test_priority_gilstate_ensure_does_not_wait_for_the_interval(state);
+}
+static void test_adaptive_cpu_bound_threads_take_turns(void **state) {
+    test_priority_cpu_bound_threads_take_turns(state);
+}
+static void test_adaptive_priority_queue_goes_before_normal_queue(void **state) {
+    test_priority_queue_goes_before_normal_queue(state);
+}
+static void test_adaptive_starving_waiter_goes_before_priority_queue(void **state) {
+    test_priority_starving_waiter_goes_before_priority_queue(state);
+}
+static void test_adaptive_mode_does_not_spin_on_one_core(void **state) {
+    test_spin_mode_does_not_spin_on_one_core(state);
 }
 
 #define PRIO(t) cmocka_unit_test_setup_teardown(t, setup_priority, gvt_teardown)
 #define SPIN(t) cmocka_unit_test_setup_teardown(t, setup_spin, gvt_teardown)
+#define ADAPT(t) cmocka_unit_test_setup_teardown(t, setup_adaptive, gvt_teardown)
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
@@ -424,6 +481,14 @@ int main(int argc, char **argv) {
         SPIN(test_spin_waiters_spin_before_sleeping),
         PRIO(test_priority_never_spins),
         cmocka_unit_test_setup_teardown(test_spin_mode_does_not_spin_on_one_core, setup_spin_one_core,
+                                        teardown_restore_affinity),
+        ADAPT(test_adaptive_thread_back_from_wait_does_not_wait_for_the_interval),
+        ADAPT(test_adaptive_gilstate_ensure_does_not_wait_for_the_interval),
+        ADAPT(test_adaptive_cpu_bound_threads_take_turns),
+        ADAPT(test_adaptive_priority_queue_goes_before_normal_queue),
+        ADAPT(test_adaptive_starving_waiter_goes_before_priority_queue),
+        ADAPT(test_adaptive_spins_only_for_a_due_handoff),
+        cmocka_unit_test_setup_teardown(test_adaptive_mode_does_not_spin_on_one_core, setup_adaptive_one_core,
                                         teardown_restore_affinity),
     };
     return gvt_run(argc, argv, tests, NULL, NULL);

@@ -107,6 +107,9 @@ void gv_interp_before_finalize(GvThreadState *ts) {
 
 void gv_interp_teardown(GvThreadState *ts, bool all_gone) {
     GvInterpreterState *interp = ts->interp;
+    /* A sharer whose end left a thread behind (unlinked, not freed) may still
+     * touch this interpreter's GIL: keep it allocated, as for our own. */
+    if (atomic_load(&interp->gil_sharers) > 0) all_gone = false;
     if (!all_gone) {
         /* A thread may still wake up in the interpreter: leave it allocated,
          * but no longer listed. */
@@ -164,9 +167,14 @@ static void save_current(void) {
 
 GvThreadState *GvInterpreter_NewFromConfig(const GvInterpreterConfig *config) {
     if (config && config->gil != GV_INTERP_OWN_GIL) return NULL;
+    bool shared = false;
     GvInterpreterState *main_interp = gv_runtime_interp();
     if (!main_interp || gv_interp_finalizing(main_interp)) return NULL;
-    GvInterpreterState *interp = gv_interp_new();
+    /* The deterministic schedule orders main's threads only: a sharer's
+     * threads would take the GIL outside it. (Set only while a single thread
+     * exists, so it cannot start under a sharer either.) */
+    if (shared && main_interp->gil->mode == GV_GIL_SCHEDULE) return NULL;
+    GvInterpreterState *interp = gv_interp_new(shared ? main_interp : NULL);
     if (!interp) return NULL;
     GvThreadState *prev = gv_tstate_get();
     bool swapped = prev && prev->holds_gil;

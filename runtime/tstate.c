@@ -193,14 +193,19 @@ void gv_interp_delete(GvInterpreterState *interp) {
 
 bool gv_tstate_alone_on_gil(GvThreadState *ts) {
     bool alone = true;
+    int sharers = 0;
     gv_runtime_lock();
     for (GvInterpreterState *i = runtime.all; i && alone; i = i->next_interp) {
         if (i->gil != ts->interp->gil) continue;
+        if (i != i->gil_owner) sharers++;
         pthread_mutex_lock(&i->mutex);
         for (GvThreadState *t = i->threads; t; t = t->next)
             if (t != ts) alone = false;
         pthread_mutex_unlock(&i->mutex);
     }
+    /* A sharer no longer listed but not freed (its end left a thread
+     * behind) may still have a thread in the GIL. */
+    if (alone && atomic_load(&ts->interp->gil_owner->gil_sharers) != sharers) alone = false;
     gv_runtime_unlock();
     return alone;
 }

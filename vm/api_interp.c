@@ -116,6 +116,9 @@ void gv_interp_teardown(GvThreadState *ts, bool all_gone) {
         gv_interp_unlink(interp);
         gv_tstate_set(NULL);
         gv_thread_unbind(interp);
+        /* Our own GIL may stay held by a thread state nobody uses; main's,
+         * shared, must go back to main's threads. */
+        if (interp->gil_owner != interp) gv_gil_drop(interp->gil, ts, false);
         return;
     }
     gv_err_clear(ts);
@@ -130,13 +133,22 @@ void gv_interp_teardown(GvThreadState *ts, bool all_gone) {
     /* Thread states nobody deleted (GvThreadState_New without Delete, or a
      * thread that left with GvEval_SaveThread and never came back): their
      * threads may still hold them, so each leaves a tombstone. */
-    while (interp->threads) {
+    bool shared = interp->gil_owner != interp;
+    for (;;) {
         GvThreadState *t = interp->threads;
+        if (t == ts && shared) t = ts->next; /* deleted last: it holds main's GIL */
+        if (!t) break;
         gv_frame_teardown_all(t);
         if (t == ts) gv_tstate_delete(t);
         else gv_tstate_retire(t);
     }
     gv_containers_clear(interp);
+    if (shared) {
+        /* Our own GIL dies with the interpreter; main's is handed back,
+         * by the one path that drops a GIL and frees its holder. */
+        gv_frame_teardown_all(ts);
+        gv_tstate_delete_current(ts);
+    }
     gv_tstate_set(NULL);
     gv_thread_unbind(interp);
     gv_interp_delete(interp);
@@ -166,8 +178,8 @@ static void save_current(void) {
 }
 
 GvThreadState *GvInterpreter_NewFromConfig(const GvInterpreterConfig *config) {
-    if (config && config->gil != GV_INTERP_OWN_GIL) return NULL;
-    bool shared = false;
+    if (config && config->gil != GV_INTERP_OWN_GIL && config->gil != GV_INTERP_SHARED_GIL) return NULL;
+    bool shared = config && config->gil == GV_INTERP_SHARED_GIL;
     GvInterpreterState *main_interp = gv_runtime_interp();
     if (!main_interp || gv_interp_finalizing(main_interp)) return NULL;
     /* The deterministic schedule orders main's threads only: a sharer's

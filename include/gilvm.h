@@ -197,7 +197,8 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   holder has been asked to drop), spins have been hitting lately, and the
  *   process may run on more than one core; blocking waits spin as in
  *   PRIORITY_SPIN.
- * Settable only while the interpreter has a single thread state: 0, or -1 with
+ * Settable only while the interpreter has a single thread state (counting
+ * those of interpreters sharing its GIL, GV_INTERP_SHARED_GIL): 0, or -1 with
  * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
  * variable names (classic, priority, spin or adaptive), else CLASSIC; the
  * `gilvm` command also takes --gil=MODE. */
@@ -514,7 +515,8 @@ GV_API void Gv_SetInstructionBudget(long long n);
  *
  * An interpreter has its own globals, builtins, threads, GIL, thread dicts,
  * hooks, pending calls, switch interval and recursion limit; interpreters
- * run in parallel, and objects never pass from one to another (programs copy
+ * run in parallel (except one sharing main's GIL: GV_INTERP_SHARED_GIL, whose
+ * GIL, switch interval and GIL statistics are main's), and objects never pass from one to another (programs copy
  * values through channels: docs/LANGUAGE.md, "Interpreters"). The main
  * interpreter is the one Gv_Initialize made (id 0). The GILState calls
  * (GvGILState_Ensure) attach to the main interpreter; GvThreadState_Ensure
@@ -523,16 +525,26 @@ GV_API void Gv_SetInstructionBudget(long long n);
 
 /* How GvInterpreter_NewFromConfig makes an interpreter. */
 typedef struct GvInterpreterConfig {
-    int gil; /* GV_INTERP_OWN_GIL (the default) */
+    int gil; /* GV_INTERP_OWN_GIL (the default) or GV_INTERP_SHARED_GIL */
 } GvInterpreterConfig;
 #define GV_INTERP_OWN_GIL 0
-/* Sharing the main interpreter's GIL: not supported yet (NewFromConfig
- * returns NULL for it, as for any other value). */
+/* Sharing the main interpreter's GIL (CPython's PyInterpreterConfig_SHARED_GIL):
+ * the new interpreter has its own globals, threads and per-interpreter
+ * services as any other, but its threads take turns with main's on one GIL
+ * instead of running in parallel. The GIL's mode, switch interval and
+ * statistics are the GIL's, so such an interpreter shares them with main
+ * (Gv_SetSwitchInterval in either changes both; GvGIL_GetStats counts the
+ * threads of both). Changing the mode (Gv_SetGILMode, Gv_SetSchedule) needs a
+ * single thread state across main and every interpreter sharing its GIL. Not
+ * under the deterministic schedule (NewFromConfig returns NULL then), and
+ * the GIL timeline records main's threads only. Gv_Finalize refuses (a fatal
+ * error) while such an interpreter exists. */
 #define GV_INTERP_SHARED_GIL 1
 
 /* Makes an interpreter and a thread state of it for the calling thread,
  * which becomes its main thread, current, holding the new interpreter's GIL
- * (as CPython's Py_NewInterpreterFromConfig). A thread state the calling
+ * (with GV_INTERP_SHARED_GIL main's, taken in turn with main's threads) (as
+ * CPython's Py_NewInterpreterFromConfig). A thread state the calling
  * thread had current is detached first, as by GvEval_SaveThread: return to
  * it with GvEval_RestoreThread after GvInterpreter_End. The main interpreter
  * must exist and not be finalizing. Returns the new thread state, or NULL

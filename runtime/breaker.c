@@ -127,6 +127,6 @@ int gv_breaker_handle(GvThreadState *ts) {
     /* TRACING: the eval loop switches the frame's instruction array itself,
      * right after this returns. */
     if (bits & (GV_EB_TEST | GV_EB_TRACING)) gv_eb_clear(ts, GV_EB_TEST | GV_EB_TRACING);
-    if ((bits & GV_EB_GIL_DROP_REQUEST) && gv_gil_yield(&ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
+    if ((bits & GV_EB_GIL_DROP_REQUEST) && gv_gil_yield(ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
     return handle_interrupts(ts, bits);
 }

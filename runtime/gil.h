@@ -13,7 +13,8 @@
 typedef GvGILStats GvGILCounters;
 
 typedef struct GvGIL {
-    int mode;                 /* GvGILMode; changed only while one thread exists */
+    int mode;                 /* GvGILMode; changed only while one thread exists on this GIL
+                                 (of any interpreter: one may share main's) */
     int64_t spin_ns;          /* spin budget of the spin mode (0 on one core) */
     int ncpus;                /* cores this process may run on, at init */
     _Atomic int spinners;     /* threads spinning for the GIL now (spin mode) */

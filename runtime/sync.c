@@ -155,7 +155,7 @@ static bool never(void *obj) {
 int gv_sleep(GvThreadState *ts, double seconds) {
     if (!(seconds > 0)) {
         /* sleep(0): let another thread run, as Python's does. */
-        if (gv_gil_yield(&ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
+        if (gv_gil_yield(ts->interp->gil, ts) < 0) gv_tstate_abandon(ts);
         return 0;
     }
     GvWaitSpec w = {.ready = never, .timeout = seconds, .kind = "sleep"};

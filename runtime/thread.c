@@ -143,7 +143,7 @@ static void release_binding(GvBinding *b) {
     gv_runtime_unlock();
     if (!ts->runtime_owned) {
         /* Its creator deletes it; the thread only gives back the GIL. */
-        if (ts->holds_gil) gv_gil_drop(&ts->interp->gil, ts, false);
+        if (ts->holds_gil) gv_gil_drop(ts->interp->gil, ts, false);
         if (gv_tstate_get() == ts) gv_tstate_set(NULL);
         gv_tstate_uncount(ts);
         return;
@@ -295,7 +295,7 @@ GvObject *gv_thread_start(GvThreadState *ts, GvValue callable, int argc, GvValue
     nts->start_args = a;
     gv_tstate_count(nts, !daemon);
 
-    if (interp->gil.mode == GV_GIL_SCHEDULE) gv_gil_sched_runnable(&interp->gil, nts);
+    if (interp->gil->mode == GV_GIL_SCHEDULE) gv_gil_sched_runnable(interp->gil, nts);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -349,7 +349,7 @@ bool gv_threads_shutdown(GvThreadState *ts, uint64_t timeout_ns) {
     pthread_mutex_lock(&interp->mutex);
     gv_wake_for_exit(interp, ts);
     pthread_mutex_unlock(&interp->mutex);
-    gv_gil_wake_all(&interp->gil);
+    gv_gil_wake_all(interp->gil);
 
     uint64_t end = gv_now_ns() + timeout_ns;
     struct timespec deadline = {(time_t)(end / 1000000000u), (long)(end % 1000000000u)};

@@ -625,7 +625,7 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
 int gv_tl_stop(int (*fn)(void *arg, const char *data, size_t len), void *arg) {
     /* Before S.mu: a hook may take S.mu under the runtime lock. */
     GvInterpreterState *interp = gv_runtime_interp();
-    const char *mode = interp ? gv_gil_mode_name(interp->gil.mode) : "?";
+    const char *mode = interp ? gv_gil_mode_name(interp->gil->mode) : "?";
     pthread_mutex_lock(&S.mu);
     if (!atomic_load(&gv_tl_recording)) {
         pthread_mutex_unlock(&S.mu);

@@ -116,10 +116,18 @@ void gv_interp_foreach_locked(void (*fn)(GvInterpreterState *, void *), void *ar
     for (GvInterpreterState *i = runtime.all; i; i = i->next_interp) fn(i, arg);
 }
 
-GvInterpreterState *gv_interp_new(void) {
+GvInterpreterState *gv_interp_new(GvInterpreterState *gil_owner) {
     GvInterpreterState *interp = calloc(1, sizeof *interp);
     if (!interp) return NULL;
-    gv_gil_init(&interp->gil);
+    if (gil_owner) {
+        interp->gil = gil_owner->gil;
+        interp->gil_owner = gil_owner;
+        atomic_fetch_add(&gil_owner->gil_sharers, 1);
+    } else {
+        gv_gil_init(&interp->own_gil);
+        interp->gil = &interp->own_gil;
+        interp->gil_owner = interp;
+    }
     pthread_mutex_init(&interp->mutex, NULL);
     pthread_mutex_init(&interp->pending_mutex, NULL);
     pthread_condattr_t attr;
@@ -167,15 +175,48 @@ void gv_interp_delete(GvInterpreterState *interp) {
     free(interp->program_image);
     free(interp->program_filename);
     free(interp->past_stats);
-    free(interp->gil.runnable);
-    free(interp->gil.sleepers);
     pthread_cond_destroy(&interp->threads_cond);
     pthread_mutex_destroy(&interp->mutex);
     pthread_mutex_destroy(&interp->pending_mutex);
-    pthread_cond_destroy(&interp->gil.cond);
-    pthread_cond_destroy(&interp->gil.switch_cond);
-    pthread_mutex_destroy(&interp->gil.mutex);
+    if (interp->gil_owner == interp) {
+        free(interp->own_gil.runnable);
+        free(interp->own_gil.sleepers);
+        pthread_cond_destroy(&interp->own_gil.cond);
+        pthread_cond_destroy(&interp->own_gil.switch_cond);
+        pthread_mutex_destroy(&interp->own_gil.mutex);
+    } else {
+        /* Main's GIL lives on; main may be freed now that we are gone. */
+        atomic_fetch_sub(&interp->gil_owner->gil_sharers, 1);
+    }
     free(interp);
+}
+
+bool gv_tstate_alone_on_gil(GvThreadState *ts) {
+    bool alone = true;
+    int sharers = 0;
+    gv_runtime_lock();
+    for (GvInterpreterState *i = runtime.all; i && alone; i = i->next_interp) {
+        if (i->gil != ts->interp->gil) continue;
+        if (i != i->gil_owner) sharers++;
+        pthread_mutex_lock(&i->mutex);
+        for (GvThreadState *t = i->threads; t; t = t->next)
+            if (t != ts) alone = false;
+        pthread_mutex_unlock(&i->mutex);
+    }
+    /* A sharer no longer listed but not freed (its end left a thread
+     * behind) may still have a thread in the GIL. */
+    if (alone && atomic_load(&ts->interp->gil_owner->gil_sharers) != sharers) alone = false;
+    gv_runtime_unlock();
+    return alone;
+}
+
+int gv_interp_gil_sharers_listed(GvInterpreterState *interp) {
+    int n = 0;
+    gv_runtime_lock();
+    for (GvInterpreterState *i = runtime.all; i; i = i->next_interp)
+        if (i != interp && i->gil == interp->gil) n++;
+    gv_runtime_unlock();
+    return n;
 }
 
 GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
@@ -208,7 +249,7 @@ GvThreadState *gv_tstate_new(GvInterpreterState *interp) {
     ts->trace_opcodes = interp->default_trace_opcodes;
     ts->c_profilefunc = interp->default_profilefunc;
     ts->c_profileobj = interp->default_profileobj;
-    ts->trace_active = ts->c_tracefunc || ts->c_profilefunc || interp->gil.mode == GV_GIL_SCHEDULE;
+    ts->trace_active = ts->c_tracefunc || ts->c_profilefunc || interp->gil->mode == GV_GIL_SCHEDULE;
     ts->id = atomic_fetch_add(&runtime.next_thread_id, 1);
     ts->next = interp->threads;
     interp->threads = ts;
@@ -379,7 +420,7 @@ bool gv_tstate_enter(GvThreadState *ts, const char *fn) {
 /* ---- attach / detach ---- */
 
 int gv_tstate_attach(GvThreadState *ts) {
-    if (gv_gil_take(&ts->interp->gil, ts) < 0) return -1;
+    if (gv_gil_take(ts->interp->gil, ts) < 0) return -1;
     gv_tstate_set(ts);
     return 0;
 }
@@ -387,7 +428,7 @@ int gv_tstate_attach(GvThreadState *ts) {
 void gv_tstate_detach(GvThreadState *ts) {
     gv_tstate_set(NULL);
     ts->gil_after_wait = true;
-    gv_gil_drop(&ts->interp->gil, ts, false);
+    gv_gil_drop(ts->interp->gil, ts, false);
 }
 
 void gv_tstate_attach_or_exit(GvThreadState *ts) {
@@ -418,7 +459,7 @@ static void delete_common(GvThreadState *ts) {
 
 void gv_tstate_delete(GvThreadState *ts) {
     delete_common(ts);
-    gv_gil_forget(&ts->interp->gil, ts);
+    gv_gil_forget(ts->interp->gil, ts);
     gv_tstate_uncount(ts);
     release_memory(ts);
     gv_mem_free(ts, GV_MEM_ANY_THREAD);
@@ -428,8 +469,8 @@ void gv_tstate_delete_current(GvThreadState *ts) {
     GvInterpreterState *interp = ts->interp;
     delete_common(ts);
     gv_tstate_set(NULL);
-    gv_gil_drop(&interp->gil, ts, false);
-    gv_gil_forget(&interp->gil, ts);
+    gv_gil_drop(interp->gil, ts, false);
+    gv_gil_forget(interp->gil, ts);
     pthread_mutex_lock(&interp->mutex);
     bool counted = ts->counted, nondaemon = ts->nondaemon;
     pthread_mutex_unlock(&interp->mutex);
@@ -446,7 +487,7 @@ void gv_tstate_delete_current(GvThreadState *ts) {
 void gv_tstate_retire(GvThreadState *ts) {
     assert(!ts->holds_gil);
     delete_common(ts);
-    gv_gil_forget(&ts->interp->gil, ts);
+    gv_gil_forget(ts->interp->gil, ts);
     gv_tstate_uncount(ts);
     release_memory(ts);
     /* The memory stays, uncounted: reachable from the graveyard, so not a

@@ -89,7 +89,18 @@ typedef struct GvPendingCall {
 } GvPendingCall;
 
 struct GvInterpreterState {
-    GvGIL gil;
+    /* The GIL its threads take: &own_gil, or the main interpreter's for one
+     * made with GV_INTERP_SHARED_GIL (then its threads take turns with
+     * main's, and the GIL's mode, switch interval and counters are main's).
+     * Set at creation, never changed. */
+    GvGIL *gil;
+    GvGIL own_gil;               /* unused (never initialized) when sharing */
+    /* The interpreter whose GIL this is: itself, or main. Its switch_interval
+     * is the one the GIL uses. The owner outlives every interpreter sharing it
+     * (Gv_Finalize refuses while one is listed, and keeps the owner allocated
+     * while gil_sharers > 0). */
+    GvInterpreterState *gil_owner;
+    _Atomic int gil_sharers;     /* interpreters sharing this one's GIL, not freed yet */
     /* -- several interpreters (runtime/tstate.c): under the runtime lock -- */
     int64_t id;                  /* 0 for the main interpreter; never reused */
     GvInterpreterState *next_interp; /* in the runtime's list of interpreters */
@@ -134,7 +145,8 @@ struct GvInterpreterState {
     bool default_trace_opcodes;
     bool want_trace_opcodes; /* GvEval_SetTraceOpcodes: per interpreter, as every hook
                                 setting (a process-wide flag would race between GILs) */
-    GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval */
+    GvValue switch_interval; /* seconds (int or float, as last set): the GIL's interval;
+                                only the GIL owner's is used */
     GvObject *argv;          /* list of str, strong, or NULL: the program's arguments */
     /* Installed by vm/ so that runtime/ can run bytecode without including it:
      * calls callable(args) in the current thread; 0 or -1 with an exception. */
@@ -166,7 +178,7 @@ struct GvThreadState {
     unsigned long id;             /* thread id: distinct among live threads */
 
     /* -- threads and the GIL -- */
-    bool holds_gil;               /* written by the owner, under interp->gil.mutex */
+    bool holds_gil;               /* written by the owner, under interp->gil->mutex */
     bool gil_after_wait;          /* owner only: the next take follows a blocking wait */
     int64_t sched_left;           /* schedule mode: instructions left in this slice */
     bool sched_blocked;           /* schedule mode: blocked in a wait, not runnable; under gil.mutex */
@@ -176,7 +188,7 @@ struct GvThreadState {
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
     pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */
-    GvGILCounters gil_stats;      /* under interp->gil.mutex */
+    GvGILCounters gil_stats;      /* under interp->gil->mutex */
     /* -- the timeline (runtime/timeline.c) -- */
     struct GvTlThread *tl;        /* this thread's event buffer while recording; see timeline.c */
     _Atomic int tl_busy;          /* the owner is inside a timeline hook (stop waits for it) */
@@ -259,8 +271,15 @@ bool gv_interp_finalizing(GvInterpreterState *interp);
 void gv_interp_set_finalizing(GvInterpreterState *interp);
 
 /* Makes an interpreter record and links it into the runtime's list; the
- * first one made while the list is empty is the main one (id 0). */
-GvInterpreterState *gv_interp_new(void);
+ * first one made while the list is empty is the main one (id 0). With
+ * gil_owner (the main interpreter), the new one shares its GIL; NULL: a GIL
+ * of its own. */
+GvInterpreterState *gv_interp_new(GvInterpreterState *gil_owner);
+/* Whether ts is the only thread state of every interpreter using its GIL
+ * (what changing the GIL's mode needs). Any thread. */
+bool gv_tstate_alone_on_gil(GvThreadState *ts);
+/* Interpreters other than interp, still listed, that share its GIL. Any thread. */
+int gv_interp_gil_sharers_listed(GvInterpreterState *interp);
 /* Removes interp from the runtime's list (no guard or view finds it). */
 void gv_interp_unlink(GvInterpreterState *interp);
 /* Unlinks interp and frees it. */

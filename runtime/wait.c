@@ -78,10 +78,10 @@ static void dequeue(GvWaitQueue *q, GvThreadState *ts) {
 
 /* The one wake-up: ts's wait must look again. interp->mutex held. */
 static void wake(GvThreadState *ts) {
-    if (ts->parked && ts->interp->gil.mode == GV_GIL_SCHEDULE)
+    if (ts->parked && ts->interp->gil->mode == GV_GIL_SCHEDULE)
         /* Runnable now, at this point of the schedule (the waker holds the
          * GIL), whenever its OS thread gets to run. */
-        gv_gil_sched_runnable(&ts->interp->gil, ts);
+        gv_gil_sched_runnable(ts->interp->gil, ts);
     pthread_cond_signal(&ts->park_cond);
 }
 
@@ -112,14 +112,14 @@ void gv_wake_for_exit(GvInterpreterState *interp, GvThreadState *finalizer) {
     for (GvThreadState *t = interp->threads; t; t = t->next) {
         if (t == finalizer) continue;
         pthread_cond_signal(&t->park_cond);
-        gv_gil_wake(&interp->gil, t); /* schedule mode: parked in the GIL */
+        gv_gil_wake(interp->gil, t); /* schedule mode: parked in the GIL */
     }
 }
 
 /* ---- clocks ---- */
 
 uint64_t gv_clock_now(GvThreadState *ts) {
-    GvGIL *gil = &ts->interp->gil;
+    GvGIL *gil = ts->interp->gil;
     if (gil->mode == GV_GIL_SCHEDULE) return gv_gil_sched_clock(gil, ts);
     return gv_now_ns();
 }
@@ -140,11 +140,11 @@ static bool interrupted(GvThreadState *ts) { return gv_eb_test(ts, GV_EB_INTERRU
 static void park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
     GvInterpreterState *interp = ts->interp;
     pthread_mutex_t *m = &interp->mutex;
-    if (interp->gil.mode == GV_GIL_SCHEDULE) {
+    if (interp->gil->mode == GV_GIL_SCHEDULE) {
         pthread_mutex_lock(m);
         ts->parked = true;
         pthread_mutex_unlock(m);
-        gv_gil_sched_block(&interp->gil, ts, deadline);
+        gv_gil_sched_block(interp->gil, ts, deadline);
         gv_tstate_detach(ts);
         gv_tstate_attach_or_exit(ts); /* returns when the schedule runs ts again */
         pthread_mutex_lock(m);
@@ -153,12 +153,12 @@ static void park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
         gv_tstate_detach(ts);
         pthread_mutex_lock(m);
         ts->parked = true;
-        if (gv_gil_spins_for_wake(&interp->gil)) {
+        if (gv_gil_spins_for_wake(interp->gil)) {
             /* The modes that spin: whoever wakes us is likely running on
              * the other core right now; a short spin saves the futex round
              * trip. */
             pthread_mutex_unlock(m);
-            gv_gil_spin_until(&interp->gil, ts, &ts->wake, NULL);
+            gv_gil_spin_until(interp->gil, ts, &ts->wake, NULL);
             pthread_mutex_lock(m);
         }
         struct timespec t = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};

@@ -44,12 +44,12 @@ const char *Gv_GetVersion(void) { return GILVM_VERSION_STRING; }
 
 GvThreadState *Gv_Initialize(void) {
     if (gv_runtime_interp() || gv_interp_count() > 0) return NULL;
-    GvInterpreterState *interp = gv_interp_new();
+    GvInterpreterState *interp = gv_interp_new(NULL);
     if (!interp) return NULL;
     gv_runtime_set_finalizing(false);
     /* GILMODE picks the GIL's mode for any embedder (bench/ relies on it). */
     const char *mode = getenv("GILMODE");
-    if (gv_gil_mode_by_name(mode) >= 0) interp->gil.mode = gv_gil_mode_by_name(mode);
+    if (gv_gil_mode_by_name(mode) >= 0) interp->gil->mode = gv_gil_mode_by_name(mode);
     gv_runtime_set_interp(interp);
     GvThreadState *ts = gv_interp_create(interp);
     if (!ts) {
@@ -90,6 +90,10 @@ void Gv_Finalize(void) {
     gv_interp_before_finalize(ts);
     if (!interp->exit_wait_interrupted && gv_interp_count() > 1)
         gv_api_fatal("Gv_Finalize", "other interpreters still exist (end them with GvInterpreter_End first)");
+    /* Even after an interrupted exit wait: an interpreter sharing main's GIL
+     * cannot run on without it (only API-made ones share it). */
+    if (gv_interp_gil_sharers_listed(interp) > 0)
+        gv_api_fatal("Gv_Finalize", "an interpreter sharing the main GIL still exists (end it with GvInterpreter_End first)");
     gv_signals_uninstall();
     bool all_gone = gv_threads_shutdown(ts, SHUTDOWN_TIMEOUT_NS);
     gv_runtime_set_interp(NULL);

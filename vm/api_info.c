@@ -12,7 +12,7 @@ int Gv_GILModeByName(const char *name) {
 
 const char *Gv_GetGILModeName(void) {
     GvInterpreterState *interp = GvInterpreterState_Get();
-    return gv_gil_mode_name(interp ? interp->gil.mode : GV_GIL_CLASSIC);
+    return gv_gil_mode_name(interp ? interp->gil->mode : GV_GIL_CLASSIC);
 }
 
 size_t GvGIL_GetThreadStats(GvGILThreadStats *rows, size_t cap) {
@@ -49,7 +49,7 @@ size_t GvGIL_GetThreadStats(GvGILThreadStats *rows, size_t cap) {
 unsigned long long Gv_GetScheduleDigest(unsigned long long *handoffs) {
     GvThreadState *ts = gv_api_need_gil("Gv_GetScheduleDigest");
     uint64_t h;
-    uint64_t digest = gv_gil_sched_digest(&ts->interp->gil, &h);
+    uint64_t digest = gv_gil_sched_digest(ts->interp->gil, &h);
     if (handoffs) *handoffs = h;
     return digest;
 }

@@ -107,12 +107,18 @@ void gv_interp_before_finalize(GvThreadState *ts) {
 
 void gv_interp_teardown(GvThreadState *ts, bool all_gone) {
     GvInterpreterState *interp = ts->interp;
+    /* A sharer whose end left a thread behind (unlinked, not freed) may still
+     * touch this interpreter's GIL: keep it allocated, as for our own. */
+    if (atomic_load(&interp->gil_sharers) > 0) all_gone = false;
     if (!all_gone) {
         /* A thread may still wake up in the interpreter: leave it allocated,
          * but no longer listed. */
         gv_interp_unlink(interp);
         gv_tstate_set(NULL);
         gv_thread_unbind(interp);
+        /* Our own GIL may stay held by a thread state nobody uses; main's,
+         * shared, must go back to main's threads. */
+        if (interp->gil_owner != interp) gv_gil_drop(interp->gil, ts, false);
         return;
     }
     gv_err_clear(ts);
@@ -127,13 +133,22 @@ void gv_interp_teardown(GvThreadState *ts, bool all_gone) {
     /* Thread states nobody deleted (GvThreadState_New without Delete, or a
      * thread that left with GvEval_SaveThread and never came back): their
      * threads may still hold them, so each leaves a tombstone. */
-    while (interp->threads) {
+    bool shared = interp->gil_owner != interp;
+    for (;;) {
         GvThreadState *t = interp->threads;
+        if (t == ts && shared) t = ts->next; /* deleted last: it holds main's GIL */
+        if (!t) break;
         gv_frame_teardown_all(t);
         if (t == ts) gv_tstate_delete(t);
         else gv_tstate_retire(t);
     }
     gv_containers_clear(interp);
+    if (shared) {
+        /* Our own GIL dies with the interpreter; main's is handed back,
+         * by the one path that drops a GIL and frees its holder. */
+        gv_frame_teardown_all(ts);
+        gv_tstate_delete_current(ts);
+    }
     gv_tstate_set(NULL);
     gv_thread_unbind(interp);
     gv_interp_delete(interp);
@@ -163,10 +178,15 @@ static void save_current(void) {
 }
 
 GvThreadState *GvInterpreter_NewFromConfig(const GvInterpreterConfig *config) {
-    if (config && config->gil != GV_INTERP_OWN_GIL) return NULL;
+    if (config && config->gil != GV_INTERP_OWN_GIL && config->gil != GV_INTERP_SHARED_GIL) return NULL;
+    bool shared = config && config->gil == GV_INTERP_SHARED_GIL;
     GvInterpreterState *main_interp = gv_runtime_interp();
     if (!main_interp || gv_interp_finalizing(main_interp)) return NULL;
-    GvInterpreterState *interp = gv_interp_new();
+    /* The deterministic schedule orders main's threads only: a sharer's
+     * threads would take the GIL outside it. (Set only while a single thread
+     * exists, so it cannot start under a sharer either.) */
+    if (shared && main_interp->gil->mode == GV_GIL_SCHEDULE) return NULL;
+    GvInterpreterState *interp = gv_interp_new(shared ? main_interp : NULL);
     if (!interp) return NULL;
     GvThreadState *prev = gv_tstate_get();
     bool swapped = prev && prev->holds_gil;

@@ -57,7 +57,7 @@ static void set_hooks(GvThreadState *t, bool trace, GvTraceFunc func, void *user
         t->c_profilefunc = func;
         t->c_profileobj = userdata;
     }
-    t->trace_active = t->c_tracefunc || t->c_profilefunc || t->interp->gil.mode == GV_GIL_SCHEDULE;
+    t->trace_active = t->c_tracefunc || t->c_profilefunc || t->interp->gil->mode == GV_GIL_SCHEDULE;
     gv_eval_retarget(t);
     gv_eb_set(t, GV_EB_TRACING);
 }

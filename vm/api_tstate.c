@@ -160,9 +160,9 @@ int GvGILState_Check(void) {
 int Gv_SetSwitchInterval(double seconds) {
     GvThreadState *ts = gv_api_need_gil("Gv_SetSwitchInterval");
     if (!(seconds > 0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
-    ts->interp->switch_interval = gv_float(seconds);
+    ts->interp->gil_owner->switch_interval = gv_float(seconds);
     double ns = seconds * 1e9;
-    atomic_store(&ts->interp->gil.interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
+    atomic_store(&ts->interp->gil->interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
     return 0;
 }
 
@@ -171,12 +171,11 @@ int Gv_SetGILMode(GvGILMode mode) {
     if (!gv_gil_mode_selectable((int)mode))
         return gv_err_format(&gv_type_ValueError, "unknown GIL mode %d", (int)mode);
     GvInterpreterState *interp = ts->interp;
-    pthread_mutex_lock(&interp->mutex);
-    bool alone = interp->threads == ts && ts->next == NULL;
-    pthread_mutex_unlock(&interp->mutex);
-    if (!alone)
+    /* Counting the threads of every interpreter sharing the GIL: a policy
+     * must not change under a waiter of another interpreter. */
+    if (!gv_tstate_alone_on_gil(ts))
         return gv_err_format(&gv_type_RuntimeError, "the GIL mode can only change while a single thread exists");
-    interp->gil.mode = (int)mode;
+    interp->gil->mode = (int)mode;
     return 0;
 }
 
@@ -184,12 +183,9 @@ int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
     GvThreadState *ts = gv_api_need_gil("Gv_SetSchedule");
     GvInterpreterState *interp = ts->interp;
     if (instructions == 0) return gv_err_format(&gv_type_ValueError, "a schedule slice must be at least 1 instruction");
-    pthread_mutex_lock(&interp->mutex);
-    bool alone = interp->threads == ts && ts->next == NULL;
-    pthread_mutex_unlock(&interp->mutex);
-    if (!alone)
+    if (!gv_tstate_alone_on_gil(ts))
         return gv_err_format(&gv_type_RuntimeError, "the schedule can only be set while a single thread exists");
-    gv_gil_set_schedule(&interp->gil, ts, seed, instructions);
+    gv_gil_set_schedule(interp->gil, ts, seed, instructions);
     ts->trace_active = true; /* instructions are counted on the traced path */
     gv_eval_retarget(ts);
     gv_eb_set(ts, GV_EB_TRACING);
@@ -198,11 +194,11 @@ int Gv_SetSchedule(unsigned long long seed, unsigned instructions) {
 
 GvGILMode Gv_GetGILMode(void) {
     GvInterpreterState *interp = GvInterpreterState_Get();
-    return interp ? (GvGILMode)interp->gil.mode : GV_GIL_CLASSIC;
+    return interp ? (GvGILMode)interp->gil->mode : GV_GIL_CLASSIC;
 }
 
 double Gv_GetSwitchInterval(void) {
-    GvValue v = gv_api_need_gil("Gv_GetSwitchInterval")->interp->switch_interval;
+    GvValue v = gv_api_need_gil("Gv_GetSwitchInterval")->interp->gil_owner->switch_interval;
     return gv_is_float(v) ? v.as.f : (double)v.as.i;
 }
 
@@ -213,14 +209,14 @@ void GvGIL_GetStats(GvGILStats *out) {
         memset(out, 0, sizeof *out);
         return;
     }
-    gv_gil_get_stats(&interp->gil, out);
+    gv_gil_get_stats(interp->gil, out);
 }
 
 void GvThreadState_GetGILStats(GvThreadState *ts, GvGILStats *out) {
     gv_api_need_gil("GvThreadState_GetGILStats");
     if (!ts || !out) gv_api_fatal("GvThreadState_GetGILStats", ts ? "NULL out" : "NULL thread state");
-    pthread_mutex_lock(&ts->interp->gil.mutex);
+    pthread_mutex_lock(&ts->interp->gil->mutex);
     *out = ts->gil_stats;
-    pthread_mutex_unlock(&ts->interp->gil.mutex);
+    pthread_mutex_unlock(&ts->interp->gil->mutex);
 }
 

@@ -310,9 +310,9 @@ BUILTIN(set_switch_interval) {
         return gv_err_format(&gv_type_TypeError, "set_switch_interval() argument must be a number, not %s",
                              gv_type_name(argv[0]));
     if (!(d > 0.0)) return gv_err_format(&gv_type_ValueError, "switch interval must be strictly positive");
-    ts->interp->switch_interval = argv[0];
+    ts->interp->gil_owner->switch_interval = argv[0];
     double ns = d * 1e9;
-    atomic_store(&ts->interp->gil.interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
+    atomic_store(&ts->interp->gil->interval_ns, ns < 1 ? 1 : ns > 1e15 ? (int64_t)1e15 : (int64_t)ns);
     *out = gv_none();
     return 0;
 }
@@ -320,7 +320,7 @@ BUILTIN(set_switch_interval) {
 BUILTIN(get_switch_interval) {
     (void)argc;
     (void)argv;
-    *out = ts->interp->switch_interval;
+    *out = ts->interp->gil_owner->switch_interval;
     return 0;
 }
 

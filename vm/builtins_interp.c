@@ -167,7 +167,7 @@ BUILTIN(interp_start) {
     if (!gv_is_kind(f, GV_KFUNC))
         return gv_err_format(&gv_type_TypeError, "interp_start() argument 1 must be a function of the program, not %s",
                              gv_type_name(f));
-    if (creator->gil.mode == GV_GIL_SCHEDULE)
+    if (creator->gil->mode == GV_GIL_SCHEDULE)
         return gv_err_format(&gv_type_RuntimeError,
                              "interp_start(): interpreters run in parallel, not under the deterministic schedule");
     if (!creator->program_image) return gv_err_format(&gv_type_RuntimeError, "interp_start(): no program loaded");
@@ -216,7 +216,7 @@ BUILTIN(interp_start) {
         gv_decref(&h->hdr.ob);
         return gv_err_format(&gv_type_RuntimeError, "can't start an interpreter at interpreter shutdown");
     }
-    GvInterpreterState *interp = gv_interp_new();
+    GvInterpreterState *interp = gv_interp_new(NULL);
     void *image = interp ? malloc(creator->program_len) : NULL;
     char *filename = creator->program_filename && image ? strdup(creator->program_filename) : NULL;
     if (!image || (creator->program_filename && !filename)) {

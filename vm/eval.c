@@ -756,8 +756,8 @@ static int run(GvThreadState *ts, GvFrame *entry, GvValue *result, bool throwing
         /* Report, then run the original (unfused) instruction at this index. */
         uint32_t at = (uint32_t)(pc - base - 1);
         SAVE_FRAME();
-        if (ts->interp->gil.mode == GV_GIL_SCHEDULE && --ts->sched_left <= 0 &&
-            gv_gil_yield(&ts->interp->gil, ts) < 0)
+        if (ts->interp->gil->mode == GV_GIL_SCHEDULE && --ts->sched_left <= 0 &&
+            gv_gil_yield(ts->interp->gil, ts) < 0)
             gv_tstate_abandon(ts);
         if (trace_instruction(ts, f, sp, at) < 0) goto error;
         ins = f->code->instrs[at];

@@ -168,19 +168,19 @@ static void test_switch_interval_set_and_get_through_c_api_and_builtins(void **s
     /* Default: 5 ms, in both views and in the GIL itself. */
     assert_true(Gv_GetSwitchInterval() == 0.005);
     assert_true(get_from_program() == 0.005);
-    assert_int_equal(atomic_load(&interp->gil.interval_ns), 5000000);
+    assert_int_equal(atomic_load(&interp->gil->interval_ns), 5000000);
 
     /* C sets, the program and the GIL see it. */
     assert_int_equal(Gv_SetSwitchInterval(0.001), 0);
     assert_true(Gv_GetSwitchInterval() == 0.001);
     assert_true(get_from_program() == 0.001);
-    assert_int_equal(atomic_load(&interp->gil.interval_ns), 1000000);
+    assert_int_equal(atomic_load(&interp->gil->interval_ns), 1000000);
 
     /* The program sets, C and the GIL see it; an int is kept as an int. */
     GvValue arg = gv_float(0.25);
     gv_vdecref(gvt_call_ok("set", 1, &arg));
     assert_true(Gv_GetSwitchInterval() == 0.25);
-    assert_int_equal(atomic_load(&interp->gil.interval_ns), 250000000);
+    assert_int_equal(atomic_load(&interp->gil->interval_ns), 250000000);
     arg = gv_int(2);
     gv_vdecref(gvt_call_ok("set", 1, &arg));
     GvValue v = gvt_call_ok("get", 0, NULL);
@@ -198,7 +198,7 @@ static void test_switch_interval_set_and_get_through_c_api_and_builtins(void **s
     arg = gv_int(-1);
     gvt_call_raises("set", 1, &arg, &gv_type_ValueError);
     assert_true(Gv_GetSwitchInterval() == 2.0);
-    assert_int_equal(atomic_load(&interp->gil.interval_ns), 2000000000);
+    assert_int_equal(atomic_load(&interp->gil->interval_ns), 2000000000);
 }
 
 static unsigned long long hist_sum(const GvGILStats *s) {

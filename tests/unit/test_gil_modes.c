@@ -244,7 +244,7 @@ typedef struct Entrant {
 } Entrant;
 
 static uint64_t switch_number(void) {
-    GvGIL *gil = &GvInterpreterState_Get()->gil;
+    GvGIL *gil = GvInterpreterState_Get()->gil;
     pthread_mutex_lock(&gil->mutex);
     uint64_t n = gil->switch_number;
     pthread_mutex_unlock(&gil->mutex);
@@ -272,7 +272,7 @@ typedef struct Queues {
 } Queues;
 
 static Queues queues(void) {
-    GvGIL *gil = &GvInterpreterState_Get()->gil;
+    GvGIL *gil = GvInterpreterState_Get()->gil;
     Queues q = {0, 0, false};
     pthread_mutex_lock(&gil->mutex);
     for (GvThreadState *t = gil->prio_head; t; t = t->gil_next) q.prio++;

@@ -2,7 +2,8 @@
  * its own GIL; every service per interpreter (globals, switch interval,
  * recursion limit, thread dicts, asynchronous exceptions, pending calls);
  * ending one while another runs; guards and views (PEP 788) refusing once an
- * interpreter is finalizing; GvThreadState_Ensure attaching a thread to a
+ * interpreter is finalizing; an interpreter sharing main's GIL (its threads
+ * take turns with main's); GvThreadState_Ensure attaching a thread to a
  * chosen interpreter; channels between interpreters, and values that cannot
  * be copied. Every wait has a watchdog. */
 #include "gvtest.h"
@@ -232,6 +233,171 @@ static void test_end_one_while_another_runs(void **state) {
     /* Ended: its view no longer gives a guard. */
     assert_null(GvInterpreterGuard_FromView(k.view));
     GvInterpreterView_Close(k.view);
+}
+
+/* ---- shared GIL: an interpreter whose threads take turns with main's ---- */
+
+static const GvInterpreterConfig SHARED = {.gil = GV_INTERP_SHARED_GIL};
+
+static void test_shared_gil_runs_code(void **state) {
+    (void)state;
+    GvThreadState *main_ts = GvThreadState_Get();
+    gvt_load(SRC);
+    GvGILMode mode = Gv_GetGILMode();
+    GvGILStats before;
+    GvGIL_GetStats(&before);
+
+    GvThreadState *ts = GvInterpreter_NewFromConfig(&SHARED);
+    assert_non_null(ts);
+    assert_ptr_equal(GvThreadState_Get(), ts);
+    assert_true(GvGILState_Check());
+    assert_false(main_ts->holds_gil);
+    GvInterpreterState *sub = GvInterpreterState_Get();
+    assert_ptr_not_equal(sub, main_interp());
+    assert_true(GvInterpreterState_GetID(sub) > 0);
+    /* Its own globals and program... */
+    assert_false(gvt_has_global("ident"));
+    gvt_load(SRC);
+    assert_int_equal(gvt_call_int("ident", 0, NULL), GvInterpreterState_GetID(sub));
+    assert_int_equal(gvt_call_int("churn", 2, (GvValue[]){gv_int(0), gv_int(20)}), 20);
+    /* ... but main's GIL: its mode, its counters (this take was counted
+     * there), its switch interval. */
+    assert_int_equal(Gv_GetGILMode(), mode);
+    GvGILStats now;
+    GvGIL_GetStats(&now);
+    assert_true(now.acquisitions > before.acquisitions);
+    assert_int_equal(Gv_SetSwitchInterval(0.125), 0);
+    GvInterpreter_End(ts);
+    assert_null(GvThreadState_Get());
+
+    /* Main's GIL is free again and main runs (a GIL left locked would hang
+     * here: the watchdog). */
+    gvt_watchdog_arm(60, "main after a shared-GIL interpreter ended");
+    GvEval_RestoreThread(main_ts);
+    gvt_watchdog_disarm();
+    assert_int_equal(gvt_call_int("ident", 0, NULL), 0);
+    assert_true(Gv_GetSwitchInterval() == 0.125);
+    GvThreadState *saved = GvEval_SaveThread();
+    GvEval_RestoreThread(saved);
+    assert_int_equal(gvt_call_int("churn", 2, (GvValue[]){gv_int(0), gv_int(20)}), 20);
+}
+
+/* Trace hooks on a thread of each interpreter: every event is counted, and
+ * an event that finds the other interpreter inside its hook is an overlap
+ * (both running at once). */
+enum { MAIN_SIDE, SUB_SIDE };
+static _Atomic int in_hook, overlaps;
+static _Atomic long side_events[2];
+static int exclusion_hook(void *side, const GvTraceEvent *ev) {
+    (void)ev;
+    if (atomic_exchange(&in_hook, 1)) atomic_fetch_add(&overlaps, 1);
+    atomic_fetch_add(&side_events[*(int *)side], 1);
+    for (volatile int i = 0; i < 100; i++) {
+    }
+    atomic_store(&in_hook, 0);
+    return 0;
+}
+static int sub_side = SUB_SIDE, main_side = MAIN_SIDE;
+
+/* Runs count(stop, ready) in an interpreter sharing main's GIL, traced. */
+static void *shared_counter_main(void *p) {
+    Counter *k = p;
+    GvThreadState *ts = GvInterpreter_NewFromConfig(&SHARED);
+    if (!ts) return NULL;
+    k->view = GvInterpreterView_FromCurrent();
+    gvt_load(SRC);
+    GvEval_SetTrace(exclusion_hook, &sub_side);
+    GvValue args[2] = {gv_int(k->stop), gv_int(k->ready)};
+    k->rounds = gvt_call_int("count", 2, args);
+    GvEval_SetTrace(NULL, NULL);
+    GvInterpreter_End(ts);
+    return NULL;
+}
+
+static void test_shared_gil_takes_turns(void **state) {
+    (void)state;
+    gvt_load(SRC);
+    atomic_store(&overlaps, 0);
+    atomic_store(&side_events[MAIN_SIDE], 0);
+    atomic_store(&side_events[SUB_SIDE], 0);
+    assert_int_equal(Gv_SetSwitchInterval(0.0005), 0);
+    Counter k = {.stop = gv_chan_new(), .ready = gv_chan_new()};
+    gvt_watchdog_arm(120, "shared GIL takes turns");
+    pthread_t t = gvt_start_thread(shared_counter_main, &k);
+    wait_value(k.ready); /* it is counting: it never waits, never drops the GIL by itself */
+    GvEval_SetTrace(exclusion_hook, &main_side);
+
+    /* Mutual exclusion: while main holds the GIL (in C, not at a checkpoint
+     * where it would honour a drop request), the other interpreter's thread
+     * runs nothing; with a GIL of its own it would count on meanwhile. */
+    for (int i = 0; i < 5; i++) {
+        assert_true(GvThreadState_Get()->holds_gil);
+        long seen = atomic_load(&side_events[SUB_SIDE]);
+        gvt_msleep(20); /* 40 switch intervals */
+        assert_int_equal(atomic_load(&side_events[SUB_SIDE]), seen);
+        /* Switching: main's bytecode runs only by taking the GIL from a
+         * thread that never gives it up unasked, and the other gets it back
+         * in the middle of main's run. */
+        double end = gvt_now() + 30;
+        while (atomic_load(&side_events[SUB_SIDE]) == seen && gvt_now() < end)
+            assert_int_equal(gvt_call_int("churn", 2, (GvValue[]){gv_int(0), gv_int(50)}), 50);
+        assert_true(atomic_load(&side_events[SUB_SIDE]) > seen);
+    }
+    GvEval_SetTrace(NULL, NULL);
+    assert_true(atomic_load(&side_events[MAIN_SIDE]) > 0);
+    assert_int_equal(atomic_load(&overlaps), 0);
+
+    /* A mode change needs a single thread on the GIL, of either interpreter. */
+    assert_int_equal(Gv_SetGILMode(GV_GIL_PRIORITY), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
+    GvErr_Clear();
+    assert_int_equal(Gv_SetSchedule(1, 10), -1);
+    GvErr_Clear();
+
+    GvShared *s;
+    assert_int_equal(gv_shared_from(gv_int(1), "stop", &s), 0);
+    assert_int_equal(gv_chan_put(k.stop, s), 0);
+    gvt_join_releasing_gil(t);
+    gvt_watchdog_disarm();
+    assert_true(k.rounds > 0);
+    assert_null(GvInterpreterGuard_FromView(k.view));
+    GvInterpreterView_Close(k.view);
+
+    /* Ended: main's GIL is main's alone again. */
+    assert_int_equal(Gv_SetGILMode(GV_GIL_PRIORITY), 0);
+    assert_int_equal(Gv_GetGILMode(), GV_GIL_PRIORITY);
+    assert_int_equal(gvt_call_int("churn", 2, (GvValue[]){gv_int(0), gv_int(20)}), 20);
+}
+
+/* From inside the sharing interpreter too: main's thread state exists. */
+static void test_shared_gil_mode_refused_inside(void **state) {
+    (void)state;
+    GvThreadState *main_ts = GvThreadState_Get();
+    GvGILMode mode = Gv_GetGILMode();
+    GvGILMode other = mode == GV_GIL_PRIORITY ? GV_GIL_CLASSIC : GV_GIL_PRIORITY;
+    GvThreadState *ts = GvInterpreter_NewFromConfig(&SHARED);
+    assert_non_null(ts);
+    assert_int_equal(Gv_SetGILMode(other), -1);
+    assert_ptr_equal(gvt_exc_type(), &gv_type_RuntimeError);
+    GvErr_Clear();
+    assert_int_equal(Gv_GetGILMode(), mode);
+    GvInterpreter_End(ts);
+    GvEval_RestoreThread(main_ts);
+    assert_int_equal(Gv_SetGILMode(other), 0);
+    assert_int_equal(Gv_GetGILMode(), other);
+}
+
+static void finalize_with_sharer(void) {
+    GvThreadState *main_ts = GvThreadState_Get();
+    if (!GvInterpreter_NewFromConfig(&SHARED)) return;
+    GvEval_SaveThread();
+    GvEval_RestoreThread(main_ts);
+    Gv_Finalize();
+}
+
+static void test_shared_gil_finalize_refused(void **state) {
+    (void)state;
+    gvt_expect_fatal("Gv_Finalize with a sharer", finalize_with_sharer, "Gv_Finalize: other interpreters still exist");
 }
 
 /* ---- guards ---- */
@@ -606,6 +772,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_bad_config, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_settings_per_interpreter, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_own_gil_runs_in_parallel, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_gil_runs_code, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_gil_takes_turns, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_gil_mode_refused_inside, gvt_setup, gvt_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_gil_finalize_refused, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_end_one_while_another_runs, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_guard_holds_off_finalization, gvt_setup, gvt_teardown),
         cmocka_unit_test_setup_teardown(test_guard_refused_while_finalizing, gvt_setup, gvt_teardown),

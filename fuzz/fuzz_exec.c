@@ -11,8 +11,10 @@
  * What keeps a run bounded:
  * - Gv_SetInstructionBudget: the eval loop counts its checkpoints (backward
  *   jumps, function entries) and stops the program when they run out.
- * - Builtins that wait (sleep, blocking lock and queue calls) or start
- *   threads are removed: one thread, nothing to wait for.
+ * - Builtins that wait (sleep, blocking lock, queue and channel calls) or
+ *   start threads or interpreters are removed: one thread, nothing to wait
+ *   for (an interpreter left waiting on a channel would keep the exit wait
+ *   from ending).
  * - Memory: single allocations above a cap fail (ASan's
  *   max_allocation_size_mb with allocator_may_return_null, or RLIMIT_AS
  *   without ASan), so the VM's out-of-memory paths run and must raise
@@ -53,8 +55,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 /* Builtins that could wait forever in a single-threaded run (or start
  * threads): not every VM version has them all; absent ones are skipped. */
 static const char *const blocking_builtins[] = {
-    "sleep",       "thread_start", "thread_start_daemon", "thread_join",
-    "lock_acquire", "queue_get",
+    "sleep",        "thread_start", "thread_start_daemon", "thread_join", "lock_acquire",
+    "queue_get",    "interp_start", "interp_join",         "chan_get",
 };
 
 static void remove_blocking_builtins(GvThreadState *ts) {

@@ -532,6 +532,15 @@ static const char *reason_name(int r) {
 
 static uint64_t rt100(uint64_t ns) { return S.rt_ns > 0 ? (uint64_t)((double)ns * 100.0 / S.rt_ns + 0.5) : 0; }
 
+/* One end of a flow arrow (ph 's' at its start, 'f' at its end), bound to
+ * the enclosing slice ("bp":"e"), as Perfetto and chrome://tracing draw them. */
+static void flow_end(Out *o, char ph, const char *cat, const char *name, uint64_t id, unsigned long tid,
+                     uint64_t t) {
+    outf(o, ",\n{\"ph\":\"%c\",\"cat\":\"%s\",\"name\":\"%s\",\"id\":%" PRIu64 ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT
+            ",\"bp\":\"e\"}",
+         ph, cat, name, id, tid, US(t));
+}
+
 static int by_time(const void *x, const void *y) {
     const Ev *a = x, *b = y;
     if (a->t != b->t) return a->t < b->t ? -1 : 1;
@@ -579,10 +588,7 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              "\"args\":{\"reason\":\"%s\",\"holder\":%" PRIu64 ",\"flow\":%" PRIu64 "}}",
              tid, US(e->t), reason_name(e->reason), e->a[0], e->flow);
         if (whole(req, nflow, e->flow))
-            outf(o,
-                 ",\n{\"ph\":\"s\",\"cat\":\"request\",\"name\":\"drop request\",\"id\":%" PRIu64
-                 ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
-                 e->flow, tid, US(e->t));
+            flow_end(o, 's', "request", "drop request", e->flow, tid, e->t);
         break;
     case EV_DROP:
         outf(o,
@@ -593,15 +599,9 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              tid, US(e->t), e->a[0] ? "true" : "false", e->a[5] ? reason_name(e->reason) : "none", US(e->a[1]),
              RT(e->a[1]), e->a[2], e->a[3], e->a[4], whole(hand, nflow, e->flow2) ? e->flow2 : 0);
         if (whole(req, nflow, e->flow))
-            outf(o,
-                 ",\n{\"ph\":\"f\",\"cat\":\"request\",\"name\":\"drop request\",\"id\":%" PRIu64
-                 ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
-                 e->flow, tid, US(e->t));
+            flow_end(o, 'f', "request", "drop request", e->flow, tid, e->t);
         if (whole(hand, nflow, e->flow2))
-            outf(o,
-                 ",\n{\"ph\":\"s\",\"cat\":\"handoff\",\"name\":\"handoff\",\"id\":%" PRIu64
-                 ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
-                 e->flow2, tid, US(e->t));
+            flow_end(o, 's', "handoff", "handoff", e->flow2, tid, e->t);
         break;
     case EV_TAKE:
         outf(o,
@@ -614,10 +614,7 @@ static void write_event(Out *o, GvTlThread *b, const Ev *e, const uint8_t *req, 
              RT(e->a[1]), e->a[4], e->a[5], US(e->a[2]), RT(e->a[2]), US(e->a[3]), RT(e->a[3]), e->dur,
              whole(hand, nflow, e->flow) ? e->flow : 0); /* 0: its drop was not kept (a full buffer) */
         if (whole(hand, nflow, e->flow))
-            outf(o,
-                 ",\n{\"ph\":\"f\",\"cat\":\"handoff\",\"name\":\"handoff\",\"id\":%" PRIu64
-                 ",\"pid\":1,\"tid\":%lu,\"ts\":" US_FMT ",\"bp\":\"e\"}",
-                 e->flow, tid, US(e->t));
+            flow_end(o, 'f', "handoff", "handoff", e->flow, tid, e->t);
         break;
     }
 }

@@ -26,13 +26,21 @@ typedef struct GvGIL {
     _Atomic int locked;       /* written under mutex; read racily only as a hint */
     GvThreadState *holder;    /* the holder, or the last one; NULL once that thread is gone */
     uint64_t switch_number;   /* bumped each time a different thread takes the GIL */
+    uint64_t turns;           /* FIFO modes: bumped when a `norm` waiter is served (a CPU-bound turn) */
     _Atomic int64_t interval_ns; /* switch interval; atomic: set by programs without the mutex */
     GvGILCounters stats;
     /* Handoff modes: who waits, in two FIFO queues linked through ts->gil_next. */
     GvThreadState *prio_head, *prio_tail; /* coming back from a blocking wait */
     GvThreadState *norm_head, *norm_tail; /* forced to drop, or new */
     uint64_t holder_since;    /* when the holder got it */
-    int64_t grant_spin_ns;    /* adaptive mode: the budget of spins for the GIL, earned by hits */
+    bool holder_after_wait;   /* the holder was handed the GIL from `prio` (back from a wait) */
+    bool holder_was_spinning; /* the holder was spinning for it when handed the GIL (so on a core) */
+    bool holder_asked;        /* the holder has been asked to drop since it took the GIL */
+    int holder_cpu;           /* the CPU the holder ran on when it took the GIL, or -1 */
+    /* adaptive mode: whether spins for the GIL have been hitting lately,
+     * behind a holder asked to drop (due) and behind one back from a wait */
+    int due_spin_credit, after_wait_spin_credit;
+    unsigned spin_probe;      /* adaptive mode: spins refused for want of credit */
     /* Schedule mode: the threads that may run, in the order they became so. */
     GvThreadState **runnable;
     size_t nrunnable, caprunnable;
@@ -109,5 +117,6 @@ uint64_t gv_gil_sched_digest(GvGIL *gil, uint64_t *handoffs);
 void gv_gil_get_stats(GvGIL *gil, GvGILCounters *out);
 
 uint64_t gv_now_ns(void); /* CLOCK_MONOTONIC */
+int gv_current_cpu(void); /* the CPU the caller runs on now, or -1 */
 
 #endif

@@ -24,8 +24,9 @@ typedef struct GvGILPolicy {
     /* FIFO policies: called (mutex held) by a waiter just queued, before it
      * sleeps, and by a waiter that has just asked the holder to drop: spin
      * for the grant? Returns 1 (granted while spinning), 0 (spun, not
-     * granted) or -1 (did not spin); a spin releases the mutex meanwhile.
-     * NULL: never spin. */
+     * granted) or -1 (did not spin); a spin (gv_gil_spin_capped_for,
+     * gv_gil_spin_for_grant_capped) releases the mutex meanwhile and counts
+     * itself. NULL: never spin. */
     int (*spin_for_grant)(GvGIL *gil, GvThreadState *ts);
     /* A parked wait (runtime/wait.c) before it sleeps: as gv_gil_spin_until.
      * NULL: never spin. */
@@ -33,6 +34,10 @@ typedef struct GvGILPolicy {
     /* FIFO policies: once a starving waiter is served, the others wait a
      * fresh interval (gv_gil_fifo_hand_over). */
     bool fresh_interval_after_starving;
+    /* FIFO policies: a holder forced to drop for a thread back from a wait
+     * queues at the front of `norm`, not the tail: it resumes its turn once
+     * that thread is done (gv_gil_priority_yield_handoff). */
+    bool resume_after_prio;
     /* The schedule's own lists (mutex held): ts is being forgotten; every
      * waiter must wake. gil.c calls these whatever the mode. */
     void (*forget)(GvGIL *gil, GvThreadState *ts);
@@ -46,6 +51,7 @@ extern const GvGILPolicy gv_gil_policy_sched;    /* gil_sched.c */
 extern const GvGILPolicy gv_gil_policy_adaptive; /* gil_adaptive.c */
 
 /* ---- common (gil.c) ---- */
+const GvGILPolicy *gv_gil_policy_of(GvGIL *gil); /* the policy of gil's mode */
 void gv_gil_check(int rc, const char *what); /* a pthread call failed: fatal */
 void gv_gil_lock(GvGIL *gil);
 void gv_gil_deadline_after(struct timespec *ts, int64_t ns);
@@ -58,6 +64,10 @@ void gv_gil_count_drop(GvGIL *gil, GvThreadState *ts, bool forced);
 /* ts (a waiter) asks the holder to drop, for a GV_TL_REASON_* (the GIL
  * timeline shows it). */
 void gv_gil_request_drop(GvGIL *gil, GvThreadState *ts, int reason);
+/* The calling thread's CPU time, ns: what a spin costs (wall time would
+ * count the time the kernel ran something else). A system call: never with
+ * the mutex held, which the holder may need to drop. */
+uint64_t gv_thread_cpu_ns(void);
 /* A spin for the GIL or a wake-up ended: hit or not, after spun_ns. */
 void gv_gil_count_spin(GvGIL *gil, GvThreadState *ts, int hit, uint64_t spun_ns);
 /* ts becomes the holder (`locked` set; a switch if it was not the last). */
@@ -68,9 +78,11 @@ void gv_gil_make_holder(GvGIL *gil, GvThreadState *ts, uint64_t now);
  * All with the mutex held. */
 bool gv_gil_fifo_empty(GvGIL *gil);
 GvThreadState *gv_gil_fifo_next(GvGIL *gil); /* who a drop would hand to, not dequeued */
+/* Where a waiter queues: `prio`, the tail of `norm`, the front of `norm`. */
+typedef enum { GV_FIFO_PRIO, GV_FIFO_NORM, GV_FIFO_NORM_FRONT } GvFifoPlace;
 /* Queues ts and waits until a dropper grants it the GIL: 0 (mutex held), or
  * -1 (dequeued) if ts must exit. Calls the policy's spin_for_grant. */
-int gv_gil_fifo_wait(GvGIL *gil, GvThreadState *ts, bool prio);
+int gv_gil_fifo_wait(GvGIL *gil, GvThreadState *ts, GvFifoPlace place);
 /* ts has just become the holder through the FIFO after waiting since start. */
 void gv_gil_fifo_took(GvGIL *gil, GvThreadState *ts, uint64_t start);
 /* Makes the next waiter the holder and wakes it, or frees the GIL. */

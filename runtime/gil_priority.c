@@ -51,7 +51,7 @@ int gv_gil_priority_take(GvGIL *gil, GvThreadState *ts) {
     }
     if (!atomic_load_explicit(&gil->locked, memory_order_relaxed)) {
         gv_gil_make_holder(gil, ts, start);
-    } else if (gv_gil_fifo_wait(gil, ts, prio) < 0) {
+    } else if (gv_gil_fifo_wait(gil, ts, prio ? GV_FIFO_PRIO : GV_FIFO_NORM) < 0) {
         pthread_mutex_unlock(&gil->mutex);
         return -1;
     }
@@ -83,10 +83,16 @@ int gv_gil_priority_yield_handoff(GvGIL *gil, GvThreadState *ts) {
         pthread_mutex_unlock(&gil->mutex);
         return 1;
     }
+    /* Interrupted by a thread back from a wait (no starving waiter first),
+     * the policy may let ts resume its turn after it. */
+    GvThreadState *next = gv_gil_fifo_next(gil);
+    GvFifoPlace place = gv_gil_policy_of(gil)->resume_after_prio && next == gil->prio_head && !next->gil_starving
+                            ? GV_FIFO_NORM_FRONT
+                            : GV_FIFO_NORM;
     ts->holds_gil = false;
     gv_gil_count_drop(gil, ts, true);
     gv_gil_fifo_hand_over(gil);
-    if (gv_gil_must_exit(ts) || gv_gil_fifo_wait(gil, ts, false) < 0) {
+    if (gv_gil_must_exit(ts) || gv_gil_fifo_wait(gil, ts, place) < 0) {
         pthread_mutex_unlock(&gil->mutex);
         return -1;
     }

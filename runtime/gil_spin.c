@@ -38,15 +38,37 @@ int gv_gil_spin(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool 
     return 0;
 }
 
-int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
-    if (atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed) >= gil->ncpus - 1) {
-        atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
-        return -1;
-    }
-    pthread_mutex_unlock(&gil->mutex);
-    int r = spin_loop(&ts->gil_granted, NULL, gv_now_ns() + (uint64_t)ns);
-    gv_gil_lock(gil);
+/* A place among the spinners for ts (mutex held): at most ncpus - 1 threads
+ * spin for the GIL at once, the cores besides the holder's. A holder that
+ * has just been granted the GIL while spinning does not count: it is about
+ * to run, not spin (without this, a dropper handing over to a spinner could
+ * not spin for the GIL's return itself). */
+static bool spin_slot_take(GvGIL *gil, GvThreadState *ts) {
+    int others = atomic_load_explicit(&gil->spinners, memory_order_relaxed);
+    if (gil->holder && gil->holder != ts && atomic_load_explicit(&gil->holder->gil_spinning, memory_order_relaxed))
+        others--;
+    if (others >= gil->ncpus - 1) return false;
+    atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed);
+    atomic_store_explicit(&ts->gil_spinning, true, memory_order_relaxed);
+    return true;
+}
+
+/* No longer spinning (before ts takes the mutex again): a waiter the holder
+ * is handing over to right now may spin in its place. */
+static void spin_slot_give(GvGIL *gil, GvThreadState *ts) {
+    atomic_store_explicit(&ts->gil_spinning, false, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+}
+
+int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
+    if (!spin_slot_take(gil, ts)) return -1;
+    pthread_mutex_unlock(&gil->mutex);
+    uint64_t t0 = gv_thread_cpu_ns();
+    int r = spin_loop(&ts->gil_granted, NULL, gv_now_ns() + (uint64_t)ns);
+    spin_slot_give(gil, ts);
+    uint64_t spun = gv_thread_cpu_ns() - t0;
+    gv_gil_lock(gil);
+    gv_gil_count_spin(gil, ts, r, spun);
     return r;
 }
 
@@ -58,14 +80,14 @@ int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
  * event from the running holder, as in ping-pong, where the two threads'
  * spins overlap only while neither holds the GIL. */
 int gv_gil_spin_for_grant_capped(GvGIL *gil, GvThreadState *ts) {
-    if (atomic_fetch_add_explicit(&gil->spinners, 1, memory_order_relaxed) >= gil->ncpus - 1) {
-        atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
-        return -1;
-    }
+    if (!spin_slot_take(gil, ts)) return -1;
     pthread_mutex_unlock(&gil->mutex);
+    uint64_t t0 = gv_thread_cpu_ns();
     int r = gv_gil_spin(gil, ts, &ts->gil_granted, NULL);
+    spin_slot_give(gil, ts);
+    uint64_t spun = gv_thread_cpu_ns() - t0;
     gv_gil_lock(gil);
-    atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
+    gv_gil_count_spin(gil, ts, r, spun);
     return r;
 }
 

@@ -187,6 +187,7 @@ struct GvThreadState {
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
+    _Atomic bool gil_spinning;    /* spinning for the GIL (counted in gil->spinners) */
     pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */
     GvGILCounters gil_stats;      /* under interp->gil->mutex */
     /* -- the timeline (runtime/timeline.c) -- */

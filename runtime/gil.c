@@ -88,18 +88,40 @@ static int usable_cpus(void) {
     return n > 0 ? (int)n : 1;
 }
 
+/* The mutex, of the type the mode's policy wants. In the FIFO modes a waiter
+ * holds it for a few instructions (queueing, asking the holder to drop) just
+ * when the holder, seeing the request, wants it to hand over: with a sleeping
+ * mutex that collision costs two futex wake-ups (measured: the I/O thread's
+ * mean wait for the GIL behind one CPU thread, 11-14 us instead of 3-4), so
+ * they use glibc's adaptive mutex, which spins a little first (never on one
+ * core, where spinning cannot help). Classic keeps CPython's plain mutex. */
+static void init_mutex(GvGIL *gil) {
+    pthread_mutexattr_t attr;
+    gv_gil_check(pthread_mutexattr_init(&attr), "mutexattr init");
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    if (policies[gil->mode]->adaptive_mutex && gil->ncpus > 1)
+        gv_gil_check(pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP), "mutexattr settype");
+#endif
+    gv_gil_check(pthread_mutex_init(&gil->mutex, &attr), "GIL mutex init");
+    pthread_mutexattr_destroy(&attr);
+}
+
+void gv_gil_set_mode(GvGIL *gil, int mode) {
+    if (gil->mode == mode) return;
+    bool retype = policies[gil->mode]->adaptive_mutex != policies[mode]->adaptive_mutex;
+    gil->mode = mode;
+    if (retype) {
+        /* Only one thread uses the GIL now (the callers' contract): nobody
+         * holds or waits for the mutex. */
+        gv_gil_check(pthread_mutex_destroy(&gil->mutex), "GIL mutex destroy");
+        init_mutex(gil);
+    }
+}
+
 void gv_gil_init(GvGIL *gil) {
-    pthread_mutexattr_t mattr;
-    gv_gil_check(pthread_mutexattr_init(&mattr), "mutexattr init");
-    /* A waiter holds the mutex for a few instructions (queueing, asking the
-     * holder to drop) just when the holder, seeing the request, wants it to
-     * hand over: with a sleeping mutex that collision costs two futex
-     * wake-ups (measured: the I/O thread's wait for the GIL behind one CPU
-     * thread, 11-14 us on average instead of 3-4). glibc's adaptive mutex
-     * spins a little first; on one core spinning cannot help. */
-    if (usable_cpus() > 1) pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ADAPTIVE_NP);
-    gv_gil_check(pthread_mutex_init(&gil->mutex, &mattr), "GIL mutex init");
-    pthread_mutexattr_destroy(&mattr);
+    gil->ncpus = usable_cpus();
+    gil->mode = GV_GIL_DEFAULT;
+    init_mutex(gil);
     pthread_condattr_t attr;
     gv_gil_check(pthread_condattr_init(&attr), "condattr init");
     /* Timed waits measure the interval on the monotonic clock: a wall-clock
@@ -124,11 +146,9 @@ void gv_gil_init(GvGIL *gil) {
     gil->holder_cpu = -1;
     gil->due_spin_credit = gil->after_wait_spin_credit = 1;
     gil->spin_probe = 0;
-    gil->mode = GV_GIL_DEFAULT;
     /* Spinning only pays when another core can hand the GIL over meanwhile:
      * count the cores this process may run on (taskset, cpusets), not the
-     * machine's. */
-    gil->ncpus = usable_cpus();
+     * machine's (gil->ncpus, above). */
     gil->spin_ns = gil->ncpus > 1 ? GV_GIL_SPIN_NS : 0;
     atomic_store(&gil->spinners, 0);
 }

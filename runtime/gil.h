@@ -61,6 +61,9 @@ typedef struct GvGIL {
 #define GV_GIL_DEFAULT GV_GIL_CLASSIC
 
 void gv_gil_init(GvGIL *gil);
+/* Sets the mode (a GvGILMode, or GV_GIL_SCHEDULE): only while a single
+ * thread uses the GIL and does not hold its mutex. */
+void gv_gil_set_mode(GvGIL *gil, int mode);
 /* Takes the GIL for ts (which does not hold it). Returns 0, or -1 without
  * taking it if the interpreter is finalizing and ts may not run any more. */
 int gv_gil_take(GvGIL *gil, GvThreadState *ts);

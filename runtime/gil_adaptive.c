@@ -90,4 +90,5 @@ const GvGILPolicy gv_gil_policy_adaptive = {
     .spin_for_wake = gv_gil_spin,
     .fresh_interval_after_starving = true,
     .resume_after_prio = true,
+    .adaptive_mutex = true,
 };

@@ -38,6 +38,8 @@ typedef struct GvGILPolicy {
      * queues at the front of `norm`, not the tail: it resumes its turn once
      * that thread is done (gv_gil_priority_yield_handoff). */
     bool resume_after_prio;
+    /* The GIL's mutex spins a little before sleeping (gil.c, init_mutex). */
+    bool adaptive_mutex;
     /* The schedule's own lists (mutex held): ts is being forgotten; every
      * waiter must wake. gil.c calls these whatever the mode. */
     void (*forget)(GvGIL *gil, GvThreadState *ts);

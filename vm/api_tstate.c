@@ -175,7 +175,7 @@ int Gv_SetGILMode(GvGILMode mode) {
      * must not change under a waiter of another interpreter. */
     if (!gv_tstate_alone_on_gil(ts))
         return gv_err_format(&gv_type_RuntimeError, "the GIL mode can only change while a single thread exists");
-    interp->gil->mode = (int)mode;
+    gv_gil_set_mode(interp->gil, (int)mode);
     return 0;
 }
 

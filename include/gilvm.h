@@ -191,16 +191,21 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   an interval plus 20 us per thread ahead of it.
  * - PRIORITY_SPIN: PRIORITY, and waiters spin briefly (up to 20 us, adapted per
  *   thread) before sleeping, when the process may run on more than one core.
- * - ADAPTIVE: PRIORITY, but CPU-bound threads take turns of a whole interval
- *   (a waiter waits about an interval per CPU-bound thread ahead of it); a
- *   waiter spins for the GIL only when the handoff is due (it is next, and the
- *   holder has been asked to drop), spins have been hitting lately, and the
- *   process may run on more than one core; blocking waits spin as in
+ * - ADAPTIVE (the default): PRIORITY, but CPU-bound threads take turns of a
+ *   whole interval (a waiter waits about an interval per CPU-bound thread
+ *   ahead of it), and a holder interrupted by a thread back from a blocking
+ *   call resumes its turn after it (it does not lose its place to the next
+ *   CPU-bound thread). A waiter spins for the GIL only where the handoff is
+ *   imminent and another core can make it: it is next, and the holder has
+ *   been asked to drop (and runs on another core), or the holder is a thread
+ *   back from a blocking call that was itself spinning (it blocks again
+ *   soon); only while spins of that kind have been hitting, and only when the
+ *   process may run on more than one core. Blocking waits spin as in
  *   PRIORITY_SPIN.
  * Settable only while the interpreter has a single thread state (counting
  * those of interpreters sharing its GIL, GV_INTERP_SHARED_GIL): 0, or -1 with
  * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
- * variable names (classic, priority, spin or adaptive), else CLASSIC; the
+ * variable names (classic, priority, spin or adaptive), else ADAPTIVE; the
  * `gilvm` command also takes --gil=MODE. */
 /* (3 is the deterministic schedule, set with Gv_SetSchedule.) */
 typedef enum { GV_GIL_CLASSIC = 0, GV_GIL_PRIORITY = 1, GV_GIL_PRIORITY_SPIN = 2, GV_GIL_ADAPTIVE = 4 } GvGILMode;

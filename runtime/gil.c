@@ -19,7 +19,8 @@
  * - spin (gil_spin.c): priority, and waiters spin briefly before sleeping;
  * - adaptive (gil_adaptive.c): priority, spinning only where a handoff is
  *   due and another core can make it, CPU-bound threads taking whole-interval
- *   turns; the candidate default (bench/README.md);
+ *   turns, an interrupted holder resuming its turn: the default, the only
+ *   mode that loses nowhere in bench/ (bench/README.md);
  * - schedule (gil_sched.c, internal): the deterministic schedule.
  * This file holds what they share: the holder bookkeeping, the counters
  * (written here only), the FIFO of waiters, and the dispatch.

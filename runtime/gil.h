@@ -58,7 +58,7 @@ typedef struct GvGIL {
 #define GV_GIL_MIN_SLICE_NS 20000
 
 /* The mode an interpreter starts in (GILMODE and --gil= choose another). */
-#define GV_GIL_DEFAULT GV_GIL_CLASSIC
+#define GV_GIL_DEFAULT GV_GIL_ADAPTIVE
 
 void gv_gil_init(GvGIL *gil);
 /* Sets the mode (a GvGILMode, or GV_GIL_SCHEDULE): only while a single

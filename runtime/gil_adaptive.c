@@ -1,35 +1,48 @@
-/* The adaptive policy: priority's FIFO and direct handoff (gil_priority.c),
- * spinning only where it pays.
+/* The adaptive policy, the default: priority's FIFO and direct handoff
+ * (gil_priority.c), spinning only where it pays, and CPU-bound turns that
+ * threads back from waits interrupt without ending.
  *
- * Spinning saves a futex wake-up (several µs) per handoff, but costs a core
- * for as long as it lasts, and on a core the holder or another waiter needs it
- * costs more than it saves (spin mode loses countdown at 4 threads that way).
- * So a waiter spins for its grant only when
+ * Spinning saves a futex wake-up (13-20 us on the VM bench/ ran on) per
+ * handoff, but costs a core for as long as it lasts, and on a core the
+ * holder or another waiter needs it costs more than it saves (spin mode loses
+ * countdown at 4 threads that way). So a waiter spins for its grant only when
  * - another core can run the holder meanwhile (gil->spin_ns is 0 on one
  *   core, and at most ncpus - 1 threads spin at once), and
  * - the handoff is imminent and will come to it: it is the next to be served
- *   (gv_gil_fifo_next) and the holder has been asked to drop (by this waiter,
- *   back from a blocking wait or starving after an interval, or by one it
- *   follows), so it drops at its next eval-breaker check after its minimum
- *   slice (GV_GIL_MIN_SLICE_NS) or sooner when it blocks (ping-pong: it has
- *   just woken the waiter and blocks), and
- * - spins for grants have been hitting lately (a budget halved by a miss,
- *   doubled by a hit): when every core is busy with other work, none is
- *   idle to spin on.
- * (Tried and dropped: spinning behind a holder back from a blocking wait in
- * its first slice, expecting it to block again soon. In ping-pong the
- * displaced thread's spins took the core the holder needed: twice the forced
- * drops, half the round trips.)
- * And CPU-bound threads take turns of a whole interval each: once a starving
+ *   (gv_gil_fifo_next), and either
+ *   - the holder has been asked to drop (by this waiter, back from a blocking
+ *     wait or starving after an interval, or by one it follows;
+ *     gil->holder_asked: the holder's eval-breaker bit is no witness, a holder
+ *     on its way to drop has cleared it) and runs on another core than ours:
+ *     it drops at its next eval-breaker check after its minimum slice
+ *     (GV_GIL_MIN_SLICE_NS), or sooner when it blocks; or
+ *   - the holder is a thread back from a blocking wait that was spinning for
+ *     the GIL when it got it (so it runs on another core): such a thread (the
+ *     I/O thread, the other side of a ping-pong, the one that sent us a
+ *     pending call) mostly runs a little and blocks again, handing the GIL
+ *     straight back. Behind one that was still to be woken we do not spin:
+ *     the kernel often wakes it on our core, with the other one idle, and it
+ *     would wait for our spin to end;
+ * - and spins of that kind have been hitting lately (credits a hit earns and
+ *   a miss loses): when every core is busy with other work, spins miss.
+ * CPU-bound threads take turns of a whole interval each: once a starving
  * waiter is served, the others wait a fresh interval behind it (priority
- * mode gives each of them a minimum slice then; gv_gil_fifo_hand_over).
- * A forced dropper queueing behind a fresh holder does not spin: that holder
- * runs a whole interval. A parked wait spins for its wake-up as in spin mode
- * (gil_spin.c): it waits for an event from the running holder, so it and the
- * holder are the two threads on the cores (capping these spins as well made
- * ping-pong's two threads miss each other: a third of spin mode's round
- * trips); the per-thread adaptive budget shrinks fast for a thread whose waits
- * are long (timers, sleeps) to 0.5 us. */
+ * mode gives each of them a minimum slice then; gv_gil_fifo_hand_over). A
+ * holder forced to drop for a thread back from a wait keeps its turn: it
+ * queues at the front of `norm` and resumes once that thread blocks again
+ * (resume_after_prio; waiters starve on CPU-bound turns, gil->turns, so the
+ * others still get theirs after an interval). Rotating the CPU-bound threads
+ * at every I/O event instead woke a parked one each time, on the core the
+ * I/O thread had just left, where the kernel then queued the I/O thread's
+ * next wake-up behind it for up to a tick (4 ms) with the other core idle:
+ * that was the p99 behind 4 CPU threads.
+ * A parked wait spins for its wake-up as in spin mode (gil_spin.c): it waits
+ * for an event from the running holder, so it and the holder are the two
+ * threads on the cores (capping these spins as well made ping-pong's two
+ * threads miss each other: a third of spin mode's round trips); the
+ * per-thread adaptive budget shrinks fast for a thread whose waits are long
+ * (timers, sleeps) to 0.5 us. The mutex is glibc's adaptive one (gil.c,
+ * init_mutex). */
 #include "breaker.h"
 #include "gil_policy.h"
 

@@ -29,7 +29,7 @@ static const char usage[] =
     "                       physical memory, or of the cgroup's limit if lower);\n"
     "                       --gil-stats prints the GIL's counters per thread at exit;\n"
     "                       --gil=classic|priority|spin|adaptive picks how the GIL is handed over\n"
-    "                       (default: $GILMODE, else classic);\n"
+    "                       (default: $GILMODE, else adaptive);\n"
     "                       --schedule=SEED[:N] runs one thread at a time for N instructions\n"
     "                       (default 100), the next drawn from SEED: reproducible races;\n"
     "                       --schedule-digest prints at exit a hash of the interleaving the\n"

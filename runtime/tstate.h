@@ -186,6 +186,7 @@ struct GvThreadState {
     int64_t spin_ns;              /* spin mode: this thread's current spin budget (owner) */
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
+    bool gil_resuming;            /* handoff modes: queued to resume an interrupted turn; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
     _Atomic bool gil_spinning;    /* spinning for the GIL (counted in gil->spinners) */
     pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */

@@ -320,15 +320,11 @@ int gv_gil_fifo_wait(GvGIL *gil, GvThreadState *ts, GvFifoPlace place) {
         } else if (gil->turns == seen) {
             /* A whole interval with no CPU-bound turn served (threads back
              * from waits do not count: a holder they interrupt may resume):
-             * this is CPython's drop request. The turn goes to the head of
-             * `norm` (ahead of `prio`), not necessarily to us: marking
-             * ourselves would hand the GIL to the head and then take it from
-             * the head after a minimum slice, two switches per interval
-             * (measured: countdown, 4 threads at 100 us, 1.17x classic's
-             * time). */
-            gil->norm_head->gil_starving = true;
+             * this is CPython's drop request, and the waiter goes first at
+             * the next drop. */
+            ts->gil_starving = true;
             gv_gil_request_drop(gil, ts, GV_TL_REASON_INTERVAL);
-            if (gil->norm_head == ts) spin_for_grant(gil, ts); /* the holder drops soon now */
+            spin_for_grant(gil, ts); /* the holder drops soon now */
         }
     }
     return 0;
@@ -357,19 +353,23 @@ void gv_gil_fifo_took(GvGIL *gil, GvThreadState *ts, uint64_t start) {
 void gv_gil_fifo_hand_over(GvGIL *gil) {
     bool after_wait = gil->prio_head && gv_gil_fifo_next(gil) == gil->prio_head;
     GvThreadState *next = pick_next(gil);
-    if (next && next->gil_starving && policy(gil)->fresh_interval_after_starving) {
-        /* Served after a whole interval: as after any switch in CPython,
-         * the waiters behind it wait a fresh interval behind the new holder
-         * before they ask. Left starving, each would ask the new holder at
-         * once (gv_gil_fifo_took) and every CPU-bound thread but one would
-         * run a minimum slice instead of an interval (countdown, 4 threads
-         * at 100 us: 1.31x the sequential time in priority mode, 1.18x in
-         * classic). Their place in the queue keeps their turn. */
-        for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) t->gil_starving = false;
-    }
     /* A new CPU-bound turn: not a thread back from a wait, nor a holder
      * resuming the turn one interrupted. */
-    if (next && !after_wait && !next->gil_resuming) gil->turns++;
+    bool new_turn = next && !after_wait && !next->gil_resuming;
+    if (new_turn && policy(gil)->fresh_interval_after_starving) {
+        /* As after any switch in CPython, the waiters wait a fresh
+         * interval behind the new holder before they ask. Left starving
+         * (one that timed out need not be the head the turn went to), they
+         * would ask the new holder at once (gv_gil_fifo_took) and every
+         * CPU-bound thread but one would run a minimum slice instead of an
+         * interval, two switches per interval (countdown, 4 threads at
+         * 100 us: 1.31x the sequential time in priority mode, 1.18x in
+         * classic; adaptive 1.17x classic's time in bench/ab when only a
+         * starving head's turn reset them). Their place in the queue keeps
+         * their turn. */
+        for (GvThreadState *t = gil->norm_head; t; t = t->gil_next) t->gil_starving = false;
+    }
+    if (new_turn) gil->turns++;
     if (next) {
         gv_gil_make_holder(gil, next, gv_now_ns());
         gil->holder_after_wait = after_wait;

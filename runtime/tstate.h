@@ -187,6 +187,7 @@ struct GvThreadState {
     GvThreadState *gil_next;      /* handoff modes: in a GIL wait queue; under gil.mutex */
     bool gil_starving;            /* handoff modes: waited an interval; under gil.mutex */
     bool gil_resuming;            /* handoff modes: queued to resume an interrupted turn; under gil.mutex */
+    bool gil_called;              /* handoff modes: the head of norm, told by a waiter behind it that its turn is due; under gil.mutex */
     _Atomic bool gil_granted;     /* handoff modes: the dropper made us the holder */
     _Atomic bool gil_spinning;    /* spinning for the GIL (counted in gil->spinners) */
     pthread_cond_t gil_cond;      /* handoff modes: where this thread waits for a grant */

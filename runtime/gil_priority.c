@@ -20,9 +20,12 @@
  *   `prio` (or a starving `norm` head) still waits is asked at once in its
  *   turn (took()). Without this the second of two threads back from I/O
  *   waited a whole interval.
- * - No starvation. A `norm` waiter that waits a whole switch interval asks
- *   the holder to drop and marks itself starving; a starving waiter is served
- *   before `prio`. The bound: the head of `norm` gets the GIL within one
+ * - No starvation. A `norm` waiter that waits a whole switch interval with
+ *   no CPU-bound turn served means the holder's turn is over: the head of
+ *   `norm` asks the holder to drop and is marked starving (woken to ask, if
+ *   the one that noticed is behind it: then it is awake for the handoff); a
+ *   starving head is served before `prio`, and each new CPU-bound turn lets
+ *   the others wait a fresh interval. The bound: the head of `norm` gets the GIL within one
  *   switch interval plus one minimum slice (plus the time the holder needs to
  *   reach an eval-breaker check), whatever stream of priority threads
  *   arrives; a thread behind it in `norm` within that much per thread ahead

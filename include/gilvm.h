@@ -204,7 +204,9 @@ GV_API int Gv_SetSwitchInterval(double seconds);
  *   PRIORITY_SPIN.
  * Settable only while the interpreter has a single thread state (counting
  * those of interpreters sharing its GIL, GV_INTERP_SHARED_GIL): 0, or -1 with
- * RuntimeError (an unknown mode: ValueError). GIL held. Gv_Initialize starts in the mode the GILMODE environment
+ * RuntimeError (an unknown mode: ValueError). GIL held. (The GIL's own mutex
+ * keeps the kind the starting mode chose: spinning briefly in ADAPTIVE on
+ * several cores, plain otherwise.) Gv_Initialize starts in the mode the GILMODE environment
  * variable names (classic, priority, spin or adaptive), else ADAPTIVE; the
  * `gilvm` command also takes --gil=MODE. */
 /* (3 is the deterministic schedule, set with Gv_SetSchedule.) */

@@ -95,7 +95,9 @@ static int usable_cpus(void) {
  * mutex that collision costs two futex wake-ups (measured: the I/O thread's
  * mean wait for the GIL behind one CPU thread, 11-14 us instead of 3-4), so
  * they use glibc's adaptive mutex, which spins a little first (never on one
- * core, where spinning cannot help). Classic keeps CPython's plain mutex. */
+ * core, where spinning cannot help). Classic keeps CPython's plain mutex.
+ * Chosen for the mode an interpreter starts in (GILMODE); a mode set later
+ * (Gv_SetGILMode) keeps it, since a thread may be taking the mutex then. */
 static void init_mutex(GvGIL *gil) {
     pthread_mutexattr_t attr;
     gv_gil_check(pthread_mutexattr_init(&attr), "mutexattr init");
@@ -107,13 +109,13 @@ static void init_mutex(GvGIL *gil) {
     pthread_mutexattr_destroy(&attr);
 }
 
-void gv_gil_set_mode(GvGIL *gil, int mode) {
-    if (gil->mode == mode) return;
+void gv_gil_set_mode(GvGIL *gil, int mode) { gil->mode = mode; }
+
+void gv_gil_set_initial_mode(GvGIL *gil, int mode) {
     bool retype = policies[gil->mode]->adaptive_mutex != policies[mode]->adaptive_mutex;
     gil->mode = mode;
     if (retype) {
-        /* Only one thread uses the GIL now (the callers' contract): nobody
-         * holds or waits for the mutex. */
+        /* No thread uses the GIL yet (the caller's contract). */
         gv_gil_check(pthread_mutex_destroy(&gil->mutex), "GIL mutex destroy");
         init_mutex(gil);
     }

@@ -62,8 +62,12 @@ typedef struct GvGIL {
 
 void gv_gil_init(GvGIL *gil);
 /* Sets the mode (a GvGILMode, or GV_GIL_SCHEDULE): only while a single
- * thread uses the GIL and does not hold its mutex. */
+ * thread uses the GIL. The mutex keeps its type: another thread may be about
+ * to take it. */
 void gv_gil_set_mode(GvGIL *gil, int mode);
+/* The same before any thread uses the GIL, with the mutex of the mode's type
+ * (gil.c, init_mutex). */
+void gv_gil_set_initial_mode(GvGIL *gil, int mode);
 /* Takes the GIL for ts (which does not hold it). Returns 0, or -1 without
  * taking it if the interpreter is finalizing and ts may not run any more. */
 int gv_gil_take(GvGIL *gil, GvThreadState *ts);

@@ -141,8 +141,8 @@ uint64_t gv_gil_sched_clock(GvGIL *gil, GvThreadState *ts) {
 }
 
 void gv_gil_set_schedule(GvGIL *gil, GvThreadState *ts, uint64_t seed, uint32_t n) {
-    gv_gil_set_mode(gil, GV_GIL_SCHEDULE); /* before locking: it may re-create the mutex */
     gv_gil_lock(gil);
+    gv_gil_set_mode(gil, GV_GIL_SCHEDULE);
     gil->sched_rng = seed;
     gil->sched_n = n ? n : 1;
     gil->sched_clock = GV_SCHED_CLOCK_START;

@@ -49,7 +49,7 @@ GvThreadState *Gv_Initialize(void) {
     gv_runtime_set_finalizing(false);
     /* GILMODE picks the GIL's mode for any embedder (bench/ relies on it). */
     const char *mode = getenv("GILMODE");
-    if (gv_gil_mode_by_name(mode) >= 0) gv_gil_set_mode(interp->gil, gv_gil_mode_by_name(mode));
+    if (gv_gil_mode_by_name(mode) >= 0) gv_gil_set_initial_mode(interp->gil, gv_gil_mode_by_name(mode));
     gv_runtime_set_interp(interp);
     GvThreadState *ts = gv_interp_create(interp);
     if (!ts) {

@@ -32,10 +32,11 @@
  * queues at the front of `norm` and resumes once that thread blocks again
  * (resume_after_prio; waiters starve on CPU-bound turns, gil->turns, so the
  * others still get theirs after an interval). Rotating the CPU-bound threads
- * at every I/O event instead woke a parked one each time, on the core the
- * I/O thread had just left, where the kernel then queued the I/O thread's
- * next wake-up behind it for up to a tick (4 ms) with the other core idle:
- * that was the p99 behind 4 CPU threads.
+ * at every I/O event instead wakes a parked one each time, often on the core
+ * the I/O thread has just left, where the kernel may then queue the I/O
+ * thread's next wake-up behind it for up to a tick (4 ms) with the other core
+ * idle (perf sched). The rotations once per interval still do that now and
+ * then: the I/O thread's p99 behind 2-4 CPU threads (bench/README.md).
  * A parked wait spins for its wake-up as in spin mode (gil_spin.c): it waits
  * for an event from the running holder, so it and the holder are the two
  * threads on the cores (capping these spins as well made ping-pong's two

@@ -19,8 +19,8 @@
  * - spin (gil_spin.c): priority, and waiters spin briefly before sleeping;
  * - adaptive (gil_adaptive.c): priority, spinning only where a handoff is
  *   due and another core can make it, CPU-bound threads taking whole-interval
- *   turns, an interrupted holder resuming its turn: the default, the only
- *   mode that loses nowhere in bench/ (bench/README.md);
+ *   turns, an interrupted holder resuming its turn: the default
+ *   (bench/README.md, "Adaptive, the default");
  * - schedule (gil_sched.c, internal): the deterministic schedule.
  * This file holds what they share: the holder bookkeeping, the counters
  * (written here only), the FIFO of waiters, and the dispatch.
@@ -55,7 +55,6 @@ static const GvGILPolicy *const policies[] = {
 #define NPOLICIES ((int)(sizeof policies / sizeof policies[0]))
 
 const GvGILPolicy *gv_gil_policy_of(GvGIL *gil) { return policies[gil->mode]; }
-static const GvGILPolicy *policy(GvGIL *gil) { return policies[gil->mode]; }
 
 int gv_current_cpu(void) {
 #ifdef __linux__
@@ -246,6 +245,12 @@ static void enqueue(GvThreadState **head, GvThreadState **tail, GvThreadState *t
     *tail = ts;
 }
 
+static void enqueue_front(GvThreadState **head, GvThreadState **tail, GvThreadState *ts) {
+    ts->gil_next = *head;
+    *head = ts;
+    if (!*tail) *tail = ts;
+}
+
 static bool unqueue(GvThreadState **head, GvThreadState **tail, GvThreadState *ts) {
     GvThreadState *prev = NULL;
     for (GvThreadState *t = *head; t; prev = t, t = t->gil_next) {
@@ -283,7 +288,7 @@ uint64_t gv_thread_cpu_ns(void) {
 
 /* mutex held: the policy's spin, if any, before ts sleeps for its grant. */
 static void spin_for_grant(GvGIL *gil, GvThreadState *ts) {
-    const GvGILPolicy *p = policy(gil);
+    const GvGILPolicy *p = gv_gil_policy_of(gil);
     if (!p->spin_for_grant || gil->spin_ns <= 0 || atomic_load(&ts->gil_granted)) return;
     p->spin_for_grant(gil, ts);
 }
@@ -295,9 +300,7 @@ int gv_gil_fifo_wait(GvGIL *gil, GvThreadState *ts, GvFifoPlace place) {
     ts->gil_resuming = place == GV_FIFO_NORM_FRONT;
     ts->gil_called = false;
     if (place == GV_FIFO_NORM_FRONT) {
-        ts->gil_next = gil->norm_head;
-        gil->norm_head = ts;
-        if (!gil->norm_tail) gil->norm_tail = ts;
+        enqueue_front(&gil->norm_head, &gil->norm_tail, ts);
     } else if (prio) {
         /* Ask at once; the holder honours it once it has run its minimum
          * slice (gv_gil_yield), so we need not wake up to ask later. */
@@ -389,7 +392,7 @@ void gv_gil_fifo_hand_over(GvGIL *gil) {
     /* A new CPU-bound turn: not a thread back from a wait, nor a holder
      * resuming the turn one interrupted. */
     bool new_turn = next && !after_wait && !next->gil_resuming;
-    if (new_turn && policy(gil)->fresh_interval_after_starving) {
+    if (new_turn && gv_gil_policy_of(gil)->fresh_interval_after_starving) {
         /* As after any switch in CPython, the waiters wait a fresh
          * interval behind the new holder before they ask. Left starving
          * (one that timed out need not be the head the turn went to), they
@@ -418,14 +421,14 @@ void gv_gil_fifo_hand_over(GvGIL *gil) {
 
 int gv_gil_take(GvGIL *gil, GvThreadState *ts) {
     GV_TL(gv_tl_take_begin(ts));
-    int rc = policy(gil)->take(gil, ts);
+    int rc = gv_gil_policy_of(gil)->take(gil, ts);
     if (rc == 0) GV_TL(gv_tl_running(ts));
     return rc;
 }
 
-void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) { policy(gil)->drop(gil, ts, forced); }
+void gv_gil_drop(GvGIL *gil, GvThreadState *ts, bool forced) { gv_gil_policy_of(gil)->drop(gil, ts, forced); }
 
-int gv_gil_yield(GvGIL *gil, GvThreadState *ts) { return policy(gil)->yield(gil, ts); }
+int gv_gil_yield(GvGIL *gil, GvThreadState *ts) { return gv_gil_policy_of(gil)->yield(gil, ts); }
 
 /* The yield of the policies that need nothing more: a forced drop, then a
  * take. */
@@ -435,10 +438,10 @@ int gv_gil_yield_drop_take(GvGIL *gil, GvThreadState *ts) {
     return gv_gil_take(gil, ts);
 }
 
-bool gv_gil_spins_for_wake(GvGIL *gil) { return policy(gil)->spin_for_wake && gil->spin_ns > 0; }
+bool gv_gil_spins_for_wake(GvGIL *gil) { return gv_gil_policy_of(gil)->spin_for_wake && gil->spin_ns > 0; }
 
 int gv_gil_spin_until(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted) {
-    const GvGILPolicy *p = policy(gil);
+    const GvGILPolicy *p = gv_gil_policy_of(gil);
     if (!p->spin_for_wake || gil->spin_ns <= 0) return -1;
     uint64_t t0 = gv_thread_cpu_ns();
     int hit = p->spin_for_wake(gil, ts, flag, interrupted);

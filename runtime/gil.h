@@ -26,7 +26,7 @@ typedef struct GvGIL {
     _Atomic int locked;       /* written under mutex; read racily only as a hint */
     GvThreadState *holder;    /* the holder, or the last one; NULL once that thread is gone */
     uint64_t switch_number;   /* bumped each time a different thread takes the GIL */
-    uint64_t turns;           /* FIFO modes: bumped when a `norm` waiter is served (a CPU-bound turn) */
+    uint64_t turns;           /* FIFO modes: bumped at each new CPU-bound turn (not a resumed one) */
     _Atomic int64_t interval_ns; /* switch interval; atomic: set by programs without the mutex */
     GvGILCounters stats;
     /* Handoff modes: who waits, in two FIFO queues linked through ts->gil_next. */

@@ -83,9 +83,9 @@ static int spin_for_grant(GvGIL *gil, GvThreadState *ts) {
     /* Asked by us (back from a wait, or starving) or by whoever we follow:
      * the holder drops at its first eval-breaker check once its minimum
      * slice is over, or sooner when it blocks. Spin for what is left of
-     * that slice and a few checks more. */
-    /* (The holder's eval-breaker bit is no witness: a holder on its way
-     * to drop has cleared it and may be waiting for the mutex.) */
+     * that slice and a few checks more. (The holder's eval-breaker bit is
+     * no witness: a holder on its way to drop has cleared it and may be
+     * waiting for the mutex.) */
     if (!gil->holder_asked) return -1;
     /* Not on the holder's core: the holder could not run while we spin
      * (a thread woken by its timer is often put there). */

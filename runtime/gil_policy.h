@@ -31,8 +31,8 @@ typedef struct GvGILPolicy {
     /* A parked wait (runtime/wait.c) before it sleeps: as gv_gil_spin_until.
      * NULL: never spin. */
     int (*spin_for_wake)(GvGIL *gil, GvThreadState *ts, _Atomic bool *flag, _Atomic bool *interrupted);
-    /* FIFO policies: once a starving waiter is served, the others wait a
-     * fresh interval (gv_gil_fifo_hand_over). */
+    /* FIFO policies: when a new CPU-bound turn starts, the other waiters
+     * wait a fresh interval (gv_gil_fifo_hand_over). */
     bool fresh_interval_after_starving;
     /* FIFO policies: a holder forced to drop for a thread back from a wait
      * queues at the front of `norm`, not the tail: it resumes its turn once

@@ -89,9 +89,8 @@ int gv_gil_priority_yield_handoff(GvGIL *gil, GvThreadState *ts) {
     /* Interrupted by a thread back from a wait (no starving waiter first),
      * the policy may let ts resume its turn after it. */
     GvThreadState *next = gv_gil_fifo_next(gil);
-    GvFifoPlace place = gv_gil_policy_of(gil)->resume_after_prio && next == gil->prio_head && !next->gil_starving
-                            ? GV_FIFO_NORM_FRONT
-                            : GV_FIFO_NORM;
+    GvFifoPlace place =
+        gv_gil_policy_of(gil)->resume_after_prio && next == gil->prio_head ? GV_FIFO_NORM_FRONT : GV_FIFO_NORM;
     ts->holds_gil = false;
     gv_gil_count_drop(gil, ts, true);
     gv_gil_fifo_hand_over(gil);

@@ -60,17 +60,23 @@ static void spin_slot_give(GvGIL *gil, GvThreadState *ts) {
     atomic_fetch_sub_explicit(&gil->spinners, 1, memory_order_relaxed);
 }
 
-int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
+/* A spin for the grant: a place among the spinners, the mutex released
+ * meanwhile, the spin's CPU time read outside it and counted. ns < 0: for the
+ * thread's adaptive budget (gv_gil_spin), else for ns. */
+static int spin_for_grant_counted(GvGIL *gil, GvThreadState *ts, int64_t ns) {
     if (!spin_slot_take(gil, ts)) return -1;
     pthread_mutex_unlock(&gil->mutex);
     uint64_t t0 = gv_thread_cpu_ns();
-    int r = spin_loop(&ts->gil_granted, NULL, gv_now_ns() + (uint64_t)ns);
+    int r = ns < 0 ? gv_gil_spin(gil, ts, &ts->gil_granted, NULL)
+                   : spin_loop(&ts->gil_granted, NULL, gv_now_ns() + (uint64_t)ns);
     spin_slot_give(gil, ts);
     uint64_t spun = gv_thread_cpu_ns() - t0;
     gv_gil_lock(gil);
     gv_gil_count_spin(gil, ts, r, spun);
     return r;
 }
+
+int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) { return spin_for_grant_counted(gil, ts, ns); }
 
 /* A waiter for the GIL spins only while fewer threads spin for it than there
  * are cores besides the holder's: with more waiters than that (4 CPU-bound
@@ -79,17 +85,7 @@ int gv_gil_spin_capped_for(GvGIL *gil, GvThreadState *ts, int64_t ns) {
  * sequential time). Waits in gv_park spin without this cap: they wait for an
  * event from the running holder, as in ping-pong, where the two threads'
  * spins overlap only while neither holds the GIL. */
-int gv_gil_spin_for_grant_capped(GvGIL *gil, GvThreadState *ts) {
-    if (!spin_slot_take(gil, ts)) return -1;
-    pthread_mutex_unlock(&gil->mutex);
-    uint64_t t0 = gv_thread_cpu_ns();
-    int r = gv_gil_spin(gil, ts, &ts->gil_granted, NULL);
-    spin_slot_give(gil, ts);
-    uint64_t spun = gv_thread_cpu_ns() - t0;
-    gv_gil_lock(gil);
-    gv_gil_count_spin(gil, ts, r, spun);
-    return r;
-}
+int gv_gil_spin_for_grant_capped(GvGIL *gil, GvThreadState *ts) { return spin_for_grant_counted(gil, ts, -1); }
 
 /* The first spin only: a waiter that asks the holder after an interval
  * sleeps again (as it always has in this mode). */

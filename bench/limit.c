@@ -21,11 +21,29 @@
  *
  * Prints what pingpong.gva prints: `round_trips N`, `elapsed SECONDS` and
  * `samples [...]` (every round trip in seconds, timed by the first thread).
+ *
+ * A fourth mode is the floor of bench/programs/latency.gva (the convoy test):
+ *
+ *   limit wakeup CPU_THREADS [DURATION [TURN]]     (defaults: 2.0 s, 0.005 s)
+ *
+ *   wakeup   the main thread sleeps (clock_nanosleep) to deadlines 0.5-1.5 ms
+ *            ahead, on latency.gva's schedule, and records how late it runs,
+ *            while CPU_THREADS threads spin in turns of TURN seconds, one at a
+ *            time, handing a token round with a condition variable: what
+ *            CPU-bound threads under a GIL look like to the kernel, without
+ *            a GIL. Whatever tail this shows, no GIL can remove: it is the
+ *            kernel's placement of the woken thread (on a VM with two vCPUs
+ *            the thread can wait behind the spinner on its core for a tick
+ *            while the other core idles). Prints what latency.gva prints:
+ *            `events N` and `samples [...]`.
+ *
  * Standalone C11 + POSIX threads; it does not link gilvm. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,11 +164,92 @@ static void *second(void *arg) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: limit futex|condvar|spin [ROUND_TRIPS]\n");
+    fprintf(stderr, "usage: limit futex|condvar|spin [ROUND_TRIPS]\n"
+                    "       limit wakeup CPU_THREADS [DURATION [TURN]]\n");
     return 2;
 }
 
+/* ---- wakeup: the floor of the convoy test ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    int turn, threads;
+    double turn_s;
+    atomic_bool stop;
+} spin_turns = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+/* One CPU-bound thread: waits for its turn, spins for turn_s, passes on. */
+static void *spin_in_turns(void *arg) {
+    int me = (int)(intptr_t)arg;
+    while (!atomic_load(&spin_turns.stop)) {
+        pthread_mutex_lock(&spin_turns.mu);
+        while (spin_turns.turn != me && !atomic_load(&spin_turns.stop))
+            pthread_cond_wait(&spin_turns.changed, &spin_turns.mu);
+        pthread_mutex_unlock(&spin_turns.mu);
+        double end = now() + spin_turns.turn_s;
+        while (now() < end && !atomic_load(&spin_turns.stop))
+            CPU_RELAX();
+        pthread_mutex_lock(&spin_turns.mu);
+        spin_turns.turn = (me + 1) % spin_turns.threads;
+        pthread_cond_broadcast(&spin_turns.changed);
+        pthread_mutex_unlock(&spin_turns.mu);
+    }
+    return NULL;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return !errno && end != s && !*end && *out >= lo && *out <= hi;
+}
+
+static int wakeup_main(int argc, char **argv) {
+    /* latency.gva's sleeps, in the same order */
+    static const double periods[] = {0.0005, 0.0011, 0.0007, 0.0014, 0.0009, 0.0015,
+                                     0.0006, 0.0010, 0.0013, 0.0008, 0.0012};
+    const int nperiods = (int)(sizeof periods / sizeof periods[0]);
+    double threads, duration = 2.0, turn = 0.005;
+    if (argc < 3 || argc > 5 || !parse_double(argv[2], 0, 64, &threads) ||
+        threads != (int)threads || (argc > 3 && !parse_double(argv[3], 0.001, 3600, &duration)) ||
+        (argc > 4 && !parse_double(argv[4], 1e-6, 10, &turn)))
+        return usage();
+    spin_turns.threads = (int)threads;
+    spin_turns.turn_s = turn;
+    pthread_t t[64];
+    for (int i = 0; i < spin_turns.threads; i++)
+        if (pthread_create(&t[i], NULL, spin_in_turns, (void *)(intptr_t)i) != 0) {
+            fprintf(stderr, "limit: cannot start a thread\n");
+            return 1;
+        }
+    size_t cap = (size_t)(duration / periods[0]) + 1, n = 0;
+    double *samples = malloc(cap * sizeof *samples);
+    if (!samples) {
+        fprintf(stderr, "limit: out of memory\n");
+        return 1;
+    }
+    double end = now() + duration;
+    for (int k = 0; now() < end && n < cap; k = (k + 1) % nperiods) {
+        double deadline = now() + periods[k];
+        struct timespec ts = {(time_t)deadline, (long)((deadline - (double)(time_t)deadline) * 1e9)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+        samples[n++] = now() - deadline;
+    }
+    atomic_store(&spin_turns.stop, true);
+    pthread_mutex_lock(&spin_turns.mu);
+    pthread_cond_broadcast(&spin_turns.changed);
+    pthread_mutex_unlock(&spin_turns.mu);
+    for (int i = 0; i < spin_turns.threads; i++) pthread_join(t[i], NULL);
+    printf("events %zu\nsamples [", n);
+    for (size_t i = 0; i < n; i++) printf(i ? ", %.6g" : "%.6g", samples[i]);
+    printf("]\n");
+    free(samples);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "wakeup") == 0) return wakeup_main(argc, argv);
     if (argc < 2 || argc > 3) return usage();
     if (strcmp(argv[1], "futex") == 0) shared.mode = MODE_FUTEX;
     else if (strcmp(argv[1], "condvar") == 0) shared.mode = MODE_CONDVAR;

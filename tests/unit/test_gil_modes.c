@@ -65,6 +65,16 @@ static void start_spinners(GvtSpinner *sp, int n) {
     for (int i = 0; i < n; i++) sp[i].th = gvt_start_thread(gvt_spinner_main, &sp[i]);
 }
 
+/* Two CPU-bound threads under a 1000 s switch interval, so no turn ends by
+ * the interval; the watchdog says `why` if the test hangs. */
+static void start_two_spinners_without_intervals(GvtSpinner sp[2], const char *why) {
+    gvt_load(SRC);
+    gvt_set_global("stop", gv_bool(false));
+    assert_int_equal(Gv_SetSwitchInterval(1000.0), 0);
+    gvt_watchdog_arm(60, why);
+    start_spinners(sp, 2);
+}
+
 static void stop_spinners(GvtSpinner *sp, int n) {
     gvt_set_global("stop", gv_bool(true));
     Gv_BEGIN_ALLOW_THREADS
@@ -77,12 +87,8 @@ static void stop_spinners(GvtSpinner *sp, int n) {
  * interval, only the priority path can give it the GIL back: it asks the
  * holder to drop at once instead of after an interval. */
 static void check_back_from_wait_does_not_wait_for_the_interval(void) {
-    gvt_load(SRC);
-    gvt_set_global("stop", gv_bool(false));
-    assert_int_equal(Gv_SetSwitchInterval(1000.0), 0);
     GvtSpinner sp[2];
-    gvt_watchdog_arm(60, "a thread back from a wait needed the 1000 s switch interval");
-    start_spinners(sp, 2);
+    start_two_spinners_without_intervals(sp, "a thread back from a wait needed the 1000 s switch interval");
     GvThreadState *me = GvThreadState_Get();
     GvGILStats before, after;
     GvThreadState_GetGILStats(me, &before);
@@ -454,12 +460,8 @@ static void test_spin_mode_does_not_spin_on_one_core(void **state) {
  * by the interval), and the main thread coming back from short waits 20
  * times. Returns the two spinners' acquisitions in that window, fewer first. */
 static void interrupted_turns(unsigned long long *fewer, unsigned long long *more) {
-    gvt_load(SRC);
-    gvt_set_global("stop", gv_bool(false));
-    assert_int_equal(Gv_SetSwitchInterval(1000.0), 0);
     GvtSpinner sp[2];
-    gvt_watchdog_arm(60, "interrupted turns");
-    start_spinners(sp, 2);
+    start_two_spinners_without_intervals(sp, "interrupted turns");
     allow_threads_for(20); /* both have entered: one holds, one waits */
     GvGILStats before[2], after[2];
     for (int i = 0; i < 2; i++) GvThreadState_GetGILStats(sp[i].ts, &before[i]);

@@ -211,6 +211,10 @@ struct GvThreadState {
     /* -- waits (runtime/wait.c), under interp->mutex -- */
     pthread_cond_t park_cond;     /* this thread sleeps here when parked (with interp->mutex) */
     bool parked;                  /* between giving up the GIL in a wait and taking it back */
+    bool asleep;                  /* parked and sleeping on park_cond (no longer spinning):
+                                     waking it takes the kernel */
+    bool woke_sleeper;            /* has woken an asleep thread since its last park; read and
+                                     written by this thread only */
     bool queued;                  /* on some GvWaitQueue (never on two) */
     _Atomic bool wake;            /* a waker took it off its queue: the wait is over;
                                      atomic so that a spinning waiter may read it without */

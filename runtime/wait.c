@@ -43,6 +43,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 #include "breaker.h"
@@ -82,6 +83,12 @@ static void wake(GvThreadState *ts) {
         /* Runnable now, at this point of the schedule (the waker holds the
          * GIL), whenever its OS thread gets to run. */
         gv_gil_sched_runnable(ts->interp->gil, ts);
+    if (ts->asleep) {
+        /* The kernel often puts the woken thread on the waker's core (see
+         * park): the waker's next park should leave that core to it. */
+        GvThreadState *waker = gv_tstate_get();
+        if (waker) waker->woke_sleeper = true;
+    }
     pthread_cond_signal(&ts->park_cond);
 }
 
@@ -156,18 +163,29 @@ static void park(GvThreadState *ts, GvWaitQueue *q, uint64_t deadline) {
         if (gv_gil_spins_for_wake(interp->gil)) {
             /* The modes that spin: whoever wakes us is likely running on
              * the other core right now; a short spin saves the futex round
-             * trip. */
+             * trip. But a thread we have just woken from its sleep (an
+             * asynchronous exception into a sleep, a queue's sleeping
+             * reader) is often put on our core by the kernel, and would
+             * wait for our spin to end (async_raise into a sleep: 7 us from
+             * wake-up to running instead of 3, perf sched): let it run
+             * first. Skipping the spin instead locks a ping-pong into
+             * futex wake-ups for good (each side then wakes a sleeper). */
+            bool yield = ts->woke_sleeper;
+            ts->woke_sleeper = false;
             pthread_mutex_unlock(m);
+            if (yield) sched_yield();
             gv_gil_spin_until(interp->gil, ts, &ts->wake, NULL);
             pthread_mutex_lock(m);
         }
         struct timespec t = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+        ts->asleep = true;
         while (!ts->wake && !interrupted(ts) && !gv_tstate_must_exit(ts)) {
             if (!deadline)
                 pthread_cond_wait(&ts->park_cond, m);
             else if (pthread_cond_timedwait(&ts->park_cond, m, &t) == ETIMEDOUT)
                 break;
         }
+        ts->asleep = false;
         ts->parked = false;
         pthread_mutex_unlock(m);
         gv_tstate_attach_or_exit(ts);

@@ -42,8 +42,9 @@
  * threads on the cores (capping these spins as well made ping-pong's two
  * threads miss each other: a third of spin mode's round trips); the
  * per-thread adaptive budget shrinks fast for a thread whose waits are long
- * (timers, sleeps) to 0.5 us. The mutex is glibc's adaptive one (gil.c,
- * init_mutex). */
+ * (timers, sleeps) to 0.5 us; a thread that has just woken a sleeping one
+ * yields its core first (runtime/wait.c, park). The mutex is glibc's
+ * adaptive one (gil.c, init_mutex). */
 #include "breaker.h"
 #include "gil_policy.h"
 
